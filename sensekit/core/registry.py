@@ -160,10 +160,20 @@ def build(name: str, force: bool = False, progress: bool = True) -> Path:
                 raise SourceUnavailable(f"Building {name!r} needs the Python module {module!r}; "
                                         f"install sensekit's build extra: "
                                         f"pip install 'sensekit[build]'") from e
+        _remove_stale_builds(destination)
         report = _progress_printer(name, progress)
         recipe.build(BuildContext(recipe, destination, report))
         report("done")
     return destination
+
+
+def _remove_stale_builds(destination: Path) -> None:
+    """Deletes temp dirs of builds that were killed; safe because we hold the build lock."""
+    import shutil
+
+    for stale in destination.parent.glob(f".{destination.name}.*"):
+        if stale.is_dir() and (stale.name.endswith(".tmp") or ".old-" in stale.name):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def ensure(name: str, progress: bool = True) -> Path:
