@@ -73,9 +73,15 @@ def load_image(source: ImageInput, bgr: bool = False) -> np.ndarray:
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir():
+            raise InvalidInput(f"{path} is a directory, not an image file")
         if not path.is_file():
             raise InvalidInput(f"Image file not found: {path}")
-        array = _from_bytes(path.read_bytes(), str(path))
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise InvalidInput(f"Cannot read image file {path}: {e}") from e
+        array = _from_bytes(data, str(path))
     elif isinstance(source, (bytes, bytearray, memoryview)):
         array = _from_bytes(bytes(source), "image bytes")
     elif isinstance(source, np.ndarray):
