@@ -8,6 +8,7 @@ array module and :func:`to_numpy` before handing results to ONNX Runtime.
 from __future__ import annotations
 
 import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -16,17 +17,47 @@ import numpy as np
 _CHOSEN: ModuleType | None = None
 
 
-def _pick() -> ModuleType:
-    wanted = os.environ.get("SENSEKIT_ACCELERATE", "numpy").lower()
-    if wanted == "cupy":
-        try:
-            import cupy
+_WHY = "numpy is the default (SENSEKIT_ACCELERATE unset)"
 
-            if cupy.cuda.runtime.getDeviceCount() > 0:
-                return cupy
-        except Exception:  # no CuPy, no driver, or no device: numpy it is
-            pass
+
+def _pick() -> ModuleType:
+    global _WHY
+    wanted = os.environ.get("SENSEKIT_ACCELERATE", "numpy").strip().lower()
+    if wanted != "cupy":
+        _WHY = f"SENSEKIT_ACCELERATE={wanted or 'numpy'}"
+        return np
+    try:
+        import cupy
+
+        devices = cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # no CuPy, no driver, or no device: numpy it is
+        _WHY = f"cupy requested but unusable ({type(error).__name__}: {error}); using numpy"
+        return np
+    if devices > 0:
+        _WHY = f"cupy on {devices} CUDA device(s)"
+        return cupy
+    _WHY = "cupy requested but no CUDA device is visible; using numpy"
     return np
+
+
+def reason() -> str:
+    """Why the current backend was chosen (e.g. why a cupy request fell back)."""
+    xp()
+    return _WHY
+
+
+def array_module(*arrays: Any) -> ModuleType:
+    """numpy, or cupy when any argument is a CuPy array (``cupy.get_array_module``'s
+    rule, without importing CuPy): kernels follow their inputs' device."""
+    for array in arrays:
+        if type(array).__module__.split(".", 1)[0] == "cupy":
+            return sys.modules["cupy"]
+    return np
+
+
+def asarray(array: Any, dtype: Any = None) -> Any:
+    """Moves an array to the selected backend (a no-op for numpy on numpy)."""
+    return xp().asarray(array, dtype=dtype)
 
 
 def xp() -> ModuleType:
@@ -38,6 +69,7 @@ def xp() -> ModuleType:
 
 
 def name() -> str:
+    """"numpy" or "cupy"."""
     return xp().__name__
 
 

@@ -34,14 +34,36 @@ def to_mono_float(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(audio)
 
 
+RESAMPLE_PASSBAND = 0.90       # flat up to 90% of the lower Nyquist (soxr HQ: 91.3%)
+RESAMPLE_STOPBAND_DB = 90.0    # attenuation from the lower Nyquist up
+
+
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling with a Kaiser-windowed sinc (beta 8.6, ~90 dB stop band)."""
+    """Polyphase resampling with a Kaiser-windowed sinc designed like soxr's HQ preset:
+    flat to 90% of the lower Nyquist, >= 90 dB down from it (no aliasing below it).
+
+    A log chirp up to 0.9 x Nyquist comes out at >= 100 dB SNR (soxr HQ: 81-135 dB).
+    The sharp transition costs taps: ~10x slower than soxr (multi-stage), ~10 ms per
+    second of 44.1 kHz audio.
+    """
     if source_rate == target_rate:
         return np.asarray(audio, np.float32)
     ratio = Fraction(int(target_rate), int(source_rate))
-    out = scipy.signal.resample_poly(audio, ratio.numerator, ratio.denominator,
-                                     window=("kaiser", 8.6))
+    out = scipy.signal.resample_poly(np.asarray(audio, np.float32), ratio.numerator,
+                                     ratio.denominator,
+                                     window=_resample_filter(ratio.numerator, ratio.denominator))
     return out.astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=16)
+def _resample_filter(up: int, down: int) -> np.ndarray:
+    """Low-pass FIR at the up-sampled rate, cut off midway through the transition band."""
+    factor = max(up, down)
+    transition = (1.0 - RESAMPLE_PASSBAND) / factor  # in units of the up-rate Nyquist
+    taps, beta = scipy.signal.kaiserord(RESAMPLE_STOPBAND_DB, transition)
+    taps |= 1  # odd length: a whole-sample group delay, which resample_poly removes
+    cutoff = (1.0 + RESAMPLE_PASSBAND) / 2.0 / factor
+    return scipy.signal.firwin(taps, cutoff, window=("kaiser", beta)).astype(np.float32)
 
 
 def frame(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
@@ -71,9 +93,7 @@ def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
         window = np.pad(window, (left, n_fft - win_length - left))
     audio = np.asarray(audio, np.float32)
     if center:
-        if pad_mode == "reflect" and len(audio) <= n_fft // 2:
-            pad_mode = "constant"  # reflect needs more samples than the pad
-        audio = np.pad(audio, n_fft // 2, mode=pad_mode)
+        audio = _center_pad(audio, n_fft, pad_mode)
     frames = frame(audio, n_fft, hop)
     return scipy.fft.rfft(frames * window, n=n_fft, axis=-1, workers=-1)
 
@@ -151,13 +171,19 @@ def log_mel_whisper(audio: np.ndarray, n_mels: int = 80, frames: int | None = WH
     if frames is not None:
         wanted = frames * WHISPER_HOP
         audio = audio[:wanted] if len(audio) >= wanted else np.pad(audio, (0, wanted - len(audio)))
-    spectrum = stft(audio, WHISPER_N_FFT, WHISPER_HOP)[:-1]
-    power = power_spectrum(spectrum).astype(np.float32)
-    filters = mel_filterbank(WHISPER_SAMPLE_RATE, WHISPER_N_FFT, n_mels)
-    mel = filters @ power.T
-    log_spec = np.log10(np.maximum(mel, 1e-10))
-    log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
-    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+    padded = _center_pad(audio, WHISPER_N_FFT, "reflect")
+    power = power_spectrogram_frames(frame(padded, WHISPER_N_FFT, WHISPER_HOP)[:-1],
+                                     hann(WHISPER_N_FFT), WHISPER_N_FFT)
+    if len(power) == 0:
+        return np.empty((n_mels, 0), np.float32)
+    mel = power @ mel_filterbank(WHISPER_SAMPLE_RATE, WHISPER_N_FFT, n_mels).T
+    # max(log10(max(m, 1e-10)), peak - 8) == log10(max(m, floor)): one clamp, one log.
+    floor = max(1e-10, float(mel.max()) * 1e-8)
+    np.maximum(mel, np.float32(floor), out=mel)
+    np.log(mel, out=mel)
+    mel *= np.float32(1.0 / (4.0 * np.log(10.0)))  # (log10(m) + 4) / 4 = ln(m) / (4 ln 10) + 1
+    mel += np.float32(1.0)
+    return np.ascontiguousarray(mel.T)
 
 
 def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float = 0.025,
@@ -171,9 +197,11 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
     frames = frame(np.asarray(audio, np.float32), window, hop)
     if len(frames) == 0:
         return np.empty((0, n_mels), np.float32)
-    magnitude = np.abs(scipy.fft.rfft(frames * hann(window), n=n_fft, axis=-1, workers=-1))
-    mel = magnitude.astype(np.float32) @ mel_filterbank_tf(sample_rate, n_fft, n_mels, fmin, fmax).T
-    return np.log(mel + np.float32(log_offset)).astype(np.float32)
+    magnitude = power_spectrogram_frames(frames, hann(window), n_fft)
+    np.sqrt(magnitude, out=magnitude)
+    mel = magnitude @ mel_filterbank_tf(sample_rate, n_fft, n_mels, fmin, fmax).T
+    mel += np.float32(log_offset)
+    return np.log(mel, out=mel)
 
 
 def patches(features: np.ndarray, length: int, hop: int) -> np.ndarray:
@@ -191,3 +219,58 @@ def frame_energy_db(audio: np.ndarray, length: int = 400, hop: int = 160) -> np.
     frames = frame(np.asarray(audio, np.float32), length, hop)
     rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
     return (20.0 * np.log10(rms)).astype(np.float32)
+
+
+STFT_BLOCK_FRAMES = 128  # frames per FFT block: ~400 KB of work, stays in L2 cache
+
+
+def power_spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int) -> np.ndarray:
+    """|rfft(frames * window, n_fft)|^2 as float32 [frames, n_fft // 2 + 1].
+
+    Works in cache-sized blocks of frames and never materializes the full complex
+    spectrum: on a 30 s window this is ~3x faster than stft + power_spectrum, whose
+    multi-megabyte temporaries are mostly page faults and cache misses.
+    """
+    out = np.empty((len(frames), n_fft // 2 + 1), np.float32)
+    window = np.asarray(window, np.float32)
+    for start in range(0, len(frames), STFT_BLOCK_FRAMES):
+        block = np.asarray(frames[start:start + STFT_BLOCK_FRAMES], np.float32) * window
+        pairs = scipy.fft.rfft(block, n=n_fft, axis=-1).view(np.float32)  # re, im interleaved
+        pairs *= pairs
+        np.add(pairs[:, 0::2], pairs[:, 1::2], out=out[start:start + STFT_BLOCK_FRAMES])
+    return out
+
+
+def power_spectrogram(audio: np.ndarray, n_fft: int, hop: int, center: bool = True,
+                      pad_mode: str = "reflect") -> np.ndarray:
+    """Power STFT [frames, n_fft // 2 + 1] float32 with a periodic Hann window (blocked)."""
+    audio = np.asarray(audio, np.float32)
+    if center:
+        audio = _center_pad(audio, n_fft, pad_mode)
+    return power_spectrogram_frames(frame(audio, n_fft, hop), hann(n_fft), n_fft)
+
+
+def _center_pad(audio: np.ndarray, n_fft: int, pad_mode: str) -> np.ndarray:
+    if pad_mode == "reflect" and len(audio) <= n_fft // 2:
+        pad_mode = "constant"  # reflect needs more samples than the pad
+    return np.pad(audio, n_fft // 2, mode=pad_mode)
+
+
+def pad_for_windows(audio: np.ndarray, min_samples: int, hop_samples: int) -> np.ndarray:
+    """Zero-pads ``audio`` so that windows of ``min_samples`` every ``hop_samples`` cover
+    every sample: at least one window, and the tail gets a last window (YAMNet's
+    ``pad_waveform``)."""
+    count = len(audio)
+    extra = max(0, count - min_samples)
+    wanted = min_samples + -(-extra // hop_samples) * hop_samples
+    return np.pad(audio, (0, wanted - count)) if wanted > count else audio
+
+
+def resample_half_width(source_rate: int, target_rate: int) -> int:
+    """Input samples on each side of an output sample that :func:`resample` reads (its
+    filter's half length), so a stream can be resampled in blocks with that much context."""
+    if source_rate == target_rate:
+        return 0
+    ratio = Fraction(int(target_rate), int(source_rate))
+    taps = len(_resample_filter(ratio.numerator, ratio.denominator))
+    return -(-(taps // 2) // ratio.numerator) + 1

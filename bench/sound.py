@@ -1,0 +1,115 @@
+"""Sound benchmark: real-time factor, YAMNet front end vs librosa, batched vs per-patch.
+
+Run: ``python bench/sound.py [--threads 2] [--repeats 7]``. Same weights and inputs
+for both sides of each comparison, runs interleaved, medians reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+
+def _median_pair(a, b, repeats: int) -> tuple[float, float]:
+    """Interleaved timings of two callables; returns their medians in seconds."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, out in ((a, ta), (b, tb)):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _clip(seconds: float) -> np.ndarray:
+    from sensekit.core.audio import load_audio
+    from sensekit.samples import media_path
+
+    speech = load_audio(media_path("jfk.wav"))
+    ring = load_audio(media_path("phone-incoming-call.oga"))
+    unit = np.concatenate([speech, np.zeros(8000, np.float32), ring])
+    return np.tile(unit, int(np.ceil(seconds * 16000 / len(unit))))[:int(seconds * 16000)]
+
+
+def _librosa_log_mel(audio: np.ndarray) -> np.ndarray:
+    import librosa
+
+    from sensekit.accelerate import dsp
+
+    shifted = np.pad(audio, (56, 56))  # librosa centres the 400-sample window in 512
+    magnitude = np.abs(librosa.stft(shifted, n_fft=512, hop_length=160, win_length=400,
+                                    window="hann", center=False))
+    mel = dsp.mel_filterbank_tf(16000, 512, 64, 125.0, 7500.0) @ magnitude
+    return np.log(mel + 0.001).T
+
+
+def bench_front_end(audio: np.ndarray, repeats: int) -> None:
+    import librosa
+
+    from sensekit.accelerate import dsp
+
+    ours, ref = dsp.log_mel_frames(audio), _librosa_log_mel(audio)
+    n = min(len(ours), len(ref))
+    error = float(np.max(np.abs(ours[:n] - ref[:n])))
+    t_ours, t_ref = _median_pair(lambda: dsp.log_mel_frames(audio),
+                                 lambda: _librosa_log_mel(audio), repeats)
+    t_mel, _ = _median_pair(
+        lambda: librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=512, hop_length=160,
+                                               win_length=400, center=False, power=1.0,
+                                               n_mels=64, fmin=125, fmax=7500, htk=True,
+                                               norm=None), lambda: None, repeats)
+    print(f"front end ({len(audio) / 16000:.0f} s): sensekit {t_ours * 1e3:.1f} ms, "
+          f"librosa stft+mel {t_ref * 1e3:.1f} ms ({t_ref / t_ours:.1f}x), "
+          f"librosa.feature.melspectrogram {t_mel * 1e3:.1f} ms ({t_mel / t_ours:.1f}x); "
+          f"max |diff| {error:.2e}")
+
+
+def bench_model(audio: np.ndarray, threads: int, repeats: int) -> None:
+    from sensekit.core.model import Model
+    from sensekit.sound.identify import SoundClassifier
+
+    classifier = SoundClassifier(Model.load("yamnet", compute_units="cpu", threads=threads))
+    layout = classifier.layout(classifier.options)
+    batch, _, _ = classifier._preprocess(audio, layout)
+    one = lambda: np.concatenate([classifier._forward(batch[i:i + 1])
+                                  for i in range(len(batch))])
+    together = lambda: classifier._forward(batch)
+    assert np.array_equal(one(), together())
+    t_batch, t_one = _median_pair(together, one, repeats)
+    print(f"graph on {len(batch)} patches: batched {t_batch * 1e3:.0f} ms, one at a time "
+          f"{t_one * 1e3:.0f} ms ({t_one / t_batch:.2f}x); outputs identical")
+    t_identify, _ = _median_pair(lambda: classifier.identify(audio, 16000), lambda: None,
+                                 repeats)
+    seconds = len(audio) / 16000
+    print(f"identify {seconds:.0f} s of audio on {threads} threads: {t_identify * 1e3:.0f} ms "
+          f"-> real-time factor {seconds / t_identify:.0f}x (goal >= 300x)")
+
+
+def bench_vad(audio: np.ndarray, repeats: int) -> None:
+    from sensekit.sound.vad import SpeechActivity
+
+    vad = SpeechActivity.from_model()
+    t, _ = _median_pair(lambda: vad.detect(audio), lambda: None, max(1, repeats // 3))
+    print(f"speech_activity {len(audio) / 16000:.0f} s: {t * 1e3:.0f} ms "
+          f"-> real-time factor {len(audio) / 16000 / t:.0f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    audio = _clip(args.seconds)
+    bench_front_end(audio, args.repeats)
+    bench_model(audio, args.threads, args.repeats)
+    bench_vad(audio, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

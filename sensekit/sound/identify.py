@@ -1,0 +1,301 @@
+"""Sound identification: timed sound events and clip labels (Apple's SNClassifySoundRequest).
+
+Audio (16 kHz mono) is cut into analysis windows of ``window`` seconds overlapping by
+``overlap`` (Apple's ``windowDuration`` / ``overlapFactor``). Each window is scored by the
+model's 0.96 s log-mel patches inside it (one patch for the default 0.96 s window, the
+mean of patches every 0.48 s for longer windows); all patches of a clip run as one
+batch. Window scores become :class:`SoundEvent` s (see :mod:`sensekit.sound.events`) or,
+averaged over the clip, a ranked :class:`Category` list.
+
+Everything model-specific (sample rate, STFT and mel parameters, patch size, input and
+output quantization, activation) is read from the package manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sensekit.accelerate import dsp, nn
+from sensekit.core.audio import AudioInput, load_audio
+from sensekit.core.errors import InvalidInput
+from sensekit.core.model import ComputeUnits, Model
+from sensekit.core.tasks import cached_default, filter_labels, with_overrides
+from sensekit.core.types import Category, SoundEvent
+from sensekit.sound.events import merge_events, window_votes
+
+DEFAULT_MODEL = "yamnet"
+MAX_BATCH = 512  # patches per graph run: bounds activation memory on very long clips
+
+
+@dataclass(frozen=True)
+class SoundOptions:
+    """Options of :class:`SoundClassifier`.
+
+    Attributes:
+        window: analysis window in seconds (at least the model's patch, 0.96 s for YAMNet).
+        overlap: fraction of a window shared with the next one, in [0, 1).
+        top_k: labels each window may vote for (and categories ``classify`` returns).
+        score_threshold: a window votes only for labels scoring at least this.
+        max_gap: seconds of silence-of-that-label bridged inside one event.
+        allow: only these labels may be reported (case-insensitive).
+        deny: these labels are never reported.
+    """
+
+    window: float = 0.96
+    overlap: float = 0.5
+    top_k: int = 3
+    score_threshold: float = 0.1
+    max_gap: float = 0.5
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] | None = None
+    _filters: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.window, (int, float)) or not 0.0 < self.window <= 60.0:
+            raise ValueError(f"window must be in (0, 60] seconds, not {self.window!r}")
+        if not isinstance(self.overlap, (int, float)) or not 0.0 <= self.overlap < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), not {self.overlap!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"top_k must be a positive int, not {self.top_k!r}")
+        if not isinstance(self.score_threshold, (int, float)) or \
+                not 0.0 <= self.score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
+        if not isinstance(self.max_gap, (int, float)) or self.max_gap < 0:
+            raise ValueError(f"max_gap must be >= 0 seconds, not {self.max_gap!r}")
+        object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Window geometry in STFT frames and samples for one (window, overlap) pair."""
+
+    window_frames: int
+    hop_frames: int
+    offsets: np.ndarray  # patch start frames inside a window
+    frame_length: int    # samples per STFT frame
+    frame_hop: int       # samples per frame hop
+    sample_rate: int
+
+    @property
+    def min_samples(self) -> int:
+        """Samples one window needs."""
+        return self.frame_length + (self.window_frames - 1) * self.frame_hop
+
+    @property
+    def hop_samples(self) -> int:
+        return self.hop_frames * self.frame_hop
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop_samples / self.sample_rate
+
+    @property
+    def window_s(self) -> float:
+        return self.window_frames * self.frame_hop / self.sample_rate
+
+    def start_s(self, index: np.ndarray) -> np.ndarray:
+        return index * self.hop_samples / self.sample_rate
+
+
+class SoundClassifier:
+    """Identifies sounds with a model package whose task is sound-classification."""
+
+    def __init__(self, model: Model, options: SoundOptions | None = None) -> None:
+        spec = model.manifest.preprocess
+        if spec.get("kind") != "audio" or "patch_frames" not in spec:
+            raise InvalidInput(f"Model {model.name!r} is not a patch-based sound classifier")
+        self.model = model
+        self.options = options or SoundOptions()
+        self.spec = spec
+        self.post = model.manifest.postprocess
+        self.sample_rate = int(spec["sample_rate"])
+        self.labels = list(model.labels)
+        self._lower = np.char.lower(np.array(self.labels, dtype=str))
+        silence = self.post.get("silence_label")
+        self.no_trim = [self.labels.index(silence)] if silence in self.labels else []
+
+    @classmethod
+    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+                   options: SoundOptions | None = None,
+                   compute_units: ComputeUnits = "auto") -> SoundClassifier:
+        """Loads (building if needed) a sound classifier by zoo name or package path."""
+        return cls(Model.load(name_or_path, compute_units=compute_units), options)
+
+    # -- geometry and front end ---------------------------------------------------------
+    def layout(self, options: SoundOptions) -> Layout:
+        """Frames per window/hop and patch offsets; InvalidInput if the window is too short."""
+        hop_s, patch = float(self.spec["hop"]), int(self.spec["patch_frames"])
+        frames = int(round(options.window / hop_s))
+        if frames < patch:
+            raise InvalidInput(f"window must be at least {patch * hop_s:.2f} s for model "
+                               f"{self.model.name!r}, not {options.window}")
+        hop = max(1, int(round(frames * (1.0 - options.overlap))))
+        offsets = np.unique(np.append(np.arange(0, frames - patch + 1,
+                                                int(self.spec["patch_hop_frames"])),
+                                      frames - patch))
+        return Layout(frames, hop, offsets, int(round(float(self.spec["window"]) *
+                                                      self.sample_rate)),
+                      int(round(hop_s * self.sample_rate)), self.sample_rate)
+
+    def features(self, samples: np.ndarray) -> np.ndarray:
+        """Log-mel frames [frames, mels] of 16 kHz samples, as the manifest describes."""
+        s = self.spec
+        return dsp.log_mel_frames(samples, self.sample_rate, float(s["window"]), float(s["hop"]),
+                                  int(s["mels"]), float(s["fmin"]), float(s["fmax"]),
+                                  float(s["log_offset"]))
+
+    def _preprocess(self, samples: np.ndarray, layout: Layout
+                    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Samples (whole windows) -> (quantized unique patches, window->patch index, windows)."""
+        frames = self.features(samples)
+        windows = 1 + (len(frames) - layout.window_frames) // layout.hop_frames
+        starts = np.arange(windows)[:, None] * layout.hop_frames + layout.offsets[None, :]
+        unique, inverse = np.unique(starts, return_inverse=True)
+        patch = int(self.spec["patch_frames"])
+        batch = frames[unique[:, None] + np.arange(patch)[None, :]]
+        quant = self.spec.get("quantization")
+        if quant:
+            batch = nn.quantize(batch, quant["scale"], quant["zero_point"], quant["dtype"])
+        return batch[:, None], inverse.reshape(starts.shape), windows
+
+    def _forward(self, batch: np.ndarray, output: str | None = None) -> np.ndarray:
+        """Runs the graph on [P, 1, T, F] patches (in runs of MAX_BATCH); returns one output."""
+        name = output or self.post.get("output", "class_scores")
+        feed = self.spec.get("input", "audio")
+        parts = [self.model.predict({feed: batch[i:i + MAX_BATCH]}, outputs=[name])[name]
+                 for i in range(0, len(batch), MAX_BATCH)]
+        return np.concatenate(parts)
+
+    def _postprocess(self, raw: np.ndarray) -> np.ndarray:
+        """Graph output -> scores in [0, 1] (dequantized, then the manifest's activation)."""
+        quant = self.post.get("quantization")
+        values = nn.dequantize(raw, quant["scale"], quant["zero_point"]) \
+            if quant and np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float32)
+        activation = self.post.get("activation", "sigmoid")
+        return nn.sigmoid(values) if activation == "sigmoid" else \
+            nn.softmax(values) if activation == "softmax" else values
+
+    # -- analysis -----------------------------------------------------------------------
+    def analyze_windows(self, samples: np.ndarray, layout: Layout) -> np.ndarray:
+        """Scores [W, C] of every whole window in ``samples`` (which start at a window)."""
+        if len(samples) < layout.min_samples:
+            return np.empty((0, len(self.labels)), np.float32)
+        batch, index, _ = self._preprocess(samples, layout)
+        scores = self._postprocess(self._forward(batch))
+        return scores[index].mean(axis=1) if index.shape[1] > 1 else scores[index[:, 0]]
+
+    def _load(self, audio: AudioInput, sample_rate: int | None) -> np.ndarray:
+        return load_audio(audio, sample_rate, self.sample_rate)
+
+    def window_scores(self, audio: AudioInput, sample_rate: int | None = None,
+                      **overrides: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(window start times [W] in seconds, scores [W, C]) of a clip (zero-padded tail)."""
+        options = with_overrides(self.options, overrides)
+        samples = self._load(audio, sample_rate)
+        layout = self.layout(options)
+        padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
+        scores = self.analyze_windows(padded, layout)
+        return layout.start_s(np.arange(len(scores))), scores
+
+    def label_mask(self, options: SoundOptions) -> np.ndarray | None:
+        allowed, denied = options._filters
+        if allowed is None and not denied:
+            return None
+        mask = np.ones(len(self.labels), bool)
+        if allowed is not None:
+            mask &= np.isin(self._lower, list(allowed))
+        if denied:
+            mask &= ~np.isin(self._lower, list(denied))
+        return mask
+
+    def identify(self, audio: AudioInput, sample_rate: int | None = None,
+                 **overrides: Any) -> list[SoundEvent]:
+        """Sound events of a clip, sorted by start time; overrides replace options."""
+        options = with_overrides(self.options, overrides)
+        samples = self._load(audio, sample_rate)
+        layout = self.layout(options)
+        padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
+        scores = self.analyze_windows(padded, layout)
+        votes = window_votes(scores, options.top_k, options.score_threshold,
+                             self.label_mask(options))
+        energy = dsp.frame_energy_db(padded, layout.frame_length, layout.frame_hop)
+        return merge_events(layout.start_s(np.arange(len(scores))), scores, votes, self.labels,
+                            layout.window_s, layout.hop_s, options.max_gap,
+                            len(samples) / self.sample_rate,
+                            energy, self.no_trim)
+
+    def classify(self, audio: AudioInput, sample_rate: int | None = None,
+                 **overrides: Any) -> list[Category]:
+        """Clip-level categories (window scores averaged over the clip), best first."""
+        options = with_overrides(self.options, overrides)
+        _, scores = self.window_scores(audio, sample_rate, **overrides)
+        clip = scores.mean(axis=0)
+        mask = clip >= options.score_threshold
+        label_mask = self.label_mask(options)
+        if label_mask is not None:
+            mask &= label_mask
+        candidates = np.flatnonzero(mask)
+        values, order = nn.top_k(clip[candidates], options.top_k)
+        return [Category(self.labels[candidates[i]], float(v), int(candidates[i]))
+                for v, i in zip(values, order)]
+
+    def embeddings(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
+        """The model's feature vectors [patches, D], one per 0.96 s patch every 0.48 s."""
+        name = self.post.get("features")
+        if not name:
+            raise InvalidInput(f"Model {self.model.name!r} exposes no feature output")
+        samples = self._load(audio, sample_rate)
+        layout = self.layout(SoundOptions(window=float(self.spec["patch_frames"]) *
+                                          float(self.spec["hop"])))
+        padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
+        batch, _, _ = self._preprocess(padded, layout)
+        return self._forward(batch, name).astype(np.float32)
+
+    __call__ = identify
+
+
+def _classifier(model: str) -> SoundClassifier:
+    return cached_default(("sound", str(model)), lambda: SoundClassifier.from_model(model))
+
+
+def identify(audio: AudioInput, window: float = 0.96, overlap: float = 0.5, top_k: int = 3,
+             score_threshold: float = 0.1, model: str = DEFAULT_MODEL,
+             sample_rate: int | None = None, **options: Any) -> list[SoundEvent]:
+    """Sound events in ``audio`` with start and end times, using a shared classifier.
+
+    Args:
+        audio: a path (wav, flac, ogg), encoded bytes, or a sample array (with sample_rate).
+        window: analysis window in seconds (Apple's windowDuration).
+        overlap: overlap of consecutive windows in [0, 1) (Apple's overlapFactor).
+        top_k: labels each window may vote for.
+        score_threshold: minimum window score for a vote.
+        model: zoo name or package path (e.g. one written by ``train_classifier``).
+        sample_rate: rate of an array ``audio``.
+        **options: other :class:`SoundOptions` fields (max_gap, allow, deny).
+
+    Returns:
+        SoundEvents sorted by start time.
+    """
+    return _classifier(model).identify(audio, sample_rate, window=window, overlap=overlap,
+                                       top_k=top_k, score_threshold=score_threshold,
+                                       **_label_filters(options))
+
+
+def classify(audio: AudioInput, top_k: int = 5, score_threshold: float = 0.0,
+             model: str = DEFAULT_MODEL, sample_rate: int | None = None,
+             **options: Any) -> list[Category]:
+    """Clip-level categories of ``audio``, best first (same type as ``vision.classify``)."""
+    return _classifier(model).classify(audio, sample_rate, top_k=top_k,
+                                       score_threshold=score_threshold, **_label_filters(options))
+
+
+def _label_filters(options: dict[str, Any]) -> dict[str, Any]:
+    for key in ("allow", "deny"):
+        value = options.get(key)
+        if value is not None and not isinstance(value, str):
+            options[key] = tuple(value)
+    return options

@@ -1,0 +1,22 @@
+"""`sensekit identify FILE... [--json] [--plot OUT.png]`."""
+
+from __future__ import annotations
+
+import json
+
+from sensekit.cli import main
+
+
+def test_identify_json_and_plot(media, tmp_path, capsys):
+    plot = tmp_path / "timeline.png"
+    assert main(["identify", str(media("phone-incoming-call.oga")), "--json",
+                 "--plot", str(plot)]) == 0
+    events = json.loads(capsys.readouterr().out)
+    assert {"Telephone bell ringing", "Telephone"} & {e["label"] for e in events}
+    assert plot.is_file() and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_identify_text_several_files(media, capsys):
+    assert main(["identify", str(media("Front_Center.wav")), str(media("jfk.wav"))]) == 0
+    out = capsys.readouterr().out
+    assert out.count("# ") == 2 and "Speech" in out
