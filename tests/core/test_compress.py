@@ -1,0 +1,164 @@
+"""core.compress: every method measured; palettization and pruning checked exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from sensekit.accelerate.nn import kmeans_1d
+from sensekit.core.compress import compress, top1_agreement
+from sensekit.core.compress_graph import pack_bits, unpack_bits
+from sensekit.core.errors import InvalidInput
+from sensekit.core.model import Model
+from sensekit.core.package import ModelPackage, write_package
+
+
+def _mlp_package(destination: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """x [batch, 64] -> MatMul W1 [64, 128] -> Relu -> MatMul W2 [128, 10] -> logits."""
+    rng = np.random.default_rng(0)
+    w1 = rng.standard_normal((64, 128)).astype(np.float32) * np.linspace(0.1, 2, 128)
+    w2 = rng.standard_normal((128, 10)).astype(np.float32) * 0.2
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+         helper.make_node("MatMul", ["r", "W2"], ["logits"])],
+        "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        [numpy_helper.from_array(w1.astype(np.float32), "W1"), numpy_helper.from_array(w2, "W2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    manifest = {"name": "mlp", "task": "test", "graphs": {"main": "model.onnx"},
+                "labels": "labels.txt"}
+    with write_package(destination, manifest) as writer:
+        onnx.save(model, str(writer.dir / "model.onnx"))
+        writer.add_text("labels.txt", "\n".join(str(i) for i in range(10)) + "\n")
+    return destination, w1.astype(np.float32), w2
+
+
+@pytest.fixture()
+def mlp(tmp_path: Path) -> tuple[Model, np.ndarray, np.ndarray]:
+    path, w1, w2 = _mlp_package(tmp_path / "mlp.skmodel")
+    return Model.load(path), w1, w2
+
+
+def _feeds(count: int = 4) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [{"x": rng.standard_normal((8, 64)).astype(np.float32)} for _ in range(count)]
+
+
+def test_kmeans_1d_assigns_nearest_centroid_and_is_exact_on_few_values() -> None:
+    x = np.random.default_rng(0).standard_normal(50_000).astype(np.float32)
+    centroids, assignment = kmeans_1d(x, 16)
+    nearest = np.argmin(np.abs(x[:, None] - centroids[None]), axis=1)
+    assert len(centroids) == 16 and np.all(np.diff(centroids) > 0)
+    assert np.array_equal(assignment, nearest)
+    assert np.mean(np.abs(centroids[assignment] - x)) < 0.1
+    centroids, assignment = kmeans_1d(np.array([3.0, 1.0, 1.0, 2.0]), 8)
+    assert centroids.tolist() == [1.0, 2.0, 3.0] and assignment.tolist() == [2, 0, 0, 1]
+
+
+@pytest.mark.parametrize("nbits", [2, 3, 4, 5, 6, 7])
+def test_bit_packing_round_trips(nbits: int) -> None:
+    codes = np.random.default_rng(nbits).integers(0, 1 << nbits, 1001)
+    packed = pack_bits(codes, nbits)
+    assert len(packed) == -(-1001 * nbits // 8) + 1
+    assert np.array_equal(unpack_bits(packed, nbits, 1001), codes)
+
+
+@pytest.mark.parametrize("nbits", [3, 4, 8])
+def test_palettized_graph_equals_its_palette(mlp, tmp_path: Path, nbits: int) -> None:
+    model, w1, w2 = mlp
+    report = compress(model, "palettize", tmp_path / "p.skmodel", sample_inputs=_feeds(),
+                      nbits=nbits, min_elements=1, per_channel_scale=False, repeats=3)
+    assert report.kept == "compressed" and report.path == tmp_path / "p.skmodel"
+    assert report.size_after < report.size_before * (nbits + 1) / 32 + 2000
+    expected = []
+    for w in (w1, w2):
+        lut, codes = kmeans_1d(w, 1 << nbits)
+        expected.append(lut[codes].reshape(w.shape))
+    x = _feeds(1)[0]["x"]
+    want = np.maximum(x @ expected[0], 0) @ expected[1]
+    got = Model.load(report.path).predict({"x": x})["logits"]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert Model.load(report.path).manifest.extra["compression"]["method"] == "palettize"
+
+
+def test_per_channel_scale_helps_weights_of_mixed_magnitude(mlp, tmp_path: Path) -> None:
+    model = mlp[0]
+    errors = [compress(model, "palettize", tmp_path / f"{flag}.skmodel", sample_inputs=_feeds(),
+                       nbits=3, min_elements=1, per_channel_scale=flag, repeats=2).max_abs_diff
+              for flag in (False, True)]
+    assert errors[1] < errors[0]
+
+
+def test_prune_zeroes_the_smallest_weights_and_says_what_it_costs(mlp, tmp_path: Path) -> None:
+    model, w1, _ = mlp
+    report = compress(model, "prune", tmp_path / "z.skmodel", sample_inputs=_feeds(),
+                      sparsity=0.5, min_elements=1, repeats=2)
+    pruned = numpy_helper.to_array(next(
+        t for t in onnx.load(str(report.path / "model.onnx")).graph.initializer
+        if t.name == "W1"))
+    assert abs(np.mean(pruned == 0) - 0.5) < 0.01
+    kept = pruned != 0
+    assert np.abs(w1[~kept]).max() <= np.abs(w1[kept]).min()
+    assert abs(report.size_after - report.size_before) < 0.05 * report.size_before
+    assert report.zipped_after < 0.8 * report.zipped_before
+    assert any("no faster" in note for note in report.notes)
+
+
+def test_gate_keeps_the_original_when_accuracy_drops(mlp, tmp_path: Path) -> None:
+    model = mlp[0]
+    report = compress(model, "palettize", tmp_path / "g.skmodel", sample_inputs=_feeds(),
+                      nbits=2, min_elements=1, verify=top1_agreement, max_drop=0.0, repeats=2)
+    assert report.kept == "original" and report.path == model.package.root
+    assert "accuracy dropped" in report.reason and report.accuracy_drop > 0
+    assert not (tmp_path / "g.skmodel").exists()
+
+
+def test_int8_methods_and_fp16_on_the_mlp(mlp, tmp_path: Path) -> None:
+    model = mlp[0]
+    scale = float(np.abs(model.predict(_feeds(1)[0])["logits"]).max())
+    for method in ("fp16", "int8-dynamic", "int8-static"):
+        report = compress(model, method, tmp_path / f"{method}.skmodel", sample_inputs=_feeds(),
+                          repeats=2)
+        assert report.size_after < 0.6 * report.size_before, method
+        assert report.score_after >= 0.9 and report.max_abs_diff < 0.1 * scale, method
+        ModelPackage.open(report.path)
+
+
+@pytest.mark.parametrize("method, params, match", [
+    ("zip", {}, "method"), ("palettize", {"nbits": 1}, "nbits"),
+    ("prune", {"sparsity": 1.5}, "sparsity"), ("int8-static", {}, "calibrate"),
+    ("fp16", {"colour": "red"}, "Bad parameters"),
+])
+def test_bad_requests_are_refused(mlp, tmp_path: Path, method: str, params: dict,
+                                  match: str) -> None:
+    with pytest.raises(InvalidInput, match=match):
+        compress(mlp[0], method, tmp_path / "bad.skmodel", **params)
+
+
+# -- real model on real photos --------------------------------------------------------------
+PHOTOS = ["chelsea.png", "coffee.png", "dog.jpg", "giraffe.jpg", "horses.jpg", "rocket.jpg"]
+
+
+def test_efficientnet_fp16_and_int8_static_on_photos(media, tmp_path: Path) -> None:
+    from sensekit.vision.classify import ImageClassifier
+    from sensekit.vision.image_input import load_image, preprocess
+
+    base = Model.load("efficientnet-lite0")
+    feeds = [{"image": preprocess(load_image(media(p)), base.manifest.preprocess)[0]}
+             for p in PHOTOS]
+    fp16 = compress(base, "fp16", tmp_path / "fp16.skmodel", sample_inputs=feeds, repeats=3)
+    assert fp16.size_ratio < 0.55 and fp16.score_after == 1.0
+    int8 = compress(base, "int8-static", tmp_path / "int8.skmodel", sample_inputs=feeds,
+                    repeats=3)
+    assert int8.size_ratio < 0.3 and int8.score_after >= 4 / 6
+    original = ImageClassifier.from_model(base.package.root).classify(media("dog.jpg"))[0]
+    for report in (fp16, int8):
+        best = ImageClassifier.from_model(report.path).classify(media("chelsea.png"))[0]
+        assert "cat" in best.label.lower(), best
+    assert ImageClassifier.from_model(fp16.path).classify(media("dog.jpg"))[0].label == \
+        original.label
