@@ -125,6 +125,20 @@ class ImageClassifier:
         tensor = self._preprocess(image, self.options)
         return self.model.predict({self._spec.get("input", "image"): tensor})[name][0]
 
+    def features_batch(self, images: list[ImageInput], batch_size: int = 16) -> np.ndarray:
+        """Feature vectors [N, D] of several images, run ``batch_size`` at a time."""
+        name = self._post.get("features")
+        if not name:
+            raise InvalidInput(f"Model {self.model.name!r} exposes no feature output")
+        if not isinstance(images, (list, tuple)) or not images:
+            raise InvalidInput("features_batch takes a non-empty list of images")
+        rows = []
+        for start in range(0, len(images), batch_size):
+            batch = np.concatenate([self._preprocess(image, self.options)
+                                    for image in images[start:start + batch_size]])
+            rows.append(self.model.predict({self._spec.get("input", "image"): batch})[name])
+        return np.concatenate(rows)
+
     def close(self) -> None:
         """Releases nothing extra today; present for the context-manager protocol."""
 
@@ -154,5 +168,12 @@ def classify(image: ImageInput, top_k: int = 5, score_threshold: float = 0.0,
     classifier = cached_default(("classify", str(model)),
                                 lambda: ImageClassifier.from_model(model))
     return classifier.classify(image, top_k=top_k, score_threshold=score_threshold,
-                               allow=tuple(allow) if allow else None,
-                               deny=tuple(deny) if deny else None, **options)
+                               allow=_labels_tuple(allow), deny=_labels_tuple(deny),
+                               **options)
+
+
+def _labels_tuple(labels: Any) -> tuple[str, ...] | None:
+    """A label filter as a hashable tuple; a single string is one label."""
+    if labels is None:
+        return None
+    return (labels,) if isinstance(labels, str) else tuple(labels)

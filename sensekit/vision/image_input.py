@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
@@ -134,3 +135,43 @@ def preprocess(image: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarray, ker
                                tuple(spec.get("std", (1,) * 3)), spec.get("layout", "NCHW"),
                                bgr=spec.get("color", "RGB") == "BGR")
     return tensor, transform
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A model input tensor plus what is needed to map its pixels back to the image.
+
+    Attributes:
+        tensor: the normalized model input.
+        transform: model-input pixels -> region pixels (see accelerate.image.Transform).
+        offset: (x, y) of the region of interest's top-left corner in image pixels.
+        image_size: (width, height) of the whole image.
+        pixels: the region the tensor was made from (RGB uint8), for second-stage crops.
+    """
+
+    tensor: np.ndarray
+    transform: kernels.Transform
+    offset: tuple[int, int]
+    image_size: tuple[int, int]
+    pixels: np.ndarray
+
+    def to_image(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model-input pixel coordinates -> normalized [0, 1] image coordinates (unclipped)."""
+        px, py = self.transform.to_source(np.asarray(x, np.float64), np.asarray(y, np.float64))
+        return self.region_to_image(px, py)
+
+    def region_to_image(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Region pixel coordinates -> normalized [0, 1] image coordinates (unclipped)."""
+        return ((np.asarray(x) + self.offset[0]) / self.image_size[0],
+                (np.asarray(y) + self.offset[1]) / self.image_size[1])
+
+
+def prepare(source: ImageInput, spec: dict[str, Any], roi: tuple[float, float, float, float]
+            | None = None, bgr: bool = False) -> Prepared:
+    """load_image + region of interest + manifest preprocessing, keeping the geometry."""
+    image = load_image(source, bgr=bgr)
+    h, w = image.shape[:2]
+    offset = (0, 0) if roi is None else (max(0, round(roi[0] * w)), max(0, round(roi[1] * h)))
+    pixels = region(image, roi)
+    tensor, transform = preprocess(pixels, spec)
+    return Prepared(tensor, transform, offset, (w, h), pixels)

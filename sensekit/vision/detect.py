@@ -1,0 +1,200 @@
+"""Object detection: labelled boxes (Apple Vision's VNRecognizeObjectsRequest).
+
+Decoding is resolved from the manifest's ``postprocess`` block; the default model is
+NanoDet-m, whose heads give per-stride class scores and generalized-focal-loss box
+distributions (see sensekit/zoo/nanodet.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sensekit.accelerate import nn
+from sensekit.core.errors import InvalidInput
+from sensekit.core.model import ComputeUnits, Model
+from sensekit.core.tasks import cached_default, filter_labels, with_overrides
+from sensekit.core.types import Box, Detection
+from sensekit.vision.classify import _labels_tuple
+from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
+
+DEFAULT_MODEL = "nanodet-m"
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Options of :class:`ObjectDetector`.
+
+    Attributes:
+        score_threshold: drop detections scoring below this.
+        iou_threshold: boxes of one class overlapping a better one by more than this IoU
+            are suppressed (non-maximum suppression).
+        max_results: at most this many detections, best first.
+        allow: only these labels may be returned (case-insensitive).
+        deny: these labels are never returned.
+        region_of_interest: normalized (x, y, width, height) to search instead of the
+            whole image; boxes are still relative to the whole image.
+        bgr: numpy inputs are in OpenCV's BGR order.
+    """
+
+    score_threshold: float = 0.35
+    iou_threshold: float = 0.5
+    max_results: int = 100
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] | None = None
+    region_of_interest: tuple[float, float, float, float] | None = None
+    bgr: bool = False
+    _filters: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.score_threshold, (int, float)) or \
+                not 0.0 <= self.score_threshold <= 1.0:
+            raise ValueError(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
+        if not isinstance(self.iou_threshold, (int, float)) or \
+                not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be in (0, 1], not {self.iou_threshold!r}")
+        if not isinstance(self.max_results, int) or self.max_results < 1:
+            raise ValueError(f"max_results must be a positive int, not {self.max_results!r}")
+        check_roi(self.region_of_interest)
+        object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
+
+
+def _cell_centers(width: int, height: int, stride: int, offset: float) -> np.ndarray:
+    """[cells, 2] (x, y) centres in input pixels, row-major like the graph's outputs."""
+    ys, xs = np.meshgrid(np.arange(height // stride), np.arange(width // stride), indexing="ij")
+    return ((np.stack([xs.ravel(), ys.ravel()], axis=1) + offset) * stride).astype(np.float32)
+
+
+class ObjectDetector:
+    """Detects objects with a model package whose task is object-detection."""
+
+    def __init__(self, model: Model, options: DetectorOptions | None = None) -> None:
+        spec, post = model.manifest.preprocess, model.manifest.postprocess
+        if spec.get("kind") != "image" or post.get("kind") != "detection":
+            raise InvalidInput(f"Model {model.name!r} is not an object-detection model")
+        if post.get("decoder") != "gfl":
+            raise InvalidInput(f"Model {model.name!r}: unknown box decoder "
+                               f"{post.get('decoder')!r}")
+        self.model = model
+        self.options = options or DetectorOptions()
+        self._spec, self._post = spec, post
+        self._labels = np.array(model.labels, dtype=str)
+        self._lower = np.char.lower(self._labels)
+        width, height = spec["size"]
+        self._size = (width, height)
+        self._centers = np.concatenate([_cell_centers(width, height, h["stride"],
+                                                      post.get("center_offset", 0.5))
+                                        for h in post["heads"]])
+        self._strides = np.concatenate([np.full((width // h["stride"]) * (height // h["stride"]),
+                                                h["stride"], np.float32) for h in post["heads"]])
+
+    @classmethod
+    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+                   options: DetectorOptions | None = None,
+                   compute_units: ComputeUnits = "auto") -> ObjectDetector:
+        """Loads (building if needed) a detector by zoo name or package path."""
+        return cls(Model.load(name_or_path, compute_units=compute_units), options)
+
+    def _preprocess(self, image: ImageInput, options: DetectorOptions) -> Prepared:
+        return prepare(image, self._spec, options.region_of_interest, options.bgr)
+
+    def _forward(self, tensors: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        name = self._spec.get("input", "image")
+        return self.model.predict_batch([{name: t} for t in tensors])
+
+    def _decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """All cells -> boxes [N, 4] (x0, y0, x1, y1 in input pixels), scores [N, classes]."""
+        heads, bins = self._post["heads"], self._post.get("reg_max", 10) + 1
+        dist = np.concatenate([outputs[h["boxes"]].reshape(-1, 4 * bins) for h in heads])
+        scores = np.concatenate([outputs[h["scores"]].reshape(-1, len(self._labels))
+                                 for h in heads])
+        if self._post.get("score_activation", "none") == "sigmoid":
+            scores = nn.sigmoid(scores)
+        sides = nn.distribution_expectation(dist, bins) * self._strides[:, None]
+        boxes = np.concatenate([self._centers - sides[:, :2], self._centers + sides[:, 2:]], 1)
+        return np.clip(boxes, 0, np.tile(np.float32(self._size), 2)), scores
+
+    def _class_mask(self, options: DetectorOptions) -> np.ndarray:
+        allowed, denied = options._filters
+        mask = np.ones(len(self._labels), bool)
+        if allowed is not None:
+            mask &= np.isin(self._lower, list(allowed))
+        if denied:
+            mask &= ~np.isin(self._lower, list(denied))
+        return mask
+
+    def _postprocess(self, outputs: dict[str, np.ndarray], frame: Prepared,
+                     options: DetectorOptions) -> list[Detection]:
+        boxes, scores = self._decode(outputs)
+        scores = np.where(np.isfinite(scores), scores, 0.0)
+        cells, classes = np.nonzero((scores >= options.score_threshold)
+                                    & self._class_mask(options)[None, :])
+        keep = nn.nms(boxes[cells], scores[cells, classes], options.iou_threshold,
+                      classes=classes, max_output=options.max_results)
+        width, height = frame.image_size
+        results = []
+        for i in keep[: options.max_results]:
+            x0, y0, x1, y1 = boxes[cells[i]]
+            xs, ys = frame.to_image(np.array([x0, x1]), np.array([y0, y1]))
+            xs, ys = np.clip(xs, 0.0, 1.0), np.clip(ys, 0.0, 1.0)
+            box = Box(float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1]))
+            results.append(Detection(str(self._labels[classes[i]]), float(scores[cells[i], classes[i]]),
+                                     int(classes[i]), box, box.to_pixels(width, height)))
+        return results
+
+    def detect(self, image: ImageInput, **overrides: Any) -> list[Detection]:
+        """Objects in one image, best first; keyword overrides replace options for this call.
+
+        Raises:
+            InvalidInput: the image cannot be read or an option is invalid.
+        """
+        return self.detect_batch([image], **overrides)[0]
+
+    def detect_batch(self, images: list[ImageInput], **overrides: Any) -> list[list[Detection]]:
+        """Detects objects in several images (one list of detections per image)."""
+        if not isinstance(images, (list, tuple)):
+            raise InvalidInput("detect_batch takes a list of images")
+        options = with_overrides(self.options, overrides)
+        frames = [self._preprocess(image, options) for image in images]
+        outputs = self._forward([frame.tensor for frame in frames])
+        return [self._postprocess(out, frame, options) for out, frame in zip(outputs, frames)]
+
+    predict_batch = detect_batch
+    __call__ = detect
+
+    def close(self) -> None:
+        """Releases nothing extra today; present for the context-manager protocol."""
+
+    def __enter__(self) -> ObjectDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def detect(image: ImageInput, score_threshold: float = 0.35, iou_threshold: float = 0.5,
+           max_results: int = 100, allow: list[str] | None = None,
+           deny: list[str] | None = None, model: str = DEFAULT_MODEL,
+           **options: Any) -> list[Detection]:
+    """Detects objects with a shared default detector.
+
+    Args:
+        image: a path, bytes, PIL image or numpy array.
+        score_threshold: minimum score.
+        iou_threshold: non-maximum suppression overlap (per class).
+        max_results: at most this many detections.
+        allow, deny: label filters.
+        model: zoo name or package path.
+        **options: other :class:`DetectorOptions` fields (region_of_interest, bgr).
+
+    Returns:
+        Detections, best first, with boxes normalized to the image and in pixels.
+    """
+    detector = cached_default(("detect", str(model)), lambda: ObjectDetector.from_model(model))
+    return detector.detect(image, score_threshold=score_threshold, iou_threshold=iou_threshold,
+                           max_results=max_results, allow=_labels_tuple(allow),
+                           deny=_labels_tuple(deny), **options)
+

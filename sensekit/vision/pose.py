@@ -1,0 +1,232 @@
+"""Body pose: named keypoints per person (Apple Vision's VNDetectHumanBodyPoseRequest).
+
+Two graphs, as in MediaPipe's pose landmarker: a detector finds people (SSD anchors,
+weighted NMS) and gives alignment keypoints; from them a rotated, square region of each
+person is warped to the landmark model's input, whose landmarks are mapped back to the
+image. Every constant comes from the manifest (see sensekit/zoo/blazepose.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sensekit.accelerate import image as kernels
+from sensekit.accelerate import nn
+from sensekit.core.errors import InvalidInput
+from sensekit.core.model import ComputeUnits, Model
+from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.types import BodyPose, Box, Keypoint
+from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
+
+DEFAULT_MODEL = "blazepose"
+_DEDUP_IOU = 0.5  # two poses whose keypoint boxes overlap this much are one person
+
+
+@dataclass(frozen=True)
+class PoseOptions:
+    """Options of :class:`PoseDetector`.
+
+    Attributes:
+        max_people: at most this many poses, best first.
+        min_confidence: minimum person-detection score and landmark presence.
+        region_of_interest: normalized (x, y, width, height) to search instead of the
+            whole image; keypoints are still relative to the whole image.
+        bgr: numpy inputs are in OpenCV's BGR order.
+    """
+
+    max_people: int = 5
+    min_confidence: float = 0.5
+    region_of_interest: tuple[float, float, float, float] | None = None
+    bgr: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_people, int) or self.max_people < 1:
+            raise ValueError(f"max_people must be a positive int, not {self.max_people!r}")
+        if not isinstance(self.min_confidence, (int, float)) or \
+                not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], not {self.min_confidence!r}")
+        check_roi(self.region_of_interest)
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A rotated square around one person, in region pixels."""
+
+    center: np.ndarray  # (x, y)
+    size: np.ndarray  # (width, height)
+    angle: float  # radians, clockwise in image coordinates (y down)
+
+    def crop_to_region(self, side: int) -> np.ndarray:
+        """2x3 affine map from crop pixels (0 .. side) to region pixels."""
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        linear = np.array([[c, -s], [s, c]]) * (self.size / side)[None, :]
+        return np.hstack([linear, (self.center - linear @ np.full(2, side / 2.0))[:, None]])
+
+
+def roi_from_keypoints(center: np.ndarray, scale_point: np.ndarray, config: dict[str, Any]) -> Roi:
+    """MediaPipe AlignmentPointsRectsCalculator + RectTransformationCalculator (square)."""
+    delta = scale_point - center
+    side = 2.0 * float(np.hypot(*delta))
+    angle = np.deg2rad(config["target_angle_deg"]) - np.arctan2(-delta[1], delta[0])
+    angle = float((angle + np.pi) % (2 * np.pi) - np.pi)
+    return Roi(np.asarray(center, np.float64), np.full(2, side) * np.asarray(config["scale"]),
+               angle)
+
+
+def _invert_affine(matrix: np.ndarray) -> np.ndarray:
+    linear = np.linalg.inv(matrix[:, :2])
+    return np.hstack([linear, -(linear @ matrix[:, 2])[:, None]])
+
+
+class PoseDetector:
+    """Finds body poses with a two-graph (detector + landmarks) pose-estimation package."""
+
+    def __init__(self, model: Model, options: PoseOptions | None = None) -> None:
+        spec, post = model.manifest.preprocess, model.manifest.postprocess
+        if spec.get("kind") != "image" or post.get("kind") != "pose" or \
+                not {"detector", "landmarks"} <= set(model.graphs):
+            raise InvalidInput(f"Model {model.name!r} is not a detector + landmarks pose model")
+        self.model = model
+        self.options = options or PoseOptions()
+        self._det_spec, self._lmk_spec = spec["detector"], spec["landmarks"]
+        self._det, self._lmk = post["detector"], post["landmarks"]
+        anchors = self._det["anchors"]
+        self._anchors = nn.ssd_anchor_centers(tuple(anchors["input_size"]), anchors["strides"],
+                                              anchors.get("anchors_per_layer", 2),
+                                              tuple(anchors.get("anchor_offset", (0.5, 0.5))))
+        self._names = list(self._lmk.get("names") or model.labels)
+
+    @classmethod
+    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+                   options: PoseOptions | None = None,
+                   compute_units: ComputeUnits = "auto") -> PoseDetector:
+        """Loads (building if needed) a pose model by zoo name or package path."""
+        return cls(Model.load(name_or_path, compute_units=compute_units), options)
+
+    # -- stages -------------------------------------------------------------------------
+    def _preprocess(self, image: ImageInput, options: PoseOptions) -> Prepared:
+        return prepare(image, self._det_spec, options.region_of_interest, options.bgr)
+
+    def _forward(self, tensor: np.ndarray, graph: str) -> dict[str, np.ndarray]:
+        spec = self._det_spec if graph == "detector" else self._lmk_spec
+        return self.model.predict({spec.get("input", "input_1"): tensor}, graph=graph)
+
+    def _people(self, outputs: dict[str, np.ndarray], frame: Prepared, options: PoseOptions
+                ) -> list[tuple[np.ndarray, float]]:
+        """Detector outputs -> [(alignment keypoints [K, 2] in region pixels, score)]."""
+        cfg, names = self._det, self._det["outputs"]
+        raw = outputs[names["boxes"]].reshape(len(self._anchors), -1).astype(np.float64)
+        logits = outputs[names["scores"]].reshape(-1).astype(np.float64)
+        clip = cfg.get("score_clipping", 100.0)
+        scores = nn.sigmoid(np.clip(logits, -clip, clip))
+        keep = np.flatnonzero(scores >= max(options.min_confidence, cfg.get("min_score", 0.0)))
+        if keep.size == 0:
+            return []
+        size = np.asarray(cfg["coordinate_scale"], np.float64)  # raw units per input size
+        anchors = self._anchors[keep] * size  # anchor centres in input pixels
+        raw = raw[keep]
+        centers = raw[:, :2] + anchors
+        boxes = np.concatenate([centers - raw[:, 2:4] / 2, centers + raw[:, 2:4] / 2], axis=1)
+        points = raw[:, 4:4 + 2 * cfg["num_keypoints"]].reshape(len(keep), -1, 2) + anchors[:, None]
+        px, py = frame.transform.to_source(points[..., 0], points[..., 1])  # -> region pixels
+        points = np.stack([px, py], axis=-1)
+        people = []
+        for members, weights in nn.weighted_nms(boxes, scores[keep], cfg["iou_threshold"]):
+            people.append((np.tensordot(weights, points[members], 1), float(scores[keep][members[0]])))
+        return people[: options.max_people]
+
+    def _landmarks(self, frame: Prepared, alignment: np.ndarray) -> tuple[np.ndarray, float]:
+        """One person: [N, 5] (x, y normalized to the image, z, confidence, presence), presence."""
+        roi_cfg, side = self._det["roi"], int(self._lmk_spec["size"][0])
+        roi = roi_from_keypoints(alignment[roi_cfg["center_keypoint"]],
+                                 alignment[roi_cfg["scale_keypoint"]], roi_cfg)
+        to_region = roi.crop_to_region(side)
+        crop = kernels.warp_affine(frame.pixels, _invert_affine(to_region), side, side)
+        tensor = kernels.normalize(crop, self._lmk_spec.get("scale", 1 / 255.0),
+                                   tuple(self._lmk_spec.get("mean", (0, 0, 0))),
+                                   tuple(self._lmk_spec.get("std", (1, 1, 1))),
+                                   self._lmk_spec.get("layout", "NHWC"))
+        outputs = self._forward(tensor, "landmarks")
+        names = self._lmk["outputs"]
+        presence = float(np.ravel(outputs[names["presence"]])[0])
+        if self._lmk.get("presence_activation", "none") == "sigmoid":
+            presence = float(nn.sigmoid(np.float64(presence)))
+        values = outputs[names["landmarks"]].reshape(-1, self._lmk["values_per_landmark"])
+        values = values[: self._lmk["num_landmarks"]].astype(np.float64)
+        xy = values[:, :2] @ to_region[:, :2].T + to_region[:, 2]
+        x, y = frame.region_to_image(xy[:, 0], xy[:, 1])
+        z = values[:, 2] * roi.size[0] / side / frame.image_size[0]
+        probabilities = nn.sigmoid(values[:, 3:5]) if values.shape[1] >= 5 else \
+            np.ones((len(values), 2))
+        return np.column_stack([x, y, z, probabilities]), presence
+
+    def _postprocess(self, frame: Prepared, people: list[tuple[np.ndarray, float]],
+                     options: PoseOptions) -> list[BodyPose]:
+        poses, boxes = [], []
+        for alignment, _ in people:
+            points, presence = self._landmarks(frame, alignment)
+            if presence < options.min_confidence:
+                continue
+            keypoints = tuple(Keypoint(name, float(x), float(y), float(c), float(z))
+                              for name, (x, y, z, c, _) in zip(self._names, points))
+            lo = np.clip(points[:, :2].min(axis=0), 0.0, 1.0)
+            hi = np.clip(points[:, :2].max(axis=0), 0.0, 1.0)
+            poses.append(BodyPose(keypoints, Box(*map(float, (*lo, *hi))), presence))
+            boxes.append([*lo, *hi])
+        if len(poses) > 1:  # two detections of one person give the same landmarks
+            keep = nn.nms(np.array(boxes), np.array([p.score for p in poses]), _DEDUP_IOU)
+            poses = [poses[i] for i in keep]
+        return poses
+
+    # -- public -------------------------------------------------------------------------
+    def detect(self, image: ImageInput, **overrides: Any) -> list[BodyPose]:
+        """Body poses in one image, best first; keyword overrides replace options.
+
+        Raises:
+            InvalidInput: the image cannot be read or an option is invalid.
+        """
+        options = with_overrides(self.options, overrides)
+        frame = self._preprocess(image, options)
+        people = self._people(self._forward(frame.tensor, "detector"), frame, options)
+        return self._postprocess(frame, people, options)
+
+    def detect_batch(self, images: list[ImageInput], **overrides: Any) -> list[list[BodyPose]]:
+        """Body poses of several images (one list per image)."""
+        if not isinstance(images, (list, tuple)):
+            raise InvalidInput("detect_batch takes a list of images")
+        return [self.detect(image, **overrides) for image in images]
+
+    predict_batch = detect_batch
+    __call__ = detect
+
+    def close(self) -> None:
+        """Releases nothing extra today; present for the context-manager protocol."""
+
+    def __enter__(self) -> PoseDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def pose(image: ImageInput, max_people: int = 5, min_confidence: float = 0.5,
+         model: str = DEFAULT_MODEL, **options: Any) -> list[BodyPose]:
+    """Finds body poses with a shared default pose detector.
+
+    Args:
+        image: a path, bytes, PIL image or numpy array.
+        max_people: at most this many people.
+        min_confidence: minimum detection score and landmark presence.
+        model: zoo name or package path.
+        **options: other :class:`PoseOptions` fields (region_of_interest, bgr).
+
+    Returns:
+        One :class:`BodyPose` per person, with named keypoints normalized to the image.
+    """
+    detector = cached_default(("pose", str(model)), lambda: PoseDetector.from_model(model))
+    return detector.detect(image, max_people=max_people, min_confidence=min_confidence,
+                           **options)
