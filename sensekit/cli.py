@@ -15,7 +15,7 @@ from typing import Any
 
 from sensekit.core.errors import SensekitError
 
-_DOMAIN_CLIS = ("sensekit.vision.cli", "sensekit.language.cli", "sensekit.speech.cli",
+_DOMAIN_CLIS = ("sensekit.vision.cli", "sensekit.speech.cli",
                 "sensekit.sound.cli", "sensekit.core.tools_cli")
 
 
@@ -99,12 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = subparsers.add_parser("demo", help="run every domain on bundled real media")
     demo.set_defaults(func=_demo)
     for module_name in _DOMAIN_CLIS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         if module_name.endswith("tools_cli"):
             module.add_cli(models._subparsers._group_actions[0])  # type: ignore[attr-defined]
         else:

@@ -12,15 +12,11 @@ import importlib
 from importlib import resources
 from pathlib import Path
 
-_RECIPE_MODULES = ("efficientnet_lite0", "whisper", "minilm_embed", "yamnet", "silero_vad",
-                  "nanodet", "blazepose")
+_RECIPE_MODULES = ("efficientnet_lite0", "whisper", "yamnet", "silero_vad", "nanodet",
+                  "blazepose")
 
 for _module in _RECIPE_MODULES:
-    try:
-        importlib.import_module(f"sensekit.zoo.{_module}")
-    except ModuleNotFoundError as _error:  # a recipe module absent from this build
-        if _error.name != f"sensekit.zoo.{_module}":
-            raise
+    importlib.import_module(f"sensekit.zoo.{_module}")
 
 
 def data_file(name: str) -> Path:

@@ -191,7 +191,7 @@ def _from_saved_model(source: Any, workdir: Path, samples: Any, tolerance: float
 def _from_ctranslate2(source: Any, workdir: Path, samples: Any, tolerance: float,
                       options: dict[str, Any]) -> Fields:
     try:
-        from sensekit.core.convert.ctranslate2 import export_whisper_onnx
+        from sensekit.core.convert.whisper import export_whisper_onnx
     except ImportError as e:
         raise ConversionError(f"CTranslate2 conversion is not available: {e}") from e
     result = export_whisper_onnx(source, workdir, tolerance=tolerance)

@@ -1,0 +1,1 @@
+"""Whisper: tokenizer, window decoding (greedy, sampling, beam search) and long-form transcription."""

@@ -1,0 +1,62 @@
+"""Output formats and small pure helpers of the speech domain (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sensekit.core.errors import InvalidInput
+from sensekit.core.types import Segment, Transcript
+from sensekit.speech.formats import format_transcript, to_srt, to_text, to_vtt, write_transcript
+from sensekit.speech.metrics import word_error_rate
+from sensekit.speech.whisper.decode import compression_ratio, cut_repetition
+from sensekit.speech.whisper.windows import window_mel
+
+TRANSCRIPT = Transcript("Hello there. General --> Kenobi!", "en", 1.0, (
+    Segment(0.0, 1.5, " Hello there."), Segment(3661.25, 3662.0, " General --> Kenobi!"),
+    Segment(4.0, 4.5, "  ")), 3662.0)
+
+
+def test_srt_numbers_cues_and_uses_commas() -> None:
+    srt = to_srt(TRANSCRIPT)
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n")
+    assert "01:01:01,250 --> 01:01:02,000\nGeneral -> Kenobi!\n" in srt
+    assert srt.count("-->") == 2  # the empty segment is dropped, the arrow in text escaped
+
+
+def test_vtt_has_header_and_dots() -> None:
+    vtt = to_vtt(TRANSCRIPT)
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello there.\n")
+
+
+def test_text_json_and_writer(tmp_path) -> None:
+    assert to_text(TRANSCRIPT) == "Hello there.\nGeneral --> Kenobi!\n"
+    data = json.loads(format_transcript(TRANSCRIPT, "json"))
+    assert data["segments"][1]["start"] == 3661.25 and data["language"] == "en"
+    path = write_transcript(TRANSCRIPT, tmp_path / "out.srt")
+    assert path.read_text().startswith("1\n")
+    with pytest.raises(InvalidInput):
+        format_transcript(TRANSCRIPT, "docx")
+
+
+def test_word_error_rate_ignores_case_and_punctuation() -> None:
+    assert word_error_rate("Ask not, what", "ask NOT what!") == 0.0
+    assert word_error_rate("a b c d", "a x c") == pytest.approx(0.5)
+    assert word_error_rate("", "") == 0.0
+
+
+def test_repetition_is_cut_and_compresses() -> None:
+    loop = [1, 2] + [5, 6, 7, 8] * 8
+    assert cut_repetition(loop) == [1, 2, 5, 6, 7, 8]
+    assert cut_repetition([1, 2, 3, 1, 2, 3]) == [1, 2, 3, 1, 2, 3]  # too short to be a loop
+    assert compression_ratio("na " * 100) > 2.4 > compression_ratio("a normal sentence here")
+
+
+def test_window_mel_zeroes_frames_after_the_audio(rng) -> None:
+    audio = (0.1 * rng.standard_normal(16000 * 5)).astype(np.float32)
+    mel = window_mel(audio)
+    assert mel.shape == (80, 3000)
+    assert np.all(mel[:, 500:] == 0) and np.abs(mel[:, :499]).sum() > 0
+    assert np.all(window_mel(np.zeros(0, np.float32)) == 0)

@@ -1,0 +1,130 @@
+"""Whisper tiny.en on real speech: jfk.wav, espeak-ng sentences, long-form and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+from speech_media import joined_clip
+
+from sensekit import speech
+from sensekit.core.errors import InvalidInput
+from sensekit.speech.metrics import word_error_rate
+
+JFK = ("And so my fellow Americans, ask not what your country can do for you, "
+       "ask what you can do for your country")
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # VAD fallback warning, if any
+        return speech.Transcriber.from_model("whisper-tiny.en")
+
+
+@pytest.fixture(scope="module")
+def jfk(media):
+    audio, rate = sf.read(media("jfk.wav"), dtype="float32")
+    return audio, rate
+
+
+@pytest.mark.parametrize("beam_size", [1, 5])
+def test_jfk_exact(transcriber, media, beam_size) -> None:
+    result = transcriber.transcribe(media("jfk.wav"), beam_size=beam_size)
+    assert word_error_rate(JFK, result.text) == 0.0, result.text
+    assert result.language == "en" and result.duration == pytest.approx(11.0, abs=0.01)
+    starts = [s.start for s in result.segments]
+    assert starts == sorted(starts) and result.segments[-1].end <= 11.05
+    assert all(s.avg_logprob > -0.6 and s.no_speech_prob < 0.3 for s in result.segments)
+
+
+def test_module_verb_and_words(media) -> None:
+    result = speech.transcribe(str(media("jfk.wav")), word_timestamps=True, beam_size=1)
+    words = [w for s in result.segments for w in s.words]
+    assert [w.text.strip(" ,.").lower() for w in words][:4] == ["and", "so", "my", "fellow"]
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(words, words[1:]))
+    assert all(0.0 < w.probability <= 1.0 for w in words)
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+def test_other_sample_rates(transcriber, jfk, tmp_path, rate) -> None:
+    from sensekit.accelerate import dsp
+
+    audio, source_rate = jfk
+    stereo = np.stack([dsp.resample(audio, source_rate, rate)] * 2, axis=1)
+    path = tmp_path / f"jfk_{rate}.flac"
+    sf.write(path, stereo, rate)
+    wer_file = word_error_rate(JFK, transcriber.transcribe(path, beam_size=1).text)
+    wer_array = word_error_rate(JFK, transcriber.transcribe(stereo, sample_rate=rate,
+                                                            beam_size=1).text)
+    # 8 kHz loses everything above 4 kHz; one word may change (16-bit FLAC vs float array)
+    assert max(wer_file, wer_array) <= (0.1 if rate == 8000 else 0.0)
+
+
+def test_tts_sentences_wer(transcriber, tts) -> None:
+    from speech_media import SENTENCES
+
+    errors = [word_error_rate(text, transcriber.transcribe(tts(text, f"sentence_{i:02d}"),
+                                                           beam_size=5).text)
+              for i, text in enumerate(SENTENCES[:6])]
+    print("espeak WER per sentence:", [round(e, 2) for e in errors])
+    # tiny.en mishears espeak's robotic voice (faster-whisper, same weights: mean 0.24)
+    assert float(np.mean(errors)) < 0.35 and max(errors) < 0.7 and errors.count(0.0) >= 2
+
+
+def test_long_form_joined_sentences(transcriber, tts, tmp_path) -> None:
+    path, texts, starts = joined_clip(tts, tmp_path / "joined.wav")
+    duration = sf.info(str(path)).duration
+    assert 50 < duration < 90
+    result = transcriber.transcribe(path)
+    wer = word_error_rate(" ".join(texts), result.text)
+    print(f"long-form {duration:.0f} s WER {wer:.3f}")
+    assert wer < 0.15, result.text
+    segment_starts = [s.start for s in result.segments]
+    assert segment_starts == sorted(segment_starts)
+    assert all(s.end <= duration + 0.05 and s.end >= s.start for s in result.segments)
+    # every sentence is found near where it was placed
+    for text, start in zip(texts, starts):
+        first_word = text.split()[1].lower().strip(".")
+        hits = [s for s in result.segments if first_word in s.text.lower()]
+        assert hits and min(abs(s.start - start) for s in hits) < 3.0, (text, start)
+
+
+def test_silence_and_noise_give_nothing(transcriber, rng) -> None:
+    silence = np.zeros(20 * 16000, np.float32)
+    noise = (0.05 * rng.standard_normal(20 * 16000)).astype(np.float32)
+    assert transcriber.transcribe(silence, sample_rate=16000).text == ""
+    assert transcriber.transcribe(noise, sample_rate=16000).text == ""
+    assert transcriber.transcribe(silence, sample_rate=16000, vad=False).text == ""
+
+
+def test_bad_input(transcriber, tmp_path) -> None:
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage" * 4)
+    for bad, rate in ((empty, None), (corrupt, None), (tmp_path / "missing.wav", None),
+                      (np.zeros(0, np.float32), 16000),
+                      (np.full(16000, np.nan, np.float32), 16000)):
+        with pytest.raises(InvalidInput):
+            transcriber.transcribe(bad, sample_rate=rate)
+    with pytest.raises(InvalidInput):
+        transcriber.transcribe(np.zeros(16000, np.float32), sample_rate=16000, language="de")
+    with pytest.raises(InvalidInput):
+        transcriber.transcribe(np.zeros(16000, np.float32), sample_rate=16000, beam_size=0)
+
+
+def test_stream_gives_partials_then_absolute_finals(transcriber, jfk) -> None:
+    audio, rate = jfk
+    padded = np.concatenate([np.zeros(25 * rate, np.float32), audio, audio])
+    chunks = (padded[i:i + rate] for i in range(0, len(padded), rate))
+    updates = list(transcriber.stream(chunks, rate, partial_interval=4.0, beam_size=1))
+    partials = [u for u in updates if not u.is_final]
+    finals = [s for u in updates if u.is_final for s in u.segments]
+    assert partials and any("country" in u.text.lower() for u in partials)
+    text = " ".join(s.text for s in finals)
+    assert word_error_rate(f"{JFK} {JFK}", text) < 0.1, text
+    assert 24.0 < finals[0].start < 26.5 and finals[-1].end < len(padded) / rate + 0.05
+    assert [s.start for s in finals] == sorted(s.start for s in finals)
