@@ -96,6 +96,8 @@ def center_crop(image: np.ndarray, width: int, height: int, fraction: float = 0.
     h, w = image.shape[:2]
     scale = max(width, height) / (fraction * min(h, w))
     crop_w, crop_h = width / scale, height / scale
+    # Tiny images give crops under a pixel: keep at least one (and at most the image).
+    crop_w, crop_h = min(max(crop_w, 1.0), w), min(max(crop_h, 1.0), h)
     x0, y0 = (w - crop_w) / 2.0, (h - crop_h) / 2.0
     patch = crop(image, round(x0), round(y0), round(crop_w), round(crop_h))
     out = resize(patch, width, height, interpolation)
