@@ -1,21 +1,30 @@
-"""Size, CPU latency and accuracy of every compression method on the zoo's built models.
+"""Size, CPU latency and accuracy of every compression method on the zoo's default models.
 
-Run: ``python bench/compress.py [--repeats 30] [--models efficientnet-lite0 ...]``.
+Run: ``python bench/compress.py [--models yamnet ...] [--variants fp16 pal-6bit-pc ...]``.
 
-For image models the accuracy is top-1 agreement with the fp32 model on real photos
-(sensekit.samples), with int8-static calibrated on *other* inputs (augmented crops of the
-photos, never the evaluation images themselves). Other models are measured on fixed-seed
-random inputs of their own shapes (marked "random"), which shows size and latency but is a
-weak accuracy signal. Models not built yet are skipped; nothing is built here.
+Accuracy is measured on real media through the domain APIs (bench/compress_suites.py):
+image models on 108 deterministic views (crops, flips, gray, dark, rotated) of the nine
+sample photos; YAMNet per 0.96 s window (75 % overlap) of the twelve sample clips; Silero
+VAD per 32 ms chunk of the same clips; Whisper greedy transcripts of the five voice clips
+(WER against the JFK reference and against the fp32 transcripts); MiniLM-QA F1 on the QA
+dev split; MiniLM-embed cosine to the fp32 embeddings and question->passage retrieval.
+int8-static calibrates on *other* data (random crops, shifted/attenuated clips, training
+split text). Latency is the main graph's median, interleaved with the fp32 graph in the
+same loop (``speed`` = fp32 ms / variant ms), on whatever else the machine runs: the load
+average is printed. "goal" marks >= 2x smaller on disk with < 1 point loss of the
+headline metric. Models not built yet or whose domain does not import are skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -24,92 +33,121 @@ from sensekit.core.compress import compress
 from sensekit.core.errors import SensekitError
 from sensekit.core.model import Model
 
-METHODS = [("fp16", {}), ("int8-dynamic", {}), ("int8-static", {}),
-           ("palettize", {"nbits": 4}), ("palettize", {"nbits": 6}), ("prune", {"sparsity": 0.5})]
-PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png",
-          "dog.jpg", "person.jpg", "horses.jpg", "giraffe.jpg"]
+DEFAULT_MODELS = ["efficientnet-lite0", "yamnet", "silero-vad", "whisper-tiny.en",
+                  "minilm-embed", "minilm-qa", "nanodet-m", "blazepose"]
+SENSITIVE = ["first", "last", "depthwise"]
+VARIANTS = {
+    "fp16": ("fp16", {}),
+    "int8-dyn": ("int8-dynamic", {}),
+    "int8-dyn-pc": ("int8-dynamic", {"per_channel": True}),
+    "int8-static": ("int8-static", {}),
+    "int8-st-pct": ("int8-static", {"calibrate": "percentile"}),
+    "int8-st-x": ("int8-static", {"exclude": SENSITIVE}),
+    "pal-4bit": ("palettize", {"nbits": 4}),
+    "pal-4bit-pc": ("palettize", {"nbits": 4, "granularity": "per_channel"}),
+    "pal-6bit": ("palettize", {"nbits": 6}),
+    "pal-6bit-pc": ("palettize", {"nbits": 6, "granularity": "per_channel"}),
+    "pal-8bit": ("palettize", {"nbits": 8}),
+    "lin-6bit": ("palettize", {"nbits": 6, "clustering": "uniform"}),
+    "lin-8bit": ("palettize", {"nbits": 8, "clustering": "uniform"}),
+    "prune-50": ("prune", {"sparsity": 0.5}),
+    "prune-50-x": ("prune", {"sparsity": 0.5, "exclude": SENSITIVE}),
+}
+HEADER = (f"{'model':<18} {'variant':<12} {'MB':>6} {'zipMB':>6} {'smaller':>7} {'ms':>8} "
+          f"{'speed':>6}  {'metric':<26} {'loss':>6} goal  other")
 
 
-def _image_inputs(model: Model) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
-    """(evaluation feeds: one photo each, calibration feeds: random crops of the photos)."""
-    from sensekit.samples import media_path
-    from sensekit.vision.image_input import load_image, preprocess
-
-    spec = model.manifest.preprocess
-    name = spec.get("input", "image")
-    rng = np.random.default_rng(0)
-    evaluation, calibration = [], []
-    for photo in PHOTOS:
-        image = load_image(media_path(photo))
-        evaluation.append({name: preprocess(image, spec)[0]})
-        h, w = image.shape[:2]
-        for _ in range(3):
-            s = rng.uniform(0.4, 0.7)
-            y, x = rng.integers(0, int(h * (1 - s)) + 1), rng.integers(0, int(w * (1 - s)) + 1)
-            crop = np.ascontiguousarray(image[y:y + int(h * s), x:x + int(w * s)])
-            calibration.append({name: preprocess(crop, spec)[0]})
-    return evaluation, calibration
+def _headline(scores: dict[str, float]) -> tuple[str, float]:
+    name = next(iter(scores))
+    return name, scores[name]
 
 
-def _inputs(model: Model) -> tuple[Any, Any, str]:
-    if model.manifest.preprocess.get("kind") == "image":
-        evaluation, calibration = _image_inputs(model)
-        return evaluation, calibration, f"{len(evaluation)} photos"
-    return None, None, "random"
+def _loss(name: str, value: float, reference: float) -> float:
+    return value - reference if "WER" in name else reference - value
 
 
-def _row(name: str, label: str, report: Any, data: str) -> str:
-    return (f"{name:<20} {label:<13} {report.size_after / 1e6:>8.2f}"
-            f" {report.zipped_after / 1e6:>8.2f}"
-            f" {report.latency_after_ms:>9.2f} {report.speedup:>6.2f}x"
-            f" {report.score_after:>7.1%} {report.max_abs_diff:>9.3g}  {data}")
+def _format(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in list(scores.items())[1:])
 
 
-def bench_model(name: str, repeats: int, workdir: Path) -> list[str]:
+def _row(name: str, variant: str, sizes: tuple[int, int, int], ms: float, speed: float,
+         scores: dict[str, float], reference: dict[str, float]) -> str:
+    metric, value = _headline(scores)
+    loss = _loss(metric, value, reference[metric])
+    smaller = sizes[2] / max(sizes[0], 1)
+    goal = "yes" if smaller >= 2 and loss < 1 else ""
+    return (f"{name:<18} {variant:<12} {sizes[0] / 1e6:>6.2f} {sizes[1] / 1e6:>6.2f} "
+            f"{smaller:>6.2f}x {ms:>8.2f} {speed:>5.2f}x  {metric + f' {value:.2f}':<26} "
+            f"{loss:>6.2f} {goal:<4}  {_format(scores)}")
+
+
+def _repeats(model: Model, feeds: dict[str, np.ndarray], budget_s: float) -> int:
+    key = model._graph_key(None)
+    model.predict(feeds, graph=key)
+    start = time.perf_counter()
+    model.predict(feeds, graph=key)
+    return int(np.clip(budget_s / 2 / max(time.perf_counter() - start, 1e-4), 5, 40))
+
+
+def bench_model(name: str, variants: list[str], workdir: Path, budget_s: float) -> list[str]:
+    from compress_suites import SUITES
+
     model = Model.load(name)
-    evaluation, calibration, data = _inputs(model)
-    rows = []
-    for method, params in METHODS:
-        label = method + (f"-{params['nbits']}bit" if "nbits" in params else
-                          f"-{round(params['sparsity'] * 100)}%" if "sparsity" in params else "")
-        if method == "int8-static" and calibration is None:
-            rows.append(f"{name:<20} {label:<13} skipped: needs real calibration inputs")
-            print(rows[-1], flush=True)
-            continue
+    try:
+        suite = SUITES[model.manifest.task](model)
+        reference = suite.evaluate(model.package.root)
+    except ImportError as e:
+        return [f"{name:<18} skipped: domain not importable ({e})"]
+    except (SensekitError, ValueError, TypeError, KeyError) as e:
+        return [f"{name:<18} skipped: evaluation failed ({type(e).__name__}: {e})"]
+    ref_scores = suite.score(reference, reference)
+    repeats = _repeats(model, suite.sample_inputs[0], budget_s)
+    rows, base = [], None
+    for label in variants:
+        method, params = VARIANTS[label]
+        target = workdir / f"{name}-{label}.skmodel"
         try:
-            report = compress(model, method, workdir / f"{name}-{label}.skmodel",
-                              sample_inputs=evaluation, calibration=calibration,
-                              repeats=repeats, **params)
-        except SensekitError as e:
-            rows.append(f"{name:<20} {label:<13} FAILED: {str(e).splitlines()[0][:90]}")
+            report = compress(model, method, target, sample_inputs=suite.sample_inputs,
+                              calibration=suite.calibration, repeats=repeats, **params)
+            scores = suite.score(suite.evaluate(report.path), reference)
+        except (SensekitError, ValueError, RuntimeError) as e:
+            rows.append(f"{name:<18} {label:<12} FAILED: {str(e).splitlines()[0][:100]}")
             print(rows[-1], flush=True)
             continue
-        if not any(" fp32 " in r for r in rows):
-            rows.insert(0, f"{name:<20} {'fp32':<13} {report.size_before / 1e6:>8.2f} "
-                        f"{report.zipped_before / 1e6:>8.2f} {report.latency_before_ms:>9.2f} "
-                        f"{1.0:>6.2f}x {1.0:>7.1%} {0.0:>9.3g}  {data}")
-            print(rows[0], flush=True)
-        rows.append(_row(name, label, report, data))
+        finally:
+            shutil.rmtree(target, ignore_errors=True)
+        if base is None:
+            base = (report.size_before, report.zipped_before, report.latency_before_ms)
+            rows.append(_row(name, "fp32", (base[0], base[1], base[0]), base[2], 1.0,
+                             ref_scores, ref_scores) + f"  [{suite.data}]")
+            print(rows[-1], flush=True)
+        sizes = (report.size_after, report.zipped_after, report.size_before)
+        rows.append(_row(name, label, sizes, report.latency_after_ms, report.speedup, scores,
+                         ref_scores))
         print(rows[-1], flush=True)
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--models", nargs="*", help="zoo names (default: every built one)")
+    parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--time-budget", type=float, default=4.0,
+                        help="seconds of timed runs per variant (sets the repeats)")
     args = parser.parse_args(argv)
-    names = args.models or sorted(registry.recipes())
-    header = (f"{'model':<20} {'method':<13} {'size MB':>8} {'zip MB':>8} {'lat ms':>9} "
-              f"{'speed':>7} {'top-1':>7} {'max|d|':>9}  data")
-    print(header, flush=True)
-    table = [header]
+    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization's chatter
+    print(f"CPU: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    print(HEADER, flush=True)
+    table = [HEADER]
     with tempfile.TemporaryDirectory() as work:
-        for name in names:
-            if not registry.is_built(name):
-                print(f"{name:<20} skipped (not built: sensekit models build {name})")
+        for name in args.models:
+            if name not in registry.recipes() or not registry.is_built(name):
+                table.append(f"{name:<18} skipped (not built: sensekit models build {name})")
+                print(table[-1], flush=True)
                 continue
-            table += bench_model(name, args.repeats, Path(work))
+            table += bench_model(name, args.variants, Path(work), args.time_budget)
+            table.append(f"{'':<18} (load average {os.getloadavg()[0]:.2f})")
+            print(table[-1], flush=True)
     print("\n" + "\n".join(table))
     return 0
 

@@ -390,3 +390,45 @@ def distribution_expectation(logits: np.ndarray, bins: int) -> np.ndarray:
     """
     shaped = np.asarray(logits, np.float32).reshape(*logits.shape[:-1], -1, bins)
     return softmax(shaped, axis=-1) @ np.arange(bins, dtype=np.float32)
+
+
+def kmeans_1d_rows(values: np.ndarray, k: int, iterations: int = 30
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Independent scalar k-means on every row of ``values`` [R, N], all rows at once.
+
+    The per-row palettes of weight palettization (one look-up table per output channel).
+    Rows are shifted apart so one global binary search serves all of them; each
+    iteration costs O(R k log(R N)) after one sort, like :func:`kmeans_1d`.
+
+    Returns:
+        (centroids [R, k] ascending per row (repeated values where a row has fewer than
+        ``k`` distinct values), assignment [R, N] of each value's centroid index).
+    """
+    x = np.asarray(values, np.float64)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ValueError(f"kmeans_1d_rows takes a non-empty [R, N] array, got {x.shape}")
+    rows, n = x.shape
+    k = max(1, int(k))
+    data = np.sort(x, axis=1)
+    span = float(data[:, -1].max() - data[:, 0].min()) + 1.0
+    shift = (np.arange(rows, dtype=np.float64) * 2 * span)[:, None]
+    flat = (data + shift).ravel()
+    prefix = np.concatenate([np.zeros((rows, 1)), np.cumsum(data, axis=1)], axis=1)
+    centroids = data[:, ((np.arange(k) + 0.5) / k * n).astype(np.int64)]
+    base = np.arange(rows)[:, None] * n
+    for _ in range(iterations):
+        mids = (centroids[:, 1:] + centroids[:, :-1]) / 2 + shift
+        inner = np.searchsorted(flat, mids.ravel()).reshape(rows, k - 1) - base
+        bounds = np.concatenate([np.zeros((rows, 1), np.int64), inner,
+                                 np.full((rows, 1), n, np.int64)], axis=1)
+        counts = np.diff(bounds, axis=1)
+        sums = np.take_along_axis(prefix, bounds[:, 1:], 1) - \
+            np.take_along_axis(prefix, bounds[:, :-1], 1)
+        updated = np.sort(np.where(counts > 0, sums / np.maximum(counts, 1), centroids), axis=1)
+        if np.allclose(updated, centroids, rtol=0, atol=1e-12):
+            break
+        centroids = updated
+    mids = ((centroids[:, 1:] + centroids[:, :-1]) / 2 + shift).ravel()
+    assignment = np.searchsorted(mids, (x + shift).ravel(), side="left").reshape(rows, n) \
+        - np.arange(rows)[:, None] * (k - 1)
+    return centroids.astype(np.float32), assignment.astype(np.int64)

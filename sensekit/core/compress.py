@@ -10,14 +10,21 @@ Methods:
 * ``fp16`` — float32 weights and ops to float16 (inputs/outputs stay float32); halves size.
   ONNX Runtime's CPU kernels are mostly float32, so it usually runs *slower* on CPU.
 * ``int8-dynamic`` — int8 weights, activations quantized per call (no calibration).
-* ``int8-static`` — QDQ int8 weights and activations, calibrated on ``sample_inputs``.
+* ``int8-static`` — QDQ int8 weights and activations, calibrated on ``sample_inputs``
+  (per-channel weights by default; MinMax, Percentile or Entropy ranges).
 * ``palettize`` (``nbits`` 2..8) — each weight tensor is k-means clustered into 2**nbits
-  values; the graph stores the look-up table and bit-packed indices and rebuilds the weight
-  with Gather nodes that ONNX Runtime constant-folds when the session loads. Smaller files,
-  same speed and memory at run time.
+  values (one table per tensor, or per output channel with ``granularity="per_channel"``);
+  the graph stores the tables and bit-packed indices and rebuilds the weight with Gather
+  nodes that ONNX Runtime constant-folds when the session loads. Smaller files, same
+  speed and memory at run time.
 * ``prune`` (``sparsity``) — the smallest-magnitude weights are set to zero. ONNX stores
   and runs dense tensors, so the file is only smaller *compressed* (zip) and nothing gets
   faster; the report says so.
+
+Every method takes ``exclude``: nodes kept in float32 (names, op types, or "first",
+"last", "depthwise"). A graph that is already QDQ int8 (e.g. converted from an int8
+TFLite model) gets its fake-quantized float weights stored as int8 by both int8 methods,
+which is lossless.
 """
 
 from __future__ import annotations
@@ -266,9 +273,12 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
         calibration: int8-static calibration feeds, when they should differ from the
             ``sample_inputs`` the accuracy is measured on (recommended).
         repeats: timed runs per model for the median latency.
-        **params: method parameters: fp16 —; int8-dynamic: weight_type, per_channel,
-            op_types; int8-static: per_channel, activation_type, weight_type, calibrate;
-            palettize: nbits (2..8), min_elements; prune: sparsity, min_elements.
+        **params: method parameters: all: exclude; int8-dynamic: weight_type,
+            per_channel, reduce_range, op_types; int8-static: per_channel, reduce_range,
+            activation_type, weight_type, calibrate ("minmax", "percentile", "entropy");
+            palettize: nbits (2..8), granularity ("per_tensor", "per_channel"),
+            clustering ("kmeans", "uniform"),
+            per_channel_scale, min_elements; prune: sparsity, min_elements.
 
     Returns:
         A :class:`CompressionReport` (sizes, latencies, accuracy, which package to use).

@@ -4,6 +4,10 @@ Each takes the source ONNX path, writes the compressed graph to ``out`` and retu
 notes for the report. Weight-only methods (palettize, prune) touch float32 initializers
 of at least ``min_elements`` values that feed a Conv, ConvTranspose, Gemm, MatMul or
 Gather (embedding) node; biases, norms and shape constants are left alone.
+
+Every method takes ``exclude``: nodes to keep in float32. Items are node names, op types
+("Gemm") or the keywords ``"first"`` / ``"last"`` (the first / last node with a weight,
+usually the stem conv and the classifier) and ``"depthwise"`` (grouped convolutions).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.accelerate import nn
+from sensekit.core import compress_palette as palette
+from sensekit.core.compress_palette import channel_scales, pack_bits, unpack_bits  # noqa: F401
 from sensekit.core.errors import ConversionError, InvalidInput
 
 _WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Gather"}
-_POW2 = np.array([1 << i for i in range(8)], np.int32)
+KEYWORDS = ("first", "last", "depthwise")
 
 
 def _load(path: Path) -> Any:
@@ -33,31 +38,73 @@ def _save(model: Any, out: Path) -> None:
     save_onnx(model, out)
 
 
-def weight_initializers(model: Any, min_elements: int) -> list[Any]:
-    """Float32 initializers big enough to matter that are weights of compute ops."""
+# -- which nodes -----------------------------------------------------------------------
+def _weighted_nodes(model: Any) -> list[Any]:
+    """Nodes of a weight op that read an initializer, in graph order."""
+    inits = {t.name for t in model.graph.initializer}
+    return [n for n in model.graph.node if n.op_type in _WEIGHT_OPS
+            and any(i in inits for i in n.input)]
+
+
+def resolve_exclude(model: Any, exclude: Sequence[str] | None) -> set[str]:
+    """Node names matched by ``exclude`` (names, op types, "first", "last", "depthwise")."""
+    if not exclude:
+        return set()
+    if isinstance(exclude, str) or not all(isinstance(e, str) for e in exclude):
+        raise InvalidInput(f"exclude must be a list of node names, op types or {KEYWORDS}")
+    weighted = [n for n in _weighted_nodes(model) if n.op_type != "Gather"]
+    names: set[str] = set()
+    for item in exclude:
+        if item == "first" and weighted:
+            names.add(weighted[0].name)
+        elif item == "last" and weighted:
+            names.add(weighted[-1].name)
+        elif item == "depthwise":
+            names |= {n.name for n in model.graph.node if n.op_type == "Conv" and
+                      {a.name: a.i for a in n.attribute}.get("group", 1) > 1}
+        else:
+            names |= {n.name for n in model.graph.node if item in (n.name, n.op_type)}
+    unnamed = [n for n in model.graph.node if not n.name]
+    if unnamed and names:
+        raise InvalidInput("exclude needs named nodes; this graph has unnamed ones")
+    return names
+
+
+def weight_initializers(model: Any, min_elements: int,
+                        excluded: set[str] | None = None) -> list[Any]:
+    """Float32 initializers big enough to matter that are weights of compute ops
+    (none read by an ``excluded`` node)."""
     from onnx import TensorProto
 
     used_as_weight = {name for node in model.graph.node if node.op_type in _WEIGHT_OPS
                       for name in node.input}
+    protected = {name for node in model.graph.node if node.name in (excluded or set())
+                 for name in node.input}
     return [t for t in model.graph.initializer
             if t.data_type == TensorProto.FLOAT and t.name in used_as_weight
+            and t.name not in protected
             and int(np.prod(t.dims, dtype=np.int64)) >= min_elements]
 
 
-# -- fp16, int8 -------------------------------------------------------------------------
-def fp16(source: Path, out: Path) -> list[str]:
+# -- fp16 ------------------------------------------------------------------------------
+def fp16(source: Path, out: Path, exclude: Sequence[str] | None = None) -> list[str]:
     """float32 -> float16 weights and compute, float32 inputs and outputs kept."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    model = _load(source)
+    blocked = sorted(resolve_exclude(model, exclude))
     try:
-        model = convert_float_to_float16(_load(source), keep_io_types=True)
+        model = convert_float_to_float16(model, keep_io_types=True,
+                                         node_block_list=blocked or None)
     except Exception as e:
         raise ConversionError(f"fp16 conversion failed: {e}") from e
     _save(model, out)
     return ["CPU kernels of ONNX Runtime are mostly float32: fp16 halves the size but "
-            "adds casts and rarely runs faster on a CPU"]
+            "adds casts and rarely runs faster on a CPU"] + \
+        ([f"{len(blocked)} node(s) kept in float32"] if blocked else [])
 
 
+# -- int8 ------------------------------------------------------------------------------
 def _quant_type(name: str) -> Any:
     from onnxruntime.quantization import QuantType
 
@@ -67,8 +114,66 @@ def _quant_type(name: str) -> Any:
     return types[name]
 
 
+def fold_weight_quantize(model: Any) -> tuple[int, bool]:
+    """Stores float weights that feed a QuantizeLinear as the integers it would produce
+    (lossless: the graph computed exactly these values).
+
+    Returns:
+        (weights folded, whether activations are quantized too, i.e. the graph is
+        already a QDQ-quantized graph that should not be quantized again).
+    """
+    from onnx import numpy_helper
+
+    from sensekit.core.onnx_utils import prune_graph
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    folded, activations, kept = [], False, []
+    for node in graph.node:
+        if node.op_type != "QuantizeLinear":
+            kept.append(node)
+            continue
+        x, scale, *zp = list(node.input) + [""]
+        if x not in inits or scale not in inits or (zp[0] and zp[0] not in inits):
+            activations = activations or x not in inits
+            kept.append(node)
+            continue
+        values = numpy_helper.to_array(inits[x]).astype(np.float64)
+        s = numpy_helper.to_array(inits[scale]).astype(np.float64)
+        z = numpy_helper.to_array(inits[zp[0]]) if zp[0] else np.zeros((), np.uint8)
+        axis = {a.name: a.i for a in node.attribute}.get("axis", 1) % max(values.ndim, 1)
+        shape = [-1 if a == axis else 1 for a in range(values.ndim)] if s.ndim else []
+        info = np.iinfo(z.dtype)
+        q = np.clip(np.rint(values / s.reshape(shape)) + z.astype(np.int64).reshape(shape),
+                    info.min, info.max).astype(z.dtype)
+        folded.append(numpy_helper.from_array(q, node.output[0]))
+    del graph.node[:]
+    graph.node.extend(kept)
+    graph.initializer.extend(folded)
+    prune_graph(graph)
+    return len(folded), activations
+
+
+def _prequantized(source: Path, out: Path) -> list[str] | None:
+    """Notes if ``source`` is already a QDQ int8 graph (then its weights are folded into
+    ``out`` and nothing else is done); None for a float graph."""
+    model = _load(source)
+    count, activations = fold_weight_quantize(model)
+    if not activations:
+        return None
+    _save(model, out)
+    return [f"graph is already QDQ int8: {count} float weight tensors stored as the int8 "
+            "values the graph used (lossless); activations left as they were"]
+
+
 def int8_dynamic(source: Path, out: Path, weight_type: str = "uint8",
-                 per_channel: bool = False, op_types: Sequence[str] | None = None) -> list[str]:
+                 per_channel: bool = False, reduce_range: bool = False,
+                 op_types: Sequence[str] | None = None,
+                 exclude: Sequence[str] | None = None) -> list[str]:
     """int8 weights, activations quantized on the fly (ONNX Runtime's quantize_dynamic).
 
     ``uint8`` weights are the default because ONNX Runtime's ConvInteger kernel takes
@@ -76,194 +181,104 @@ def int8_dynamic(source: Path, out: Path, weight_type: str = "uint8",
     """
     from onnxruntime.quantization import quantize_dynamic
 
+    notes = _prequantized(source, out)
+    if notes is not None:
+        return notes
+    excluded = sorted(resolve_exclude(_load(source), exclude))
     try:
         quantize_dynamic(str(source), str(out), per_channel=per_channel,
-                         weight_type=_quant_type(weight_type),
-                         op_types_to_quantize=list(op_types) if op_types else None)
+                         reduce_range=reduce_range, weight_type=_quant_type(weight_type),
+                         op_types_to_quantize=list(op_types) if op_types else None,
+                         nodes_to_exclude=excluded or None)
     except Exception as e:
         raise ConversionError(f"dynamic int8 quantization failed: {e}") from e
-    return []
+    return [f"{len(excluded)} node(s) kept in float32"] if excluded else []
 
 
 class _Calibration:
     """onnxruntime CalibrationDataReader over a list of feed dicts (one batch each)."""
 
     def __init__(self, feeds: Sequence[dict[str, np.ndarray]]) -> None:
-        self._items = iter([dict(f) for f in feeds])
+        self._feeds = [dict(f) for f in feeds]
+        self._items = iter(self._feeds)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._items, None)
 
     def rewind(self) -> None:  # pragma: no cover - ORT calls it for some methods only
-        pass
+        self._items = iter(self._feeds)
+
+
+def _prepare(source: Path, out: Path) -> tuple[Path, list[str]]:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = out.with_name(out.stem + ".prepared.onnx")
+    try:
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+    except Exception as e:  # the pre-pass is an optimisation; quantize the raw graph instead
+        return source, [f"quantization pre-processing skipped: {str(e).splitlines()[0][:120]}"]
+    return prepared, []
 
 
 def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
-                per_channel: bool = True, activation_type: str = "uint8",
-                weight_type: str = "int8", calibrate: str = "minmax") -> list[str]:
+                per_channel: bool = True, reduce_range: bool = False,
+                activation_type: str = "uint8", weight_type: str = "int8",
+                calibrate: str = "minmax", exclude: Sequence[str] | None = None) -> list[str]:
     """QDQ int8 weights and activations, ranges calibrated on ``feeds``."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat
     from onnxruntime.quantization import quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     if calibrate not in methods:
         raise InvalidInput(f"calibrate must be one of {sorted(methods)}, not {calibrate!r}")
+    notes = _prequantized(source, out)
+    if notes is not None:
+        return notes
     reader = type("Reader", (_Calibration, CalibrationDataReader), {})(feeds)
-    prepared = out.with_name(out.stem + ".prepared.onnx")
-    notes = []
+    prepared, notes = _prepare(source, out)
     try:
-        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-    except Exception as e:  # the pre-pass is an optimisation; quantize the raw graph instead
-        notes.append(f"quantization pre-processing skipped: {str(e).splitlines()[0][:120]}")
-        prepared = source
-    try:
+        excluded = sorted(resolve_exclude(_load(prepared), exclude))
         quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, activation_type=_quant_type(activation_type),
-                        weight_type=_quant_type(weight_type), calibrate_method=methods[calibrate])
+                        per_channel=per_channel, reduce_range=reduce_range,
+                        activation_type=_quant_type(activation_type),
+                        weight_type=_quant_type(weight_type), calibrate_method=methods[calibrate],
+                        nodes_to_exclude=excluded or None)
+    except InvalidInput:
+        raise
     except Exception as e:
         raise ConversionError(f"static int8 quantization failed: {e}") from e
     finally:
         if prepared != source:
             prepared.unlink(missing_ok=True)
-    return notes + [f"calibrated on {len(feeds)} sample batch(es)"]
+    return notes + [f"calibrated ({calibrate}) on {len(feeds)} sample batch(es)"] + \
+        ([f"{len(excluded)} node(s) kept in float32"] if excluded else [])
 
 
-# -- palettization ----------------------------------------------------------------------
-def pack_bits(codes: np.ndarray, nbits: int) -> np.ndarray:
-    """Little-endian bit stream of ``nbits``-bit codes, plus one zero byte of padding
-    (so the graph can always read the byte after a code's first byte)."""
-    bits = ((codes.astype(np.uint16)[:, None] >> np.arange(nbits, dtype=np.uint16)) & 1)
-    packed = np.packbits(bits.astype(np.uint8).ravel(), bitorder="little")
-    return np.concatenate([packed, np.zeros(1, np.uint8)])
-
-
-def unpack_bits(packed: np.ndarray, nbits: int, count: int) -> np.ndarray:
-    """numpy mirror of the in-graph unpacking (for tests)."""
-    offsets = np.arange(count, dtype=np.int64) * nbits
-    data = packed.astype(np.int64)
-    word = data[offsets // 8] + 256 * data[offsets // 8 + 1]
-    return (word // _POW2[offsets % 8]) % (1 << nbits)
-
-
-def _palette_nodes(name: str, shape: Sequence[int], lut: np.ndarray, codes: np.ndarray,
-                   nbits: int, scale: np.ndarray | None = None) -> tuple[list[Any], list[Any]]:
-    """Nodes rebuilding ``name`` = lut[codes].reshape(shape) (* scale) from packed codes."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    def t(suffix: str) -> str:
-        return f"{name}/palette/{suffix}"
-
-    count = codes.size
-    inits = {"lut": lut.astype(np.float32), "shape": np.array(shape, np.int64)}
-    nodes = []
-    if nbits == 8:
-        inits["codes"] = codes.astype(np.uint8)
-        nodes.append(helper.make_node("Cast", [t("codes")], [t("index")], to=TensorProto.INT32))
-    else:
-        inits.update(packed=pack_bits(codes, nbits), count=np.array(count, np.int64),
-                     zero=np.array(0, np.int64), one=np.array(1, np.int64),
-                     nbits=np.array(nbits, np.int64), eight=np.array(8, np.int64),
-                     byte=np.array(256, np.int32), pow2=_POW2,
-                     levels=np.array(1 << nbits, np.int32))
-        steps = [("Cast", ["packed"], "bytes", {"to": TensorProto.INT32}),
-                 ("Range", ["zero", "count", "one"], "position", {}),
-                 ("Mul", ["position", "nbits"], "offset", {}),
-                 ("Div", ["offset", "eight"], "first", {}),
-                 ("Mod", ["offset", "eight"], "shift", {}),
-                 ("Add", ["first", "one"], "second", {}),
-                 ("Gather", ["bytes", "first"], "low", {}),
-                 ("Gather", ["bytes", "second"], "high", {}),
-                 ("Mul", ["high", "byte"], "high256", {}),
-                 ("Add", ["low", "high256"], "word", {}),
-                 ("Gather", ["pow2", "shift"], "divisor", {}),
-                 ("Div", ["word", "divisor"], "shifted", {}),
-                 ("Mod", ["shifted", "levels"], "index", {})]
-        nodes += [helper.make_node(op, [t(i) for i in ins], [t(o)], **attrs)
-                  for op, ins, o, attrs in steps]
-    nodes += [helper.make_node("Gather", [t("lut"), t("index")], [t("flat")]),
-              helper.make_node("Reshape", [t("flat"), t("shape")],
-                               [name if scale is None else t("unscaled")])]
-    if scale is not None:
-        inits["scale"] = scale.astype(np.float32)
-        nodes.append(helper.make_node("Mul", [t("unscaled"), t("scale")], [name]))
-    return nodes, [numpy_helper.from_array(v, t(k)) for k, v in inits.items()]
-
-
-def _channel_axis(model: Any, name: str, ndim: int) -> int:
-    """The output-channel axis of a weight, from the first node that reads it."""
-    for node in model.graph.node:
-        if name in node.input:
-            if node.op_type == "MatMul":
-                return ndim - 1
-            if node.op_type == "ConvTranspose":
-                return 1
-            if node.op_type == "Gemm" and list(node.input).index(name) == 1:
-                trans = {a.name: a.i for a in node.attribute}.get("transB", 0)
-                return 0 if trans else ndim - 1
-            return 0
-    return 0
-
-
-def channel_scales(weights: np.ndarray, axis: int) -> np.ndarray:
-    """Max |w| per output channel, shaped to broadcast against ``weights`` (0 -> 1)."""
-    reduce = tuple(a for a in range(weights.ndim) if a != axis % weights.ndim)
-    scale = np.max(np.abs(weights), axis=reduce, keepdims=True)
-    return np.where(scale > 0, scale, 1.0).astype(np.float32)
-
-
+# -- weight-only -----------------------------------------------------------------------
 def palettize(source: Path, out: Path, nbits: int = 4, min_elements: int = 4096,
-              per_channel_scale: bool = True) -> list[str]:
-    """k-means (2**nbits clusters per tensor) weight palettization with packed indices.
-
-    With ``per_channel_scale`` each output channel is first divided by its max |w| (kept
-    as one float per channel), so channels of very different magnitude (typical after
-    batch-norm folding) share the palette without the small ones collapsing to zero.
-    """
-    from onnx import numpy_helper
-
-    if not isinstance(nbits, int) or not 2 <= nbits <= 8:
-        raise InvalidInput(f"nbits must be an int in 2..8, not {nbits!r}")
+              granularity: str = "per_tensor", per_channel_scale: bool = True,
+              clustering: str = "kmeans", exclude: Sequence[str] | None = None) -> list[str]:
+    """k-means (or uniform) weight palettization with packed indices (see
+    :mod:`compress_palette`)."""
+    palette.check_palette_params(nbits, granularity, clustering)
     model = _load(source)
-    graph = model.graph
-    targets = weight_initializers(model, min_elements)
-    new_nodes, new_inits = [], []
-    for tensor in targets:
-        weights = numpy_helper.to_array(tensor)
-        scale = channel_scales(weights, _channel_axis(model, tensor.name, weights.ndim)) \
-            if per_channel_scale and weights.ndim > 1 else None
-        lut, codes = nn.kmeans_1d(weights if scale is None else weights / scale, 1 << nbits)
-        nodes, inits = _palette_nodes(tensor.name, weights.shape, lut, codes, nbits, scale)
-        new_nodes += nodes
-        new_inits += inits
-    names = {t.name for t in targets}
-    kept = [t for t in graph.initializer if t.name not in names] + new_inits
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    inputs = [i for i in graph.input if i.name not in names]
-    del graph.input[:]
-    graph.input.extend(inputs)
-    nodes = new_nodes + list(graph.node)  # weights are rebuilt before anything reads them
-    del graph.node[:]
-    graph.node.extend(nodes)
+    targets = weight_initializers(model, min_elements, resolve_exclude(model, exclude))
+    notes = palette.palettize(model, targets, nbits, granularity, per_channel_scale,
+                              clustering)
     _save(model, out)
-    if not targets:
-        return ["no float32 weight tensors to palettize (already quantized?); graph unchanged"]
-    return [f"{len(targets)} weight tensors palettized to {1 << nbits} values each; ONNX "
-            "Runtime rebuilds float32 weights when the session loads (smaller file, same "
-            "memory and speed)"]
+    return notes
 
 
-# -- pruning ----------------------------------------------------------------------------
-def prune(source: Path, out: Path, sparsity: float = 0.5, min_elements: int = 4096) -> list[str]:
+def prune(source: Path, out: Path, sparsity: float = 0.5, min_elements: int = 4096,
+          exclude: Sequence[str] | None = None) -> list[str]:
     """Zeroes the ``sparsity`` fraction of smallest-magnitude values of each weight tensor."""
     from onnx import numpy_helper
 
     if not isinstance(sparsity, (int, float)) or not 0.0 < sparsity < 1.0:
         raise InvalidInput(f"sparsity must be in (0, 1), not {sparsity!r}")
     model = _load(source)
-    targets = weight_initializers(model, min_elements)
+    targets = weight_initializers(model, min_elements, resolve_exclude(model, exclude))
     zeroed = total = 0
     for tensor in targets:
         weights = numpy_helper.to_array(tensor).copy()

@@ -7,7 +7,6 @@ outputs: ``logits`` [N, 1000] and the pooled ``features`` [N, 1280] that
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 

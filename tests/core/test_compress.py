@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from sensekit.accelerate.nn import kmeans_1d
+from sensekit.accelerate.nn import kmeans_1d, kmeans_1d_rows
 from sensekit.core.compress import compress, top1_agreement
-from sensekit.core.compress_graph import pack_bits, unpack_bits
+from sensekit.core.compress_palette import pack_bits, unpack_bits
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import ModelPackage, write_package
@@ -23,8 +23,9 @@ def _mlp_package(destination: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     w1 = rng.standard_normal((64, 128)).astype(np.float32) * np.linspace(0.1, 2, 128)
     w2 = rng.standard_normal((128, 10)).astype(np.float32) * 0.2
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
-         helper.make_node("MatMul", ["r", "W2"], ["logits"])],
+        [helper.make_node("MatMul", ["x", "W1"], ["h"], name="mm1"),
+         helper.make_node("Relu", ["h"], ["r"], name="relu"),
+         helper.make_node("MatMul", ["r", "W2"], ["logits"], name="mm2")],
         "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
         [numpy_helper.from_array(w1.astype(np.float32), "W1"), numpy_helper.from_array(w2, "W2")])
@@ -138,6 +139,102 @@ def test_bad_requests_are_refused(mlp, tmp_path: Path, method: str, params: dict
                                   match: str) -> None:
     with pytest.raises(InvalidInput, match=match):
         compress(mlp[0], method, tmp_path / "bad.skmodel", **params)
+
+
+def test_kmeans_1d_rows_equals_kmeans_1d_on_every_row() -> None:
+    x = np.random.default_rng(2).standard_normal((40, 300)) * np.linspace(0.01, 5, 40)[:, None]
+    luts, codes = kmeans_1d_rows(x, 8)
+    for row in (0, 17, 39):
+        lut, code = kmeans_1d(x[row], 8)
+        np.testing.assert_allclose(luts[row], lut, rtol=1e-6)
+        assert np.array_equal(codes[row], code)
+
+
+def _initializer(path: Path, name: str) -> np.ndarray | None:
+    found = [t for t in onnx.load(str(path / "model.onnx")).graph.initializer if t.name == name]
+    return numpy_helper.to_array(found[0]) if found else None
+
+
+@pytest.mark.parametrize("nbits", [2, 4])
+def test_per_channel_palettes_rebuild_exactly(mlp, tmp_path: Path, nbits: int) -> None:
+    model, w1, w2 = mlp
+    report = compress(model, "palettize", tmp_path / "pc.skmodel", sample_inputs=_feeds(),
+                      nbits=nbits, min_elements=1, granularity="per_channel", repeats=2)
+    assert "2 per_channel" in report.notes[0]
+    rebuilt = []
+    for w in (w1, w2):  # MatMul weights: output channels are the columns
+        luts, codes = kmeans_1d_rows(w.T, 1 << nbits)
+        rebuilt.append(np.take_along_axis(luts.astype(np.float16).astype(np.float32),
+                                          codes, 1).T)
+    x = _feeds(1)[0]["x"]
+    got = Model.load(report.path).predict({"x": x})["logits"]
+    np.testing.assert_allclose(got, np.maximum(x @ rebuilt[0], 0) @ rebuilt[1], rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_uniform_palette_is_linear_per_channel_quantization(mlp, tmp_path: Path) -> None:
+    model, w1, w2 = mlp
+    report = compress(model, "palettize", tmp_path / "u.skmodel", sample_inputs=_feeds(),
+                      nbits=8, clustering="uniform", min_elements=1, repeats=2)
+    rebuilt = []
+    for w in (w1, w2):
+        scale = np.abs(w).max(0, keepdims=True)  # MatMul: one scale per output column
+        codes = np.rint((w / scale + 1) / 2 * 255).astype(int)
+        rebuilt.append(np.linspace(-1, 1, 256, dtype=np.float32)[codes] * scale)
+        assert np.abs(rebuilt[-1] - w).max() <= scale.max() / 255 + 1e-6
+    x = _feeds(1)[0]["x"]
+    got = Model.load(report.path).predict({"x": x})["logits"]
+    np.testing.assert_allclose(got, np.maximum(x @ rebuilt[0], 0) @ rebuilt[1], rtol=1e-3,
+                               atol=1e-3)
+    with pytest.raises(InvalidInput, match="clustering"):
+        compress(model, "palettize", tmp_path / "b.skmodel", clustering="median")
+
+
+def test_exclude_keeps_named_layers_in_float(mlp, tmp_path: Path) -> None:
+    model, w1, w2 = mlp
+    pal = compress(model, "palettize", tmp_path / "x.skmodel", sample_inputs=_feeds(), nbits=3,
+                   min_elements=1, exclude=["last"], repeats=2)
+    assert np.array_equal(_initializer(pal.path, "W2"), w2)
+    assert _initializer(pal.path, "W1") is None  # rebuilt from its palette
+    dyn = compress(model, "int8-dynamic", tmp_path / "d.skmodel", sample_inputs=_feeds(),
+                   exclude=["mm1"], repeats=2)
+    assert np.array_equal(_initializer(dyn.path, "W1"), w1)
+    with pytest.raises(InvalidInput, match="exclude"):
+        compress(model, "prune", tmp_path / "e.skmodel", exclude="first")
+
+
+def _qdq_package(destination: Path) -> tuple[Path, np.ndarray]:
+    """x -> Q/DQ -> MatMul(DQ(Q(W float, per-column scales))): a fake-quantized graph."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((32, 16)).astype(np.float32)
+    scale = (np.abs(w).max(0) / 127).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(scale, "ws"),
+             numpy_helper.from_array(np.zeros(16, np.int8), "wz"),
+             numpy_helper.from_array(np.array(0.05, np.float32), "xs"),
+             numpy_helper.from_array(np.array(128, np.uint8), "xz")]
+    nodes = [helper.make_node("QuantizeLinear", ["W", "ws", "wz"], ["Wq"], axis=1),
+             helper.make_node("DequantizeLinear", ["Wq", "ws", "wz"], ["Wd"], axis=1),
+             helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("MatMul", ["xd", "Wd"], ["logits"])]
+    graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["batch", 32])], [helper.make_tensor_value_info(
+            "logits", TensorProto.FLOAT, ["batch", 16])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with write_package(destination, {"name": "qdq", "task": "test",
+                                     "graphs": {"main": "model.onnx"}}) as writer:
+        onnx.save(model, str(writer.dir / "model.onnx"))
+    return destination, w
+
+
+def test_int8_on_a_qdq_graph_stores_its_weights_as_int8_losslessly(tmp_path: Path) -> None:
+    path, w = _qdq_package(tmp_path / "qdq.skmodel")
+    x = {"x": np.random.default_rng(4).standard_normal((8, 32)).astype(np.float32)}
+    report = compress(path, "int8-static", tmp_path / "s.skmodel", sample_inputs=[x], repeats=2)
+    assert report.max_abs_diff == 0.0 and "lossless" in report.notes[0]
+    assert _initializer(report.path, "Wq").dtype == np.int8
+    assert _initializer(report.path, "W") is None and report.size_after < report.size_before
 
 
 # -- real model on real photos --------------------------------------------------------------
