@@ -15,7 +15,7 @@ from typing import Any
 
 from sensekit.core.errors import SensekitError
 
-_DOMAIN_CLIS = ("sensekit.vision.cli", "sensekit.speech.cli",
+_DOMAIN_CLIS = ("sensekit.vision.cli", "sensekit.language.cli", "sensekit.speech.cli",
                 "sensekit.sound.cli", "sensekit.core.tools_cli")
 
 

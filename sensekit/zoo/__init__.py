@@ -12,8 +12,8 @@ import importlib
 from importlib import resources
 from pathlib import Path
 
-_RECIPE_MODULES = ("efficientnet_lite0", "whisper", "yamnet", "silero_vad", "nanodet",
-                  "blazepose")
+_RECIPE_MODULES = ("efficientnet_lite0", "whisper", "minilm_embed", "minilm_qa", "yamnet",
+                  "silero_vad", "nanodet", "blazepose")
 
 for _module in _RECIPE_MODULES:
     importlib.import_module(f"sensekit.zoo.{_module}")

@@ -1,0 +1,259 @@
+"""Extractive question answering over documents of any length.
+
+A document is tokenized once with the model's own fast tokenizer; each question is
+placed in front of overlapping windows of the document, the model scores every token
+as an answer start and end, and spans are searched per window (softmax over the
+window's passage tokens and its CLS token, as Hugging Face's QA pipeline does) and
+merged across windows. The answer is "no answer" when the best span scores below the
+null (CLS) score. Everything model specific (tokenizer file, input names, longest
+sequence, output names, CLS position) is read from the package manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sensekit.accelerate import nn
+from sensekit.core.errors import InvalidInput
+from sensekit.core.model import ComputeUnits, Model
+from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.types import Answer
+from sensekit.language.text_input import check_text, tokenizer_of
+from sensekit.language.tokenize import (PairTemplate, Tokens, Windows, build_windows, encode,
+                                        window_starts)
+
+DEFAULT_MODEL = "minilm-qa"
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """Options of :class:`QuestionAnswerer`.
+
+    Attributes:
+        top_k: answers to return; 1 gives one Answer (or None), more give a list.
+        max_answer_len: longest answer, in tokens.
+        doc_stride: tokens shared by neighbouring windows of a long document.
+        max_seq_len: tokens per window (question + document + special tokens); capped at
+            the model's limit from its manifest.
+        max_question_len: question tokens kept.
+        handle_impossible: return no answer when the null (CLS) score beats every span.
+        align_to_words: widen answers to whole words.
+        batch_size: windows per model run.
+        max_document_chars: longer documents are rejected (bounds time and memory).
+    """
+
+    top_k: int = 1
+    max_answer_len: int = 30
+    doc_stride: int = 128
+    max_seq_len: int = 384
+    max_question_len: int = 64
+    handle_impossible: bool = True
+    align_to_words: bool = True
+    batch_size: int = 16
+    max_document_chars: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("top_k", "max_answer_len", "max_seq_len", "max_question_len",
+                     "batch_size", "max_document_chars"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        if not isinstance(self.doc_stride, int) or self.doc_stride < 0:
+            raise ValueError(f"doc_stride must be a non-negative int, not {self.doc_stride!r}")
+        if self.doc_stride >= self.max_seq_len - self.max_question_len - 4:
+            raise ValueError(f"doc_stride ({self.doc_stride}) must leave room for new tokens in "
+                             f"each window of max_seq_len {self.max_seq_len} with questions up "
+                             f"to {self.max_question_len} tokens")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document tokenized once: its text, tokens and the character span of each token
+    widened to whole words."""
+
+    text: str
+    tokens: Tokens
+    word_spans: np.ndarray  # int64 [T, 2]
+
+
+class QuestionAnswerer:
+    """Answers questions about documents with a question-answering model package."""
+
+    def __init__(self, model: Model, options: AnswerOptions | None = None) -> None:
+        pre, post = model.manifest.preprocess, model.manifest.postprocess
+        if pre.get("kind") != "text" or post.get("kind") != "span":
+            raise InvalidInput(f"Model {model.name!r} is not an extractive QA model "
+                               f"(task {model.manifest.task!r})")
+        self.model = model
+        self.options = options or AnswerOptions()
+        self.tokenizer = tokenizer_of(model)
+        self.template = PairTemplate.from_tokenizer(self.tokenizer)
+        self._inputs = list(pre.get("inputs", ["input_ids", "attention_mask"]))
+        self._limit = int(pre.get("max_seq_len", 512))
+        self._outputs = [post.get("start", "start_logits"), post.get("end", "end_logits")]
+        default_cls = 0 if self.template.prefix else None
+        self._cls = post.get("cls_index", default_cls)
+        self._last: Document | None = None
+
+    @classmethod
+    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+                   options: AnswerOptions | None = None,
+                   compute_units: ComputeUnits = "auto") -> QuestionAnswerer:
+        """Loads (building if needed) a QA model by zoo name or package path."""
+        return cls(Model.load(name_or_path, compute_units=compute_units), options)
+
+    # -- preprocessing --------------------------------------------------------------
+    def document(self, text: str | bytes, options: AnswerOptions | None = None) -> Document:
+        """Tokenizes a document once (reused while the same text is asked about)."""
+        options = options or self.options
+        text = check_text(text, "document", options.max_document_chars)
+        if self._last is not None and self._last.text == text:
+            return self._last
+        tokens = encode(self.tokenizer, text)
+        if not len(tokens):
+            raise InvalidInput("The document has no tokens the model knows")
+        self._last = Document(text, tokens, _word_spans(tokens))
+        return self._last
+
+    def _preprocess(self, question: str | bytes, document: Document, options: AnswerOptions
+                    ) -> Windows:
+        text = check_text(question, "question", 100_000)
+        ids = encode(self.tokenizer, text).ids[:options.max_question_len]
+        if not len(ids):
+            raise InvalidInput("The question has no tokens the model knows")
+        room = min(options.max_seq_len, self._limit) - len(ids) - self.template.special_count
+        starts = window_starts(len(document.tokens), room, options.doc_stride)
+        return build_windows(self.template, ids, document.tokens.ids, starts, room)
+
+    # -- model ----------------------------------------------------------------------
+    def _forward(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        out = self.model.predict(feeds, outputs=self._outputs)
+        return out[self._outputs[0]], out[self._outputs[1]]
+
+    # -- postprocessing -------------------------------------------------------------
+    def _window_spans(self, windows: Windows, rows: slice, start: np.ndarray, end: np.ndarray,
+                      options: AnswerOptions) -> tuple[list[tuple[float, int, int]], float]:
+        """Candidate (score, first token, last token) of some windows, and their null score."""
+        cols = np.arange(start.shape[1])[None, :]
+        lo = windows.context_start
+        valid = (cols >= lo) & (cols < lo + windows.token_count[rows, None])
+        allowed = valid | (cols == self._cls) if self._cls is not None else valid
+        p_start = nn.softmax(np.where(allowed, start, -10000.0))
+        p_end = nn.softmax(np.where(allowed, end, -10000.0))
+        null = float((p_start[:, self._cls] * p_end[:, self._cls]).min()) \
+            if self._cls is not None else 0.0
+        row, first, last, score = nn.span_top_k(p_start, p_end, valid, options.top_k,
+                                                options.max_answer_len)
+        shift = windows.token_start[rows][row] - lo
+        return list(zip(score.tolist(), (first + shift).tolist(), (last + shift).tolist())), null
+
+    def _answers(self, candidates: list[tuple[float, int, int]], document: Document,
+                 options: AnswerOptions) -> list[Answer]:
+        spans = document.word_spans if options.align_to_words else document.tokens.offsets
+        best: dict[tuple[int, int], float] = {}
+        for score, first, last in candidates:
+            key = (int(spans[first, 0]), int(spans[last, 1]))
+            best[key] = max(score, best.get(key, -1.0))
+        ranked = sorted(best.items(), key=lambda item: -item[1])[:options.top_k]
+        return [Answer(document.text[s:e], float(score), s, e) for (s, e), score in ranked]
+
+    def _answer(self, question: str | bytes, document: Document, options: AnswerOptions
+                ) -> Answer | list[Answer] | None:
+        windows = self._preprocess(question, document, options)
+        candidates: list[tuple[float, int, int]] = []
+        null = 1.0
+        for i in range(0, len(windows.token_start), options.batch_size):
+            rows = slice(i, i + options.batch_size)
+            start, end = self._forward({n: getattr(windows, n)[rows] for n in self._inputs})
+            found, window_null = self._window_spans(windows, rows, start, end, options)
+            null = min(null, window_null)
+            candidates = sorted(candidates + found, reverse=True)[:options.top_k * 4]
+        answers = self._answers(candidates, document, options)
+        if options.handle_impossible and self._cls is not None and \
+                (not answers or answers[0].score < null):
+            answers = []
+        if options.top_k == 1:
+            return answers[0] if answers else None
+        return answers
+
+    # -- public API -----------------------------------------------------------------
+    def answer(self, question: str | bytes, document: str | bytes, **overrides: Any
+               ) -> Answer | list[Answer] | None:
+        """The answer to ``question`` in ``document``.
+
+        Returns:
+            With ``top_k=1`` an :class:`Answer` (character offsets into the document) or
+            None when the document holds no answer; with ``top_k>1`` a list, best first
+            (empty when there is no answer).
+
+        Raises:
+            InvalidInput: empty or non-text question/document, not UTF-8, or too long.
+        """
+        options = with_overrides(self.options, overrides)
+        return self._answer(question, self.document(document, options), options)
+
+    def answer_many(self, questions: list[str], document: str | bytes, **overrides: Any
+                    ) -> list[Answer | list[Answer] | None]:
+        """Answers several questions about one document, tokenizing the document once."""
+        if isinstance(questions, (str, bytes)) or not isinstance(questions, (list, tuple)):
+            raise InvalidInput("answer_many takes a list of questions")
+        options = with_overrides(self.options, overrides)
+        doc = self.document(document, options)
+        return [self._answer(q, doc, options) for q in questions]
+
+    __call__ = answer
+
+    def close(self) -> None:
+        """Forgets the cached document."""
+        self._last = None
+
+    def __enter__(self) -> QuestionAnswerer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _word_spans(tokens: Tokens) -> np.ndarray:
+    """Character span of the whole word around each token (the token's own if no word)."""
+    spans = tokens.offsets.copy()
+    has_word = tokens.words >= 0
+    if has_word.any():
+        count = int(tokens.words.max()) + 1
+        first = np.full(count, np.iinfo(np.int64).max)
+        last = np.full(count, -1)
+        np.minimum.at(first, tokens.words[has_word], tokens.offsets[has_word, 0])
+        np.maximum.at(last, tokens.words[has_word], tokens.offsets[has_word, 1])
+        spans[has_word, 0] = first[tokens.words[has_word]]
+        spans[has_word, 1] = last[tokens.words[has_word]]
+    return spans
+
+
+def answer(question: str | bytes, document: str | bytes, top_k: int = 1,
+           max_answer_len: int = 30, doc_stride: int = 128, max_seq_len: int = 384,
+           handle_impossible: bool = True, model: str = DEFAULT_MODEL, **options: Any
+           ) -> Answer | list[Answer] | None:
+    """Answers a question from a document with a shared default model.
+
+    Args:
+        question: the question.
+        document: the text to search, of any length (overlapping windows).
+        top_k: 1 returns one Answer or None; more return a list, best first.
+        max_answer_len: longest answer in tokens.
+        doc_stride: tokens shared by neighbouring windows.
+        max_seq_len: tokens per window.
+        handle_impossible: answer None / [] when "no answer" scores best.
+        model: zoo name or package path.
+        **options: other :class:`AnswerOptions` fields.
+
+    Returns:
+        An :class:`Answer` (character offsets into ``document``), None, or a list.
+    """
+    answerer = cached_default(("answer", str(model)), lambda: QuestionAnswerer.from_model(model))
+    return answerer.answer(question, document, top_k=top_k, max_answer_len=max_answer_len,
+                           doc_stride=doc_stride, max_seq_len=max_seq_len,
+                           handle_impossible=handle_impossible, **options)
