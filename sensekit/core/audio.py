@@ -93,6 +93,7 @@ def load_audio(source: AudioInput, sample_rate: int | None = None,
     """
     if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
         raw, rate = _decode(source)
+        rate = _check_rate(rate, "the sample rate in the file's header")
     elif isinstance(source, (np.ndarray, list, tuple)):
         if sample_rate is None:
             raise InvalidInput("An audio array needs its sample_rate (e.g. sample_rate=16000)")
@@ -135,6 +136,7 @@ def iter_audio_blocks(path: str | os.PathLike[str], seconds: float = 30.0,
     if not isinstance(seconds, (int, float)) or not seconds > 0:
         raise InvalidInput(f"seconds must be positive, not {seconds!r}")
     rate, _, _ = audio_info(path)
+    rate = _check_rate(rate, f"the sample rate in the header of {Path(path).name!r}")
     block = max(1, int(round(seconds * rate)))
     try:
         for raw in soundfile.blocks(str(path), blocksize=block, dtype="float32",

@@ -5,7 +5,9 @@ Audio (16 kHz mono) is cut into analysis windows of ``window`` seconds overlappi
 model's 0.96 s log-mel patches inside it (one patch for the default 0.96 s window, the
 mean of patches every 0.48 s for longer windows); all patches of a clip run as one
 batch. Window scores become :class:`SoundEvent` s (see :mod:`sensekit.sound.events`) or,
-averaged over the clip, a ranked :class:`Category` list.
+averaged over the clip, a ranked :class:`Category` list. Files longer than
+``LONG_FILE_S`` are read in blocks and analysed by the streaming
+:class:`~sensekit.sound.stream.Analyzer` (same results, memory bounded by one block).
 
 Everything model-specific (sample rate, STFT and mel parameters, patch size, input and
 output quantization, activation) is read from the package manifest.
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from sensekit.accelerate import dsp, nn
-from sensekit.core.audio import AudioInput, load_audio
+from sensekit.core.audio import AudioInput, audio_info, iter_audio_blocks, load_audio
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import ComputeUnits, Model
 from sensekit.core.tasks import cached_default, filter_labels, with_overrides
@@ -29,6 +31,8 @@ from sensekit.sound.events import merge_events, window_votes
 
 DEFAULT_MODEL = "yamnet"
 MAX_BATCH = 512  # patches per graph run: bounds activation memory on very long clips
+LONG_FILE_S = 120.0  # files longer than this are analysed block by block (bounded memory)
+FILE_BLOCK_S = 30.0  # seconds read from disk at a time for such files
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,25 @@ class SoundClassifier:
     def _load(self, audio: AudioInput, sample_rate: int | None) -> np.ndarray:
         return load_audio(audio, sample_rate, self.sample_rate)
 
+    def _long_file(self, audio: AudioInput) -> tuple[Any, int] | None:
+        """(blocks at the file's own rate, that rate) if ``audio`` is a file longer than
+        LONG_FILE_S; None otherwise (then it is loaded whole, or refused by load_audio)."""
+        if not isinstance(audio, (str, os.PathLike)):
+            return None
+        try:
+            rate, _, duration = audio_info(audio)
+        except InvalidInput:
+            return None
+        if duration <= LONG_FILE_S:
+            return None
+        return iter_audio_blocks(audio, FILE_BLOCK_S, target_rate=None), rate
+
+    def _analyzer(self, options: SoundOptions) -> Any:
+        """A streaming analyzer on this classifier: its results equal the whole-clip ones."""
+        from sensekit.sound.stream import Analyzer  # stream.py imports this module
+
+        return Analyzer(self, options)
+
     def window_scores(self, audio: AudioInput, sample_rate: int | None = None,
                       **overrides: Any) -> tuple[np.ndarray, np.ndarray]:
         """(window start times [W] in seconds, scores [W, C]) of a clip (zero-padded tail)."""
@@ -216,6 +239,10 @@ class SoundClassifier:
                  **overrides: Any) -> list[SoundEvent]:
         """Sound events of a clip, sorted by start time; overrides replace options."""
         options = with_overrides(self.options, overrides)
+        long_file = self._long_file(audio)
+        if long_file is not None:  # bounded memory: the streaming analyzer over file blocks
+            events = self._analyzer(options).stream(*long_file)
+            return sorted(events, key=lambda e: (e.start, -e.score))
         samples = self._load(audio, sample_rate)
         layout = self.layout(options)
         padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
@@ -232,8 +259,12 @@ class SoundClassifier:
                  **overrides: Any) -> list[Category]:
         """Clip-level categories (window scores averaged over the clip), best first."""
         options = with_overrides(self.options, overrides)
-        _, scores = self.window_scores(audio, sample_rate, **overrides)
-        clip = scores.mean(axis=0)
+        long_file = self._long_file(audio)
+        if long_file is not None:  # bounded memory: window scores summed block by block
+            clip = self._analyzer(options).clip_scores(*long_file)
+        else:
+            _, scores = self.window_scores(audio, sample_rate, **overrides)
+            clip = scores.mean(axis=0)
         mask = clip >= options.score_threshold
         label_mask = self.label_mask(options)
         if label_mask is not None:

@@ -11,7 +11,7 @@ tail is zero-padded the same way.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -183,11 +183,35 @@ class Analyzer:
             InvalidInput: a bad sample rate, a chunk with NaN/inf or a non-numeric dtype,
                 or a stream without any sample.
         """
+        yield from self._run(chunks, sample_rate, None)
+
+    def clip_scores(self, chunks: Iterable[Any], sample_rate: int) -> np.ndarray:
+        """Mean window scores [C] of a whole stream (what ``classify`` ranks), in memory
+        bounded by one chunk: window scores are summed as they are computed.
+
+        Raises:
+            InvalidInput: as :meth:`stream`.
+        """
+        total = np.zeros(len(self.classifier.labels), np.float64)
+        count = 0
+
+        def add(scores: np.ndarray) -> None:
+            nonlocal count
+            total[:] += scores.sum(axis=0, dtype=np.float64)
+            count += len(scores)
+
+        for _ in self._run(chunks, sample_rate, add):
+            pass
+        return (total / max(count, 1)).astype(np.float32)
+
+    def _run(self, chunks: Iterable[Any], sample_rate: int,
+             sink: Callable[[np.ndarray], None] | None) -> Iterator[SoundEvent]:
+        """The stream loop; ``sink`` (if any) also gets each block of window scores."""
         rate = _check_rate(sample_rate, "sample_rate")
         resampler = StreamResampler(rate, self.classifier.sample_rate)
         merger = EventMerger(self.classifier.labels, self.layout.window_s, self.layout.hop_s,
                              self.options.max_gap, self.classifier.no_trim)
-        state = {"buffer": _Buffer(), "window": 0, "samples": 0}
+        state = {"buffer": _Buffer(), "window": 0, "samples": 0, "sink": sink}
         gather = _Gather(max(1, rate // 50))  # 20 ms
         for chunk in chunks:
             ready = gather.add(_check_chunk(chunk))
@@ -215,6 +239,8 @@ class Analyzer:
         layout, buffer = self.layout, state["buffer"]
         samples = buffer.joined()[:layout.min_samples + (count - 1) * layout.hop_samples]
         scores = self.classifier.analyze_windows(samples, layout)
+        if state["sink"] is not None:
+            state["sink"](scores)
         first = state["window"]
         merger.add_energy(first * layout.hop_frames,
                           dsp.frame_energy_db(samples, layout.frame_length, layout.frame_hop))
