@@ -13,7 +13,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from sensekit.core.model import Model
+from sensekit.core.model import ORT_SPIN_WAIT, Model
 
 
 def _time(fn, repeats: int) -> float:
@@ -35,6 +35,10 @@ def main() -> None:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = args.threads
+    # Same spin-wait setting as sensekit's sessions: in interleaved runs an idle pool that
+    # spins steals the cores of the other side, which would skew the ratio either way.
+    if not ORT_SPIN_WAIT:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     raw = ort.InferenceSession(str(model.package.graph_path()), options,
                                providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from sensekit.core.model import ORT_SPIN_WAIT
 from sensekit.core.registry import home
 from sensekit.samples import media_path
 from sensekit.vision import ImageClassifier, ObjectDetector, PoseDetector, load_image
@@ -41,6 +42,10 @@ def interleaved(functions: dict[str, Callable[[], object]], repeats: int) -> dic
 def session(path: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Same spin-wait setting as sensekit's sessions: in interleaved runs an idle pool that
+    # spins steals the cores of the other side, which would skew the ratio either way.
+    if not ORT_SPIN_WAIT:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 

@@ -26,7 +26,7 @@ _CPU = "CPUExecutionProvider"
 _CUDA = "CUDAExecutionProvider"
 # Set SENSEKIT_ORT_SPIN=1 to let idle ONNX Runtime workers spin-wait (ORT's default):
 # slightly lower latency on a dedicated machine, wasted cores on a shared one.
-_SPIN = os.environ.get("SENSEKIT_ORT_SPIN", "0") == "1"
+ORT_SPIN_WAIT = os.environ.get("SENSEKIT_ORT_SPIN", "0") == "1"
 _ORT_DTYPES = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
     "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
@@ -227,7 +227,7 @@ class Model:
         if self.configuration.threads:
             options.intra_op_num_threads = self.configuration.threads
         options.log_severity_level = 3
-        if not _SPIN:
+        if not ORT_SPIN_WAIT:
             # Idle ORT workers spin-wait by default; on shared or small machines that
             # burns the cores other threads need (speech decode ran 1.7x slower).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
