@@ -38,6 +38,7 @@ DEFAULT_MODELS = ["efficientnet-lite0", "yamnet", "silero-vad", "whisper-tiny.en
 SENSITIVE = ["first", "last", "depthwise"]
 VARIANTS = {
     "fp16": ("fp16", {}),
+    "fp16-w": ("fp16", {"weights_only": True}),
     "int8-dyn": ("int8-dynamic", {}),
     "int8-dyn-pc": ("int8-dynamic", {"per_channel": True}),
     "int8-static": ("int8-static", {}),

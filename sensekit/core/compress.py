@@ -8,6 +8,8 @@ and loses at most ``x`` of the metric; otherwise the original stays in use.
 
 Methods:
 * ``fp16`` — float32 weights and ops to float16 (inputs/outputs stay float32); halves size.
+  ``weights_only=True`` stores only the weights as float16 (cast back at load time):
+  half the size, float32 compute, works for every graph.
   ONNX Runtime's CPU kernels are mostly float32, so it usually runs *slower* on CPU.
 * ``int8-dynamic`` — int8 weights, activations quantized per call (no calibration).
 * ``int8-static`` — QDQ int8 weights and activations, calibrated on ``sample_inputs``
@@ -273,8 +275,8 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
         calibration: int8-static calibration feeds, when they should differ from the
             ``sample_inputs`` the accuracy is measured on (recommended).
         repeats: timed runs per model for the median latency.
-        **params: method parameters: all: exclude; int8-dynamic: weight_type,
-            per_channel, reduce_range, op_types; int8-static: per_channel, reduce_range,
+        **params: method parameters: all: exclude; fp16: weights_only, min_elements;
+            int8-dynamic: weight_type, per_channel, reduce_range, op_types; int8-static: per_channel, reduce_range,
             activation_type, weight_type, calibrate ("minmax", "percentile", "entropy");
             palettize: nbits (2..8), granularity ("per_tensor", "per_channel"),
             clustering ("kmeans", "uniform"),

@@ -130,6 +130,22 @@ def test_int8_methods_and_fp16_on_the_mlp(mlp, tmp_path: Path) -> None:
         ModelPackage.open(report.path)
 
 
+def test_fp16_weights_only_halves_the_file_and_computes_in_float32(mlp, tmp_path: Path) -> None:
+    model, w1, w2 = mlp
+    report = compress(model, "fp16", tmp_path / "w16.skmodel", sample_inputs=_feeds(),
+                      repeats=2, weights_only=True)
+    assert report.size_after < 0.55 * report.size_before
+    graph = onnx.load(str(ModelPackage.open(report.path).graph_path()))
+    halves = [t.name for t in graph.graph.initializer if t.data_type == TensorProto.FLOAT16]
+    assert sorted(halves) == ["W1__fp16", "W2__fp16"]
+    assert [n.op_type for n in graph.graph.node] == ["Cast", "Cast", "MatMul", "Relu", "MatMul"]
+    x = _feeds(1)[0]["x"]
+    h1, h2 = w1.astype(np.float16).astype(np.float32), w2.astype(np.float16).astype(np.float32)
+    want = np.maximum(x @ h1, 0) @ h2  # float32 compute on float16-rounded weights
+    got = Model.load(report.path).predict({"x": x})["logits"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("method, params, match", [
     ("zip", {}, "method"), ("palettize", {"nbits": 1}, "nbits"),
     ("prune", {"sparsity": 1.5}, "sparsity"), ("int8-static", {}, "calibrate"),

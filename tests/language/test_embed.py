@@ -53,3 +53,17 @@ def test_tokenize():
     assert len(tokenize("Velmorite is rare!", add_special_tokens=True)) == len(tokens) + 2
     with pytest.raises(InvalidInput):
         tokenize(b"\xff\xfe")
+
+
+def test_fp16_weights_package_keeps_the_embeddings(embedder, tmp_path):
+    """float16 weights behind casts halve the package; compute stays float32."""
+    from sensekit.core.compress import compress
+    from sensekit.language import TextEmbedder
+
+    report = compress(embedder.model, "fp16", tmp_path / "e16.skmodel", repeats=1,
+                      weights_only=True)
+    assert report.size_after < 0.55 * report.size_before
+    texts = ["The ferry crosses in forty minutes.", "Storms close the harbour in winter.",
+             "A cup of coffee with milk, please."]
+    a, b = embedder.embed(texts), TextEmbedder.from_model(report.path).embed(texts)
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.9999
