@@ -178,3 +178,4 @@ def test_bad_options():
         answer("Why?", OBSERVATORY, top_k=0)
     with pytest.raises(InvalidInput):
         answer("Why?", OBSERVATORY, unknown_option=1)
+
