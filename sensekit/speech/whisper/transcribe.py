@@ -38,7 +38,10 @@ class TranscribeOptions:
         log_prob_threshold: a mean token log-probability below this is a failed decode.
         no_speech_threshold: with a low log-probability, a window whose no-speech
             probability exceeds this is silence and yields nothing.
-        condition_on_previous_text: prompt each window with the text before it.
+        condition_on_previous_text: prompt each window with the text before it (Whisper's
+            default). Off by default here: on a 3.5 min clip that repeats a paragraph it
+            made the model stop after the first sentence of a window and skip the rest
+            (WER 0.235 on vs 0.126 off at beam 5; faster-whisper 0.116).
         initial_prompt: text to prompt the first window with (names, spelling, style).
         word_timestamps: fill ``Segment.words``. Times are approximate: each segment's
             span (from Whisper's 20 ms timestamp tokens) is shared among its words in
@@ -56,7 +59,7 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
-    condition_on_previous_text: bool = True
+    condition_on_previous_text: bool = False
     initial_prompt: str | None = None
     word_timestamps: bool = False
     vad: bool = True
