@@ -85,11 +85,16 @@ def test_long_form_joined_sentences(transcriber, tts, tmp_path) -> None:
     segment_starts = [s.start for s in result.segments]
     assert segment_starts == sorted(segment_starts)
     assert all(s.end <= duration + 0.05 and s.end >= s.start for s in result.segments)
-    # every sentence is found near where it was placed
+    # every sentence is found near where it was placed: a segment starting within 3 s of
+    # it holds at least half of its words (tiny.en mishears single words of espeak)
+    def words(text: str) -> set[str]:
+        return {w.strip(".,!?'").lower() for w in text.split()} - {""}
+
     for text, start in zip(texts, starts):
-        first_word = text.split()[1].lower().strip(".")
-        hits = [s for s in result.segments if first_word in s.text.lower()]
-        assert hits and min(abs(s.start - start) for s in hits) < 3.0, (text, start)
+        near = [s for s in result.segments if abs(s.start - start) < 3.0]
+        overlap = max((len(words(text) & words(s.text)) / len(words(text)) for s in near),
+                      default=0.0)
+        assert overlap >= 0.5, (text, start, [(s.start, s.text) for s in near])
 
 
 def test_silence_and_noise_give_nothing(transcriber, rng) -> None:

@@ -249,16 +249,20 @@ class WhisperRunner:
                                  for t in top[b]), reverse=True)
             kept: list[tuple[list[int], list[float]]] = []
             sources: list[int] = []
+            # As openai-whisper: walk the candidates best first until ``width`` beams are
+            # kept; only the ended sequences met on the way (scoring above the last kept
+            # beam) count as finished. Collecting lower ones too fills ``finished`` with
+            # short, poor endings and stops the search after the first sentence.
             for _score, b, token in candidates:
                 tokens, scores = beams[b]
                 step = [*scores, float(logprobs[b, token])]
                 if token == eot:
                     if len(finished) < width:
                         finished.append((tokens, step))
-                elif len(kept) < width:
-                    kept.append(([*tokens, token], step))
-                    sources.append(b)
-                if len(kept) >= width and len(finished) >= width:
+                    continue
+                kept.append(([*tokens, token], step))
+                sources.append(b)
+                if len(kept) >= width:
                     break
             if len(finished) >= width or not kept:
                 break
