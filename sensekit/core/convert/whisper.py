@@ -297,11 +297,8 @@ def quantize_decoder_int8(decoder_path: str | Path, out_path: str | Path) -> Pat
     The vocabulary projection dominates a decoding step on CPU; int8 weights cut its
     memory traffic by 4. The float table stays for the token lookup (Gather).
     """
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
+    from sensekit.core import compress_graph
 
-        quantize_dynamic(str(decoder_path), str(out_path), op_types_to_quantize=["MatMul"],
-                         weight_type=QuantType.QInt8)
-    except Exception as e:
-        raise ConversionError(f"int8 quantization of {decoder_path} failed: {e}") from e
+    compress_graph.int8_dynamic(Path(decoder_path), Path(out_path), weight_type="int8",
+                                op_types=["MatMul"])
     return Path(out_path)
