@@ -64,17 +64,17 @@ def _identify() -> str:
         f"{e.label} {e.score:.2f} [{e.start:.1f}-{e.end:.1f}s]" for e in events[:5])
 
 
-STEPS: list[tuple[str, str, Callable[[], str]]] = [
-    ("vision", "vision.classify", _classify), ("vision", "vision.detect", _detect),
-    ("vision", "vision.pose", _pose), ("language", "language.answer", _answer),
-    ("speech", "speech.transcribe", _transcribe), ("sound", "sound.identify", _identify),
+STEPS: list[tuple[str, Callable[[], str]]] = [
+    ("vision.classify", _classify), ("vision.detect", _detect), ("vision.pose", _pose),
+    ("language.answer", _answer), ("speech.transcribe", _transcribe),
+    ("sound.identify", _identify),
 ]
 
 
 def run_demo() -> int:
     """Runs each step; returns 0 only if every step produced results."""
     failures = 0
-    for _module, title, step in STEPS:
+    for title, step in STEPS:
         start = time.perf_counter()
         try:
             text = step()
