@@ -12,7 +12,8 @@ int8-static calibrates on *other* data (random crops, shifted/attenuated clips, 
 split text). Latency is the main graph's median, interleaved with the fp32 graph in the
 same loop (``speed`` = fp32 ms / variant ms), on whatever else the machine runs: the load
 average is printed. "goal" marks >= 2x smaller on disk with < 1 point loss of the
-headline metric. Models not built yet or whose domain does not import are skipped.
+headline metric. "mixed" is float16 plus 8-bit for the least sensitive layers (ranked
+on the calibration data) to 2.5x, or a suite's own per-graph targets. Models not built yet or whose domain does not import are skipped.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ VARIANTS = {
     "pal-8bit": ("palettize", {"nbits": 8}),
     "lin-6bit": ("palettize", {"nbits": 6, "clustering": "uniform"}),
     "lin-8bit": ("palettize", {"nbits": 8, "clustering": "uniform"}),
+    "mixed": ("mixed", {}),
+    "mixed-3": ("mixed", {"target_ratio": 3.0}),
     "prune-50": ("prune", {"sparsity": 0.5}),
     "prune-50-x": ("prune", {"sparsity": 0.5, "exclude": SENSITIVE}),
 }
@@ -106,10 +109,13 @@ def bench_model(name: str, variants: list[str], workdir: Path, budget_s: float) 
     rows, base = [], None
     for label in variants:
         method, params = VARIANTS[label]
+        if label == "mixed" and suite.mixed_ratio is not None:
+            params = dict(params, target_ratio=suite.mixed_ratio)
         target = workdir / f"{name}-{label}.skmodel"
         try:
             report = compress(model, method, target, sample_inputs=suite.sample_inputs,
-                              calibration=suite.calibration, repeats=repeats, **params)
+                              calibration=suite.calibration, graph_inputs=suite.graph_inputs,
+                              fixed_inputs=suite.fixed_inputs, repeats=repeats, **params)
             scores = suite.score(suite.evaluate(report.path), reference)
         except (SensekitError, ValueError, RuntimeError) as e:
             rows.append(f"{name:<18} {label:<12} FAILED: {str(e).splitlines()[0][:100]}")

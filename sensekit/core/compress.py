@@ -19,6 +19,10 @@ Methods:
   the graph stores the tables and bit-packed indices and rebuilds the weight with Gather
   nodes that ONNX Runtime constant-folds when the session loads. Smaller files, same
   speed and memory at run time.
+* ``mixed`` (``target_ratio``, ``nbits``) — mixed precision by measured sensitivity: all
+  weights float16, and the layers whose ``nbits`` (default 8) linear quantization moves
+  the outputs on ``sample_inputs`` least stored at ``nbits`` until the weights are
+  ``target_ratio`` (default 2.5) times smaller. Float32 compute, like palettize.
 * ``prune`` (``sparsity``) — the smallest-magnitude weights are set to zero. ONNX stores
   and runs dense tensors, so the file is only smaller *compressed* (zip) and nothing gets
   faster; the report says so.
@@ -47,7 +51,7 @@ from sensekit.core.errors import ConversionError, InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import MANIFEST, SUFFIX, write_package
 
-METHODS = ("fp16", "int8-dynamic", "int8-static", "palettize", "prune")
+METHODS = ("fp16", "int8-dynamic", "int8-static", "palettize", "prune", "mixed")
 Feeds = dict[str, np.ndarray]
 Metric = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], float]
 _SLOWER_MARGIN = 1.05  # a compressed model more than 5 % slower counts as slower (timer noise)
@@ -153,9 +157,15 @@ def _run(session: Any, feeds: Feeds) -> list[np.ndarray]:
                            f"shapes it needs") from e
 
 
+def _taken(session: Any, feeds: Feeds) -> Feeds:
+    """``feeds`` without the inputs a specialized graph no longer takes."""
+    names = {i.name for i in session.get_inputs()}
+    return {k: v for k, v in feeds.items() if k in names}
+
+
 def _outputs(session: Any, feeds: list[Feeds]) -> dict[str, np.ndarray]:
     names = [o.name for o in session.get_outputs()]
-    runs = [dict(zip(names, _run(session, f))) for f in feeds]
+    runs = [dict(zip(names, _run(session, _taken(session, f)))) for f in feeds]
     try:
         return {n: np.concatenate([r[n] for r in runs]) for n in names}
     except ValueError:  # shapes differ between samples: score on the first one
@@ -164,13 +174,14 @@ def _outputs(session: Any, feeds: list[Feeds]) -> dict[str, np.ndarray]:
 
 def _latencies(sessions: Sequence[Any], feeds: Feeds, repeats: int) -> list[float]:
     """Median milliseconds per session, runs interleaved so drift hits all equally."""
-    for session in sessions:
-        _run(session, feeds)
+    feeds_of = [_taken(session, feeds) for session in sessions]
+    for session, own in zip(sessions, feeds_of):
+        _run(session, own)
     times: list[list[float]] = [[] for _ in sessions]
     for _ in range(repeats):
         for i, session in enumerate(sessions):
             start = time.perf_counter()
-            session.run(None, feeds)
+            session.run(None, feeds_of[i])
             times[i].append((time.perf_counter() - start) * 1e3)
     return [float(np.median(t)) for t in times]
 
@@ -213,6 +224,8 @@ def _compress_graph(method: str, source: Path, out: Path, params: dict[str, Any]
             return graph_ops.int8_static(source, out, calibration, **params)
         if method == "palettize":
             return graph_ops.palettize(source, out, **params)
+        if method == "mixed":
+            return graph_ops.mixed(source, out, calibration or [], **params)
         return graph_ops.prune(source, out, **params)
     except TypeError as e:  # an unknown keyword for this method
         raise InvalidInput(f"Bad parameters {sorted(params)} for {method}: {e}") from e
@@ -259,7 +272,9 @@ def _gate(verify: Metric | None, max_drop: float | None, drop: float, before_ms:
 def compress(model_or_path: Model | str | os.PathLike[str], method: str,
              destination: str | os.PathLike[str] | None = None, *, verify: Metric | None = None,
              max_drop: float | None = None, sample_inputs: Any = None, calibration: Any = None,
-             repeats: int = 20, **params: Any) -> CompressionReport:
+             graph_inputs: dict[str, Any] | None = None,
+             fixed_inputs: dict[str, Any] | None = None, repeats: int = 20,
+             **params: Any) -> CompressionReport:
     """Compresses every graph of a model package into a new package and measures it.
 
     Args:
@@ -274,13 +289,22 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
             accuracy check and timing; random inputs when None (except int8-static).
         calibration: int8-static calibration feeds, when they should differ from the
             ``sample_inputs`` the accuracy is measured on (recommended).
+        graph_inputs: for packages of several graphs, ``{graph: feeds}`` of real inputs of
+            the graphs after the main one (int8-static calibrates them on it, mixed ranks
+            their layers on it); without it they are quantized dynamically (int8-static)
+            or ranked on random inputs (mixed).
+        fixed_inputs: ``{input: value}`` for inputs the application always feeds with one
+            value (Silero VAD's ``sr``): baked into every graph that takes them, with the
+            branches they rule out dropped (see :mod:`compress_specialize`); the compressed
+            graphs no longer take those inputs.
         repeats: timed runs per model for the median latency.
         **params: method parameters: all: exclude; fp16: weights_only, min_elements;
             int8-dynamic: weight_type, per_channel, reduce_range, op_types; int8-static: per_channel, reduce_range,
             activation_type, weight_type, calibrate ("minmax", "percentile", "entropy");
             palettize: nbits (2..8), granularity ("per_tensor", "per_channel"),
             clustering ("kmeans", "uniform"),
-            per_channel_scale, min_elements; prune: sparsity, min_elements.
+            per_channel_scale, min_elements; prune: sparsity, min_elements;
+            mixed: target_ratio (2..3.9, or ``{graph: ratio}``), nbits, min_elements.
 
     Returns:
         A :class:`CompressionReport` (sizes, latencies, accuracy, which package to use).
@@ -304,17 +328,28 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
         else feeds if sample_inputs is not None else None
     with tempfile.TemporaryDirectory(dir=target.parent if target.parent.is_dir() else None) \
             as work:
-        workdir = Path(work)
+        workdir = Path(work) / "graphs"
         notes: list[str] = []
+        inner = _graph_feeds(model, graph_inputs)
+        sources = _specialized(model, fixed_inputs, Path(work) / ".fixed", notes)
         for key in model.graphs:
             out = workdir / model.manifest.graphs[key]
             out.parent.mkdir(parents=True, exist_ok=True)
             graph_method = method
-            if method == "int8-static" and key != main:  # no samples for inner graphs
+            graph_feeds = inner.get(key) if key != main else \
+                (calibration or feeds) if method == "mixed" else calibration
+            if method == "int8-static" and key != main and graph_feeds is None:
                 graph_method = "int8-dynamic"
                 notes.append(f"graph {key!r} quantized dynamically (no calibration data)")
-            notes += _compress_graph(graph_method, model.package.graph_path(key), out,
-                                     params if graph_method == method else {}, calibration)
+            if method == "mixed" and graph_feeds is None:  # random inputs rank its layers
+                graph_feeds = _feeds_list(None, _session(model.package.graph_path(key)))
+                notes.append(f"graph {key!r}: layers ranked on random inputs (no "
+                             "graph_inputs for it)")
+            graph_params = params if graph_method == method else {}
+            if method == "mixed" and isinstance(params.get("target_ratio"), dict):
+                graph_params = dict(params, target_ratio=_graph_ratio(model, params, key))
+            notes += _compress_graph(graph_method, sources.get(key, model.package.graph_path(key)),
+                                     out, graph_params, graph_feeds)
         report = _measure(model, workdir, method, params, feeds, verify, repeats, notes)
         reason = _gate(verify, max_drop, report.accuracy_drop, report.latency_before_ms,
                        report.latency_after_ms)
@@ -323,6 +358,57 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
         summary = {k: v for k, v in report.to_dict().items() if k not in ("path", "kept")}
         _write(model, workdir, target, dict(summary, base=model.name))
     return _replace(report, path=target)
+
+
+def _specialized(model: Model, fixed: dict[str, Any] | None, workdir: Path,
+                 notes: list[str]) -> dict[str, Path]:
+    """Graphs with ``fixed`` inputs baked in, written under ``workdir``: {graph: path}."""
+    if fixed is None:
+        return {}
+    import onnx
+
+    from sensekit.core.compress_specialize import fix_inputs
+
+    if not isinstance(fixed, dict) or not fixed:
+        raise InvalidInput(f"fixed_inputs must be a dict of input names to values, not {fixed!r}")
+    out, seen = {}, set()
+    for key in model.graphs:
+        graph = onnx.load(str(model.package.graph_path(key)))
+        mine = {k: v for k, v in fixed.items() if k in {i.name for i in graph.graph.input}}
+        if not mine:
+            continue
+        seen |= set(mine)
+        notes += [f"graph {key!r}: {n}" for n in fix_inputs(graph, mine)]
+        out[key] = workdir / model.manifest.graphs[key]
+        out[key].parent.mkdir(parents=True, exist_ok=True)
+        graph_ops._save(graph, out[key])
+    if set(fixed) - seen:
+        raise InvalidInput(f"fixed_inputs {sorted(set(fixed) - seen)} are inputs of no graph "
+                           f"of {model.name}")
+    return out
+
+
+def _graph_ratio(model: Model, params: dict[str, Any], key: str) -> float:
+    """mixed's ``target_ratio={graph: ratio}``: this graph's ratio (2.0, float16 only,
+    for graphs not named)."""
+    ratios = params["target_ratio"]
+    unknown = set(ratios) - set(model.graphs)
+    if unknown:
+        raise InvalidInput(f"target_ratio names graphs {sorted(unknown)} that {model.name} "
+                           f"does not have ({sorted(model.graphs)})")
+    return ratios.get(key, 2.0)
+
+
+def _graph_feeds(model: Model, graph_inputs: dict[str, Any] | None) -> dict[str, list[Feeds]]:
+    """Checked ``graph_inputs``: feeds for graphs other than the main one."""
+    if graph_inputs is None:
+        return {}
+    main = model._graph_key(None)
+    if not isinstance(graph_inputs, dict) or not set(graph_inputs) <= set(model.graphs) - {main}:
+        raise InvalidInput(f"graph_inputs must map graphs of {model.name} other than the main "
+                           f"one ({sorted(set(model.graphs) - {main})}) to feeds")
+    return {key: _feeds_list(value, _session(model.package.graph_path(key)))
+            for key, value in graph_inputs.items()}
 
 
 def _replace(report: CompressionReport, **changes: Any) -> CompressionReport:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sensekit.core import compress_palette as palette
+from sensekit.core import compress_specialize as specialize
 from sensekit.core.compress_palette import channel_scales, pack_bits, unpack_bits  # noqa: F401
 from sensekit.core.errors import ConversionError, InvalidInput
 
@@ -114,11 +115,20 @@ def fp16(source: Path, out: Path, exclude: Sequence[str] | None = None,
 
 def _fp16_weights(source: Path, out: Path, exclude: Sequence[str] | None,
                   min_elements: int) -> list[str]:
+    model = _load(source)
+    chosen = weight_initializers(model, min_elements, resolve_exclude(model, exclude))
+    _store_fp16(model, chosen)
+    constants = 0 if exclude else specialize.store_constants_fp16(model, min_elements)
+    _save(model, out)
+    return [f"{len(chosen) + constants} weight tensor(s) stored as float16 and cast to float32 "
+            "at load: compute and speed stay float32"]
+
+
+def _store_fp16(model: Any, chosen: list[Any]) -> None:
+    """Stores initializers ``chosen`` as float16, each behind a Cast back to float32."""
     from onnx import TensorProto, helper, numpy_helper
 
-    model = _load(source)
     graph = model.graph
-    chosen = weight_initializers(model, min_elements, resolve_exclude(model, exclude))
     names = {t.name for t in chosen}
     casts = []
     for tensor in chosen:
@@ -136,9 +146,6 @@ def _fp16_weights(source: Path, out: Path, exclude: Sequence[str] | None,
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
-    _save(model, out)
-    return [f"{len(chosen)} weight tensor(s) stored as float16 and cast to float32 at load: "
-            "compute and speed stay float32"]
 
 
 # -- int8 ------------------------------------------------------------------------------
@@ -333,3 +340,87 @@ def prune(source: Path, out: Path, sparsity: float = 0.5, min_elements: int = 40
     return [f"{zeroed / max(total, 1):.1%} of {total} weights in {len(targets)} tensors are "
             "zero; ONNX stores them densely, so only the zipped size shrinks and ONNX Runtime "
             "runs no faster"]
+
+
+# -- mixed precision ---------------------------------------------------------------------
+def _relative_error(reference: list[np.ndarray], outputs: list[np.ndarray]) -> float:
+    """Mean over float outputs of ||y - y_ref||^2 / ||y_ref||^2."""
+    errors = []
+    for want, got in zip(reference, outputs):
+        if np.issubdtype(want.dtype, np.floating) and want.size:
+            want64 = want.astype(np.float64)
+            scale = max(float(np.sum(want64 ** 2)), 1e-30)
+            errors.append(float(np.sum((got.astype(np.float64) - want64) ** 2)) / scale)
+    return float(np.mean(errors)) if errors else 0.0
+
+
+def _run_proto(model: Any, feeds: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}  # a specialized graph takes fewer
+    runs = [session.run(None, {k: v for k, v in f.items() if k in names}) for f in feeds]
+    return [np.concatenate([r[i].reshape(1, -1) for r in runs], axis=1) for i in
+            range(len(runs[0]))]
+
+
+def layer_sensitivity(model: Any, targets: list[Any], feeds: Sequence[dict[str, np.ndarray]],
+                      nbits: int = 8) -> dict[str, float]:
+    """Output error (relative squared error, see :func:`_relative_error`) when each target
+    weight alone is stored at ``nbits`` (uniform, per-channel scale) on ``feeds``."""
+    import onnx
+
+    reference = _run_proto(model, feeds)
+    errors = {}
+    for tensor in targets:
+        trial = onnx.ModelProto()
+        trial.CopyFrom(model)
+        inner = next(t for t in trial.graph.initializer if t.name == tensor.name)
+        palette.palettize(trial, [inner], nbits, "per_tensor", True, "uniform")
+        errors[tensor.name] = _relative_error(reference, _run_proto(trial, feeds))
+    return errors
+
+
+def mixed(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
+          target_ratio: float = 2.5, nbits: int = 8, min_elements: int = 4096,
+          exclude: Sequence[str] | None = None) -> list[str]:
+    """Mixed precision by measured sensitivity: every weight is stored as float16, and the
+    weights whose ``nbits`` linear quantization (per-channel scale) changes the outputs on
+    ``feeds`` least are stored at ``nbits`` instead, least sensitive first, until the
+    weights are ``target_ratio`` times smaller than in float32. Compute stays float32
+    (ONNX Runtime rebuilds the weights when the session loads)."""
+    if not isinstance(target_ratio, (int, float)) or not 2.0 <= float(target_ratio) <= 3.9:
+        raise InvalidInput(f"target_ratio must be in [2, 3.9], not {target_ratio!r}")
+    palette.check_palette_params(nbits, "per_tensor", "uniform")
+    model = _load(source)
+    excluded = resolve_exclude(model, exclude)
+    candidates = weight_initializers(model, min_elements, excluded)
+    weights = weight_initializers(model, 16, excluded)
+    sizes = {t.name: int(np.prod(t.dims, dtype=np.int64)) for t in weights}
+    budget = 4 * sum(sizes.values()) / float(target_ratio)
+    used = 2 * sum(sizes.values())
+    try:
+        errors = layer_sensitivity(model, candidates, feeds, nbits)
+    except Exception as e:
+        raise ConversionError(f"could not measure layer sensitivity: {e}") from e
+    chosen: list[str] = []
+    for name in sorted(errors, key=errors.__getitem__):
+        if used <= budget:
+            break
+        chosen.append(name)
+        used -= sizes[name] * (2 - nbits / 8)
+    low = [t for t in model.graph.initializer if t.name in set(chosen)]
+    notes = palette.palettize(model, low, nbits, "per_tensor", True, "uniform") if low else []
+    rest = [t for t in weight_initializers(model, 16, excluded) if t.name in sizes]
+    _store_fp16(model, rest)
+    _save(model, out)
+    worst = max((errors[n] for n in chosen), default=0.0)
+    reached = 4 * sum(sizes.values()) / max(used, 1)
+    return notes + [f"{len(rest)} weight tensor(s) stored as float16, {len(chosen)} at "
+                    f"{nbits} bits (the least sensitive; largest single-layer relative "
+                    f"error {worst:.2e}); weights {reached:.2f}x smaller than float32"
+                    + ("" if used <= budget else f" (target {target_ratio}x not reached: "
+                       "no more layers to quantize)")]

@@ -47,6 +47,8 @@ class SpeechActivity:
         self._names = (spec["input"], spec["state"], spec["rate"], post["output"], post["state"])
         self._state_shape = tuple(spec["state_shape"])
         self.post = post
+        # a package compressed with fixed_inputs={"sr": 16000} no longer takes the rate
+        self._takes_rate = spec["rate"] in {i.name for i in model.session().get_inputs()}
 
     @classmethod
     def from_model(cls, name_or_path: str | os.PathLike[str] = VAD_MODEL,
@@ -76,8 +78,10 @@ class SpeechActivity:
         for i in range(count):  # recurrent: each chunk needs the previous state
             start = i * self.chunk
             window = padded[start:start + width][None, :]
-            probability, state = self._forward({audio: window, state_name: state,
-                                                rate_name: rate})
+            feeds = {audio: window, state_name: state}
+            if self._takes_rate:
+                feeds[rate_name] = rate
+            probability, state = self._forward(feeds)
             out[i] = probability[0, 0]
         return out
 

@@ -275,3 +275,110 @@ def test_efficientnet_fp16_and_int8_static_on_photos(media, tmp_path: Path) -> N
         assert "cat" in best.label.lower(), best
     assert ImageClassifier.from_model(fp16.path).classify(media("dog.jpg"))[0].label == \
         original.label
+
+
+# -- mixed precision and specialization -----------------------------------------------------
+def test_mixed_stores_the_least_sensitive_layer_at_8_bits_and_the_rest_as_fp16(
+        mlp, tmp_path: Path) -> None:
+    from sensekit.core import compress_graph
+
+    model, w1, w2 = mlp
+    source = onnx.load(str(model.package.graph_path()))
+    weights = compress_graph.weight_initializers(source, 1024)
+    errors = compress_graph.layer_sensitivity(source, weights, _feeds())
+    assert set(errors) == {"W1", "W2"} and all(0 < e < 1e-3 for e in errors.values())
+    report = compress(model, "mixed", tmp_path / "mixed.skmodel", sample_inputs=_feeds(),
+                      repeats=2, target_ratio=2.2, min_elements=1024)
+    graph = onnx.load(str(ModelPackage.open(report.path).graph_path()))
+    stored = {t.name: t.data_type for t in graph.graph.initializer}
+    low = min(errors, key=errors.__getitem__)
+    high = "W2" if low == "W1" else "W1"
+    assert f"{low}/palette/lut" in stored and low not in stored  # 8-bit codes + table
+    assert stored.get(f"{high}__fp16") == TensorProto.FLOAT16
+    assert report.size_after < report.size_before / 2
+    x = _feeds(1)[0]["x"]
+    want = np.maximum(x @ w1, 0) @ w2
+    got = Model.load(report.path).predict({"x": x})["logits"]
+    assert np.abs(got - want).max() < 0.02 * np.abs(want).max()
+    assert report.score_after == 1.0
+    with pytest.raises(InvalidInput, match="target_ratio"):
+        compress(model, "mixed", tmp_path / "bad.skmodel", target_ratio=5)
+
+
+def _branchy_package(destination: Path) -> tuple[Path, np.ndarray, np.ndarray]:
+    """y = x @ (W16 if sr == 16000 else W8), the weights held in Constant nodes of the
+    If branches (the shape Silero VAD's export has)."""
+    rng = np.random.default_rng(3)
+    w16 = rng.standard_normal((64, 64)).astype(np.float32)
+    w8 = rng.standard_normal((64, 64)).astype(np.float32)
+
+    def branch(name: str, w: np.ndarray) -> onnx.GraphProto:
+        return helper.make_graph(
+            [helper.make_node("Constant", [], [f"{name}_w"],
+                              value=numpy_helper.from_array(w, f"{name}_w")),
+             helper.make_node("MatMul", ["x", f"{name}_w"], [f"{name}_y"])],
+            name, [], [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, None)])
+
+    graph = helper.make_graph(
+        [helper.make_node("Constant", [], ["rate16k"],
+                          value=numpy_helper.from_array(np.array(16000, np.int64), "rate16k")),
+         helper.make_node("Equal", ["sr", "rate16k"], ["is16k"], name="eq"),
+         helper.make_node("If", ["is16k"], ["y"], name="if", then_branch=branch("hi", w16),
+                          else_branch=branch("lo", w8))],
+        "branchy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64]),
+                    helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    manifest = {"name": "branchy", "task": "test", "graphs": {"main": "model.onnx"}}
+    with write_package(destination, manifest) as writer:
+        onnx.save(model, str(writer.dir / "model.onnx"))
+    return destination, w16, w8
+
+
+def test_fixed_inputs_drop_the_branch_not_taken_and_fp16_reaches_constant_weights(
+        tmp_path: Path) -> None:
+    path, w16, w8 = _branchy_package(tmp_path / "branchy.skmodel")
+    rng = np.random.default_rng(4)
+    feeds = [{"x": rng.standard_normal((1, 64)).astype(np.float32),
+              "sr": np.array(16000, np.int64)} for _ in range(3)]
+    base = Model.load(path)
+    report = compress(base, "fp16", tmp_path / "fixed.skmodel", sample_inputs=feeds,
+                      repeats=2, weights_only=True, fixed_inputs={"sr": 16000})
+    assert any("specialized for sr=16000" in n for n in report.notes)
+    graph = onnx.load(str(ModelPackage.open(report.path).graph_path())).graph
+    assert [i.name for i in graph.input] == ["x"]
+    assert "If" not in {n.op_type for n in graph.node}
+    assert report.size_after < report.size_before / 3.5  # one branch of two, at 16 bits
+    x = feeds[0]["x"]
+    got = Model.load(report.path).predict({"x": x})["y"]
+    np.testing.assert_allclose(got, x @ w16.astype(np.float16).astype(np.float32), rtol=1e-4,
+                               atol=1e-4)
+    # the 8 kHz branch is still what the original computes for sr=8000
+    low = base.predict({"x": x, "sr": np.array(8000, np.int64)})["y"]
+    np.testing.assert_allclose(low, x @ w8, rtol=1e-4, atol=1e-4)
+    with pytest.raises(InvalidInput, match="no graph"):
+        compress(base, "fp16", tmp_path / "bad.skmodel", fixed_inputs={"rate": 16000})
+
+
+def test_silero_vad_fixed_at_16k_in_fp16_keeps_its_speech_probabilities(
+        media, tmp_path: Path) -> None:
+    from sensekit.core.audio import load_audio
+    from sensekit.sound.vad import SpeechActivity
+
+    report = compress("silero-vad", "fp16", tmp_path / "vad16.skmodel", repeats=2,
+                      weights_only=True, fixed_inputs={"sr": 16000},
+                      sample_inputs=_vad_feeds())
+    assert report.size_ratio < 0.5
+    audio = load_audio(media("jfk.wav"))
+    want = SpeechActivity.from_model("silero-vad").probabilities(audio)
+    got = SpeechActivity.from_model(report.path).probabilities(audio)
+    assert np.abs(got - want).max() < 0.02
+    assert np.array_equal(got > 0.5, want > 0.5)
+
+
+def _vad_feeds() -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(5)
+    return [{"input": 0.1 * rng.standard_normal((1, 576)).astype(np.float32),
+             "state": np.zeros((2, 1, 128), np.float32), "sr": np.array(16000, np.int64)}
+            for _ in range(3)]
