@@ -1,17 +1,32 @@
 """Audio kernels: resampling, framing, windows, STFT, mel filterbanks, log-mel.
 
-Everything is vectorized over frames: framing is a strided view, the STFT is one
-batched real FFT, and the mel projection is one matrix product.
+Everything is vectorized over frames: framing is a strided view, the STFT runs batched
+real FFTs over cache-sized blocks of frames (spread over a few threads: the FFT
+libraries release the GIL; one thread unless ``SENSEKIT_DSP_THREADS`` says more), and the
+mel projection is one matrix product.
+
+FFTs use ducc0 (the successor of the pocketfft inside numpy and scipy, vectorized
+across transforms: about 2x faster here) when it is installed, scipy.fft otherwise;
+``SENSEKIT_FFT=scipy`` forces scipy.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
 import scipy.fft
 import scipy.signal
+
+try:
+    import ducc0
+except ImportError:  # optional: scipy.fft does the same, slower
+    ducc0 = None
 
 WHISPER_SAMPLE_RATE = 16_000  # Hz
 WHISPER_N_FFT = 400           # samples = 25 ms
@@ -80,7 +95,14 @@ def frame(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
 @lru_cache(maxsize=16)
 def hann(length: int, periodic: bool = True) -> np.ndarray:
     """Hann window; periodic (as torch/TF/librosa use for STFT) by default."""
-    return scipy.signal.get_window("hann", length, fftbins=periodic).astype(np.float32)
+    return hann64(length, periodic).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def hann64(length: int, periodic: bool = True) -> np.ndarray:
+    """:func:`hann` in float64 (float32 coefficients are 3e-8 off: too coarse for
+    :func:`log_mel_frames`' precise path)."""
+    return scipy.signal.get_window("hann", length, fftbins=periodic)
 
 
 def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
@@ -197,11 +219,22 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
     frames = frame(np.asarray(audio, np.float32), window, hop)
     if len(frames) == 0:
         return np.empty((0, n_mels), np.float32)
-    magnitude = power_spectrogram_frames(frames, hann(window), n_fft)
-    np.sqrt(magnitude, out=magnitude)
-    mel = magnitude @ mel_filterbank_tf(sample_rate, n_fft, n_mels, fmin, fmax).T
+    filters, lo, hi = _mel_support(sample_rate, n_fft, n_mels, fmin, fmax)
+    magnitude = spectrogram_frames(frames, hann64(window), n_fft, power=1.0, bins=(lo, hi),
+                                   precise=True)
+    mel = magnitude @ filters
     mel += np.float32(log_offset)
     return np.log(mel, out=mel)
+
+
+@lru_cache(maxsize=8)
+def _mel_support(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+                 ) -> tuple[np.ndarray, int, int]:
+    """TF-style filters restricted to the FFT bins they touch: ([bins, n_mels], lo, hi)."""
+    filters = mel_filterbank_tf(sample_rate, n_fft, n_mels, fmin, fmax)
+    used = np.flatnonzero(filters.any(axis=0))
+    lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+    return np.ascontiguousarray(filters[:, lo:hi].T), lo, hi
 
 
 def patches(features: np.ndarray, length: int, hop: int) -> np.ndarray:
@@ -222,23 +255,106 @@ def frame_energy_db(audio: np.ndarray, length: int = 400, hop: int = 160) -> np.
 
 
 STFT_BLOCK_FRAMES = 128  # frames per FFT block: ~400 KB of work, stays in L2 cache
+_POOL: ThreadPoolExecutor | None = None
+
+
+def fft_backend() -> str:
+    """"ducc0" or "scipy": the library that runs the real FFTs."""
+    wanted = os.environ.get("SENSEKIT_FFT", "").strip().lower()
+    return "scipy" if ducc0 is None or wanted == "scipy" else "ducc0"
+
+
+def dsp_threads() -> int:
+    """Threads for blocked DSP work (``SENSEKIT_DSP_THREADS``, default 1).
+
+    One by default: on the 2-core machines measured, a second thread lost more to
+    OpenBLAS's spinning workers (the mel GEMM right after) than it gained on the FFTs."""
+    try:
+        return max(1, int(os.environ.get("SENSEKIT_DSP_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def _rfft_rows(block: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Real FFT of each row of a C-contiguous float block (rows already n_fft long)."""
+    if fft_backend() == "ducc0":
+        return ducc0.fft.r2c(block, axes=(block.ndim - 1,), out=out)
+    return scipy.fft.rfft(block, axis=-1)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(shape: tuple[int, int], dtype: type, n_fft: int, width: int
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's (frame buffer zero past ``width``, complex spectrum buffer).
+
+    Reused between blocks and calls: fresh half-megabyte arrays per block cost page
+    faults, and the kernel serializes those between threads."""
+    key = (shape, np.dtype(dtype).char, n_fft, width)
+    cached = getattr(_SCRATCH, "buffers", None)
+    if cached is None or cached[0] != key:
+        block = np.zeros(shape, dtype)
+        spectrum = np.empty((shape[0], n_fft // 2 + 1), np.result_type(dtype, np.complex64))
+        _SCRATCH.buffers = cached = (key, block, spectrum)
+    return cached[1], cached[2]
+
+
+def _over_blocks(count: int, work: Callable[[int, int], None]) -> None:
+    """Runs ``work(start, stop)`` over blocks of frames, on the DSP threads when worth it."""
+    global _POOL
+    starts = list(range(0, count, STFT_BLOCK_FRAMES))
+    threads = min(dsp_threads(), len(starts))
+    if threads <= 1:
+        for start in starts:
+            work(start, min(start + STFT_BLOCK_FRAMES, count))
+        return
+    if _POOL is None or _POOL._max_workers < threads:
+        _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sensekit-dsp")
+    list(_POOL.map(lambda start: work(start, min(start + STFT_BLOCK_FRAMES, count)), starts))
+
+
+def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power: float = 2.0,
+                       bins: tuple[int, int] | None = None, precise: bool = False
+                       ) -> np.ndarray:
+    """|rfft(frames * window, n_fft)| ** power as float32 [frames, bins].
+
+    ``bins`` = (lo, hi) keeps only those FFT bins (a mel filterbank's support).
+    ``precise`` runs the window and FFT in float64: a float32 FFT's rounding is relative
+    to the whole frame, so bins 80-100 dB under a frame's peak come out a few 1e-6 off,
+    which a log with a small offset (YAMNet's log(mel + 0.001)) magnifies to ~5e-3.
+    Blocks of frames go to a few threads; no full complex spectrum is ever held.
+    """
+    lo, hi = bins if bins is not None else (0, n_fft // 2 + 1)
+    dtype = np.float64 if precise else np.float32
+    window = np.asarray(window, dtype)
+    width = len(window)
+    if width > n_fft or frames.ndim != 2 or frames.shape[1] != width:
+        raise ValueError(f"frames [N, {width}] and a window no longer than n_fft={n_fft} "
+                         f"needed, got frames {frames.shape}")
+    out = np.empty((len(frames), hi - lo), np.float32)
+
+    def work(start: int, stop: int) -> None:
+        rows = stop - start
+        block, spectrum = _scratch((STFT_BLOCK_FRAMES, n_fft), dtype, n_fft, width)
+        np.multiply(frames[start:stop], window, out=block[:rows, :width])
+        spectrum = _rfft_rows(block[:rows], spectrum[:rows])[:, lo:hi]
+        target = out[start:stop]
+        if power == 1.0:
+            np.abs(spectrum, out=target)  # float64 -> float32 on the way out
+            return
+        np.multiply(spectrum.real, spectrum.real, out=target)
+        target += spectrum.imag * spectrum.imag
+        if power != 2.0:
+            np.power(target, power / 2.0, out=target)
+
+    _over_blocks(len(frames), work)
+    return out
 
 
 def power_spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int) -> np.ndarray:
-    """|rfft(frames * window, n_fft)|^2 as float32 [frames, n_fft // 2 + 1].
-
-    Works in cache-sized blocks of frames and never materializes the full complex
-    spectrum: on a 30 s window this is ~3x faster than stft + power_spectrum, whose
-    multi-megabyte temporaries are mostly page faults and cache misses.
-    """
-    out = np.empty((len(frames), n_fft // 2 + 1), np.float32)
-    window = np.asarray(window, np.float32)
-    for start in range(0, len(frames), STFT_BLOCK_FRAMES):
-        block = np.asarray(frames[start:start + STFT_BLOCK_FRAMES], np.float32) * window
-        pairs = scipy.fft.rfft(block, n=n_fft, axis=-1).view(np.float32)  # re, im interleaved
-        pairs *= pairs
-        np.add(pairs[:, 0::2], pairs[:, 1::2], out=out[start:start + STFT_BLOCK_FRAMES])
-    return out
+    """|rfft(frames * window, n_fft)|^2 as float32 [frames, n_fft // 2 + 1] (blocked)."""
+    return spectrogram_frames(frames, window, n_fft, power=2.0)
 
 
 def power_spectrogram(audio: np.ndarray, n_fft: int, hop: int, center: bool = True,

@@ -83,7 +83,7 @@ def test_log_mel_frames_matches_tf_style_reference(jfk):
     magnitude = np.abs(np.fft.rfft(frames * scipy.signal.get_window("hann", 400), n=512))
     expected = np.log(magnitude @ dsp.mel_filterbank_tf(16000, 512, 64, 125.0, 7500.0).T + 0.001)
     assert ours.shape == expected.shape == (len(frames), 64)
-    np.testing.assert_allclose(ours, expected, atol=2e-3)  # float32 FFT on near-silent frames
+    np.testing.assert_allclose(ours, expected, atol=1e-5)  # float64 FFT: near-silent bins too
 
 
 @pytest.mark.parametrize("htk", [False, True])
@@ -144,3 +144,24 @@ def test_log_mel_whisper_shape_property(seconds, n_mels):
     mel = dsp.log_mel_whisper(audio, n_mels=n_mels)
     assert mel.shape == (n_mels, 3000) and np.all(np.isfinite(mel))
     assert mel.max() - mel.min() <= 2.0 + 1e-6  # the (max - 8) floor, divided by 4
+
+
+@pytest.mark.parametrize("backend", ["scipy", "ducc0"])
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_spectrogram_backends_and_threads_agree(jfk, monkeypatch, backend, threads):
+    if backend == "ducc0":
+        pytest.importorskip("ducc0")
+    monkeypatch.setenv("SENSEKIT_FFT", backend)
+    monkeypatch.setenv("SENSEKIT_DSP_THREADS", threads)
+    assert dsp.fft_backend() == backend
+    frames = librosa.util.frame(jfk, frame_length=400, hop_length=160).T
+    window = scipy.signal.get_window("hann", 400)
+    exact = np.abs(np.fft.rfft(frames.astype(np.float64) * window, n=512))
+    magnitude = dsp.spectrogram_frames(frames, window, 512, power=1.0, bins=(5, 240),
+                                       precise=True)
+    np.testing.assert_allclose(magnitude, exact[:, 5:240], rtol=1e-6, atol=1e-9)
+    power = dsp.spectrogram_frames(frames, dsp.hann(400), 400)
+    reference = np.abs(np.fft.rfft(frames * dsp.hann(400), n=400)) ** 2
+    np.testing.assert_allclose(power, reference, rtol=2e-3, atol=1e-5 * reference.max())
+    with pytest.raises(ValueError, match="n_fft"):
+        dsp.spectrogram_frames(frames, window, 256)
