@@ -12,7 +12,9 @@ usually the stem conv and the classifier) and ``"depthwise"`` (grouped convoluti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +241,43 @@ def int8_dynamic(source: Path, out: Path, weight_type: str = "uint8",
     return [f"{len(excluded)} node(s) kept in float32"] if excluded else []
 
 
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """onnxruntime.quantization warns on the root logger once per call; silence it."""
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def int8_sensitivity(source: Path, feeds: Sequence[dict[str, np.ndarray]],
+                     weight_type: str = "uint8", per_channel: bool = True,
+                     op_types: Sequence[str] = ("MatMul",)) -> dict[str, float]:
+    """Relative output error (see :func:`_relative_error`) when each weighted node of
+    ``op_types`` alone is quantized by :func:`int8_dynamic` on ``feeds``: which layers to
+    keep in float32 when the rest go int8."""
+    import tempfile
+
+    import onnx
+
+    model = onnx.load(str(source))
+    inits = {t.name for t in model.graph.initializer}
+    names = [n.name for n in model.graph.node if n.op_type in op_types and n.name
+             and any(i in inits for i in n.input)]
+    reference = _run_proto(model, feeds)
+    errors = {}
+    with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
+        out = Path(tmp) / "trial.onnx"
+        for name in names:
+            int8_dynamic(source, out, weight_type=weight_type, per_channel=per_channel,
+                         op_types=op_types, exclude=[n for n in names if n != name])
+            errors[name] = _relative_error(reference, _run_proto(onnx.load(str(out)), feeds))
+    return errors
+
+
 class _Calibration:
     """onnxruntime CalibrationDataReader over a list of feed dicts (one batch each)."""
 
@@ -269,8 +308,12 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
                 activation_type: str = "uint8", weight_type: str = "int8",
                 calibrate: str = "minmax", exclude: Sequence[str] | None = None) -> list[str]:
     """QDQ int8 weights and activations, ranges calibrated on ``feeds``."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat
-    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        quantize_static,
+    )
 
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -47,6 +48,8 @@ class Recipe:
         sources: role -> (registry source, optional online source).
         build: writes the package; called with a :class:`BuildContext`.
         requires: Python modules the build needs (named in the error if missing).
+        revision: bumped when the recipe builds something different; a cached package
+            of an older revision is rebuilt on next use.
     """
 
     name: str
@@ -56,6 +59,7 @@ class Recipe:
     sources: dict[str, tuple[PackageSource, UrlSource | None]]
     build: Callable[[BuildContext], None]
     requires: tuple[str, ...] = ()
+    revision: int = 1
 
 
 @dataclass
@@ -86,7 +90,8 @@ class BuildContext:
 
     def manifest(self, **fields: Any) -> dict[str, Any]:
         """Base manifest fields of this recipe, updated with ``fields``."""
-        base = {"name": self.recipe.name, "task": self.recipe.task, "version": "1",
+        base = {"name": self.recipe.name, "task": self.recipe.task,
+                "version": str(self.recipe.revision),
                 "license": self.recipe.license, "description": self.recipe.summary,
                 "source": dict(self.used_sources)}
         base.update(fields)
@@ -120,6 +125,20 @@ def is_built(name: str) -> bool:
     return (package_path(name) / "manifest.json").is_file()
 
 
+def is_current(name: str) -> bool:
+    """Built, and by the recipe's current revision (packages without a recipe count)."""
+    if not is_built(name):
+        return False
+    recipe = recipes().get(name)
+    if recipe is None:
+        return True
+    try:
+        manifest = json.loads((package_path(name) / "manifest.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return False  # unreadable: rebuilding replaces it
+    return str(manifest.get("version", "1")) == str(recipe.revision)
+
+
 @contextlib.contextmanager
 def _build_lock(name: str) -> Iterator[None]:
     models_dir().mkdir(parents=True, exist_ok=True)
@@ -151,7 +170,7 @@ def build(name: str, force: bool = False, progress: bool = True) -> Path:
     recipe = all_recipes[name]
     destination = package_path(name)
     with _build_lock(name):
-        if is_built(name) and not force:
+        if is_current(name) and not force:
             return destination
         for module in recipe.requires:
             try:
@@ -177,9 +196,10 @@ def _remove_stale_builds(destination: Path) -> None:
 
 
 def ensure(name: str, progress: bool = True) -> Path:
-    """Path of a verified cached package, built from its recipe if missing."""
+    """Path of a verified cached package, built from its recipe if missing or built by
+    an older revision of the recipe."""
     path = package_path(name)
-    if (path / "manifest.json").is_file():
+    if is_current(name):
         return path
     if name not in recipes():
         raise ModelNotFound(name, available())

@@ -382,3 +382,29 @@ def _vad_feeds() -> list[dict[str, np.ndarray]]:
     return [{"input": 0.1 * rng.standard_normal((1, 576)).astype(np.float32),
              "state": np.zeros((2, 1, 128), np.float32), "sr": np.array(16000, np.int64)}
             for _ in range(3)]
+
+
+def test_int8_sensitivity_finds_the_layer_that_cannot_take_8_bits(tmp_path: Path) -> None:
+    """Two MatMuls; the second has one huge outlier weight per tensor, so per-tensor int8
+    flattens the rest of it: that layer must rank as the sensitive one."""
+    from sensekit.core import compress_graph
+
+    rng = np.random.default_rng(7)
+    w1 = rng.standard_normal((64, 64)).astype(np.float32)
+    w2 = rng.standard_normal((64, 64)).astype(np.float32)
+    w2[0, 0] = 400.0
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W1"], ["h"], name="mm1"),
+         helper.make_node("MatMul", ["h", "W2"], ["y"], name="mm2")],
+        "two", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
+        [numpy_helper.from_array(w1, "W1"), numpy_helper.from_array(w2, "W2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    source = tmp_path / "two.onnx"
+    onnx.save(model, str(source))
+    feeds = [{"x": rng.standard_normal((16, 64)).astype(np.float32)}]
+    errors = compress_graph.int8_sensitivity(source, feeds, weight_type="int8",
+                                             per_channel=False)
+    assert set(errors) == {"mm1", "mm2"}
+    assert errors["mm2"] > 10 * errors["mm1"]

@@ -148,3 +148,34 @@ def test_real_model_loads_from_zoo_and_predicts():
     assert description.metadata["conversion"]["max_abs_diff"] < 1e-3
     out = model.predict({"image": np.zeros((2, 3, 224, 224), np.float32)})
     assert out["logits"].shape == (2, 1000) and out["features"].shape == (2, 1280)
+
+
+def test_a_package_from_an_older_recipe_revision_is_rebuilt(tmp_path, monkeypatch):
+    from sensekit.core.package import write_package
+
+    monkeypatch.setenv("SENSEKIT_HOME", str(tmp_path))
+    builds = []
+
+    def build(ctx: registry.BuildContext) -> None:
+        import onnx
+        from onnx import TensorProto, helper
+
+        builds.append(ctx.recipe.revision)
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])], "identity",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        with write_package(ctx.destination, ctx.manifest(graphs={"main": "m.onnx"})) as writer:
+            onnx.save(helper.make_model(graph), str(writer.dir / "m.onnx"))
+            writer.add_text("note.txt", f"revision {ctx.recipe.revision}\n")
+
+    try:
+        for revision in (1, 1, 2, 2):
+            registry.register(registry.Recipe("revised-test", "test", "test", "CC0-1.0", {},
+                                              build, revision=revision))
+            path = registry.ensure("revised-test", progress=False)
+            assert (path / "note.txt").read_text() == f"revision {revision}\n"
+            assert registry.is_current("revised-test")
+        assert builds == [1, 2]  # built once per revision, then taken from the cache
+    finally:
+        registry._RECIPES.pop("revised-test", None)
