@@ -285,17 +285,18 @@ def _rfft_rows(block: np.ndarray, out: np.ndarray) -> np.ndarray:
 _SCRATCH = threading.local()
 
 
-def _scratch(shape: tuple[int, int], dtype: type, n_fft: int, width: int
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """This thread's (frame buffer zero past ``width``, complex spectrum buffer).
+def _scratch(n_fft: int, dtype: type, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's [STFT_BLOCK_FRAMES, n_fft] frame buffer (zero past ``width``) and
+    complex spectrum buffer.
 
     Reused between blocks and calls: fresh half-megabyte arrays per block cost page
     faults, and the kernel serializes those between threads."""
-    key = (shape, np.dtype(dtype).char, n_fft, width)
+    key = (n_fft, np.dtype(dtype).char, width)
     cached = getattr(_SCRATCH, "buffers", None)
     if cached is None or cached[0] != key:
-        block = np.zeros(shape, dtype)
-        spectrum = np.empty((shape[0], n_fft // 2 + 1), np.result_type(dtype, np.complex64))
+        block = np.zeros((STFT_BLOCK_FRAMES, n_fft), dtype)
+        spectrum = np.empty((STFT_BLOCK_FRAMES, n_fft // 2 + 1),
+                            np.result_type(dtype, np.complex64))
         _SCRATCH.buffers = cached = (key, block, spectrum)
     return cached[1], cached[2]
 
@@ -310,6 +311,8 @@ def _over_blocks(count: int, work: Callable[[int, int], None]) -> None:
             work(start, min(start + STFT_BLOCK_FRAMES, count))
         return
     if _POOL is None or _POOL._max_workers < threads:
+        if _POOL is not None:  # a larger pool replaces it; its idle threads exit
+            _POOL.shutdown(wait=False)
         _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sensekit-dsp")
     list(_POOL.map(lambda start: work(start, min(start + STFT_BLOCK_FRAMES, count)), starts))
 
@@ -336,7 +339,7 @@ def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power
 
     def work(start: int, stop: int) -> None:
         rows = stop - start
-        block, spectrum = _scratch((STFT_BLOCK_FRAMES, n_fft), dtype, n_fft, width)
+        block, spectrum = _scratch(n_fft, dtype, width)
         np.multiply(frames[start:stop], window, out=block[:rows, :width])
         spectrum = _rfft_rows(block[:rows], spectrum[:rows])[:, lo:hi]
         target = out[start:stop]

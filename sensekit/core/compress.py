@@ -157,15 +157,9 @@ def _run(session: Any, feeds: Feeds) -> list[np.ndarray]:
                            f"shapes it needs") from e
 
 
-def _taken(session: Any, feeds: Feeds) -> Feeds:
-    """``feeds`` without the inputs a specialized graph no longer takes."""
-    names = {i.name for i in session.get_inputs()}
-    return {k: v for k, v in feeds.items() if k in names}
-
-
 def _outputs(session: Any, feeds: list[Feeds]) -> dict[str, np.ndarray]:
     names = [o.name for o in session.get_outputs()]
-    runs = [dict(zip(names, _run(session, _taken(session, f)))) for f in feeds]
+    runs = [dict(zip(names, _run(session, graph_ops.feeds_for(session, f)))) for f in feeds]
     try:
         return {n: np.concatenate([r[n] for r in runs]) for n in names}
     except ValueError:  # shapes differ between samples: score on the first one
@@ -174,7 +168,7 @@ def _outputs(session: Any, feeds: list[Feeds]) -> dict[str, np.ndarray]:
 
 def _latencies(sessions: Sequence[Any], feeds: Feeds, repeats: int) -> list[float]:
     """Median milliseconds per session, runs interleaved so drift hits all equally."""
-    feeds_of = [_taken(session, feeds) for session in sessions]
+    feeds_of = [graph_ops.feeds_for(session, feeds) for session in sessions]
     for session, own in zip(sessions, feeds_of):
         _run(session, own)
     times: list[list[float]] = [[] for _ in sessions]

@@ -397,6 +397,12 @@ def _relative_error(reference: list[np.ndarray], outputs: list[np.ndarray]) -> f
     return float(np.mean(errors)) if errors else 0.0
 
 
+def feeds_for(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feeds`` without the inputs a specialized graph no longer takes."""
+    names = {i.name for i in session.get_inputs()}
+    return {k: v for k, v in feeds.items() if k in names}
+
+
 def _run_proto(model: Any, feeds: Sequence[dict[str, np.ndarray]]) -> list[np.ndarray]:
     import onnxruntime as ort
 
@@ -404,8 +410,7 @@ def _run_proto(model: Any, feeds: Sequence[dict[str, np.ndarray]]) -> list[np.nd
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), sess_options=options,
                                    providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}  # a specialized graph takes fewer
-    runs = [session.run(None, {k: v for k, v in f.items() if k in names}) for f in feeds]
+    runs = [session.run(None, feeds_for(session, f)) for f in feeds]
     return [np.concatenate([r[i].reshape(1, -1) for r in runs], axis=1) for i in
             range(len(runs[0]))]
 
@@ -445,8 +450,8 @@ def mixed(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
     sizes = {t.name: int(np.prod(t.dims, dtype=np.int64)) for t in weights}
     budget = 4 * sum(sizes.values()) / float(target_ratio)
     used = 2 * sum(sizes.values())
-    try:
-        errors = layer_sensitivity(model, candidates, feeds, nbits)
+    try:  # float16 alone may already meet the target: then nothing needs ranking
+        errors = layer_sensitivity(model, candidates, feeds, nbits) if used > budget else {}
     except Exception as e:
         raise ConversionError(f"could not measure layer sensitivity: {e}") from e
     chosen: list[str] = []
@@ -457,7 +462,7 @@ def mixed(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
         used -= sizes[name] * (2 - nbits / 8)
     low = [t for t in model.graph.initializer if t.name in set(chosen)]
     notes = palette.palettize(model, low, nbits, "per_tensor", True, "uniform") if low else []
-    rest = [t for t in weight_initializers(model, 16, excluded) if t.name in sizes]
+    rest = [t for t in model.graph.initializer if t.name in sizes]  # not palettized
     _store_fp16(model, rest)
     _save(model, out)
     worst = max((errors[n] for n in chosen), default=0.0)

@@ -119,13 +119,8 @@ def fix_inputs(model: Any, fixed: dict[str, Any]) -> list[str]:
         folded, inlined = folded + step[0], inlined + step[1]
         if not any(step):
             break
-    prune_graph(graph)
+    prune_graph(graph)  # drops the branches not taken and the initializers they read
     _hoist_constants(graph)
-    used = {n for node in graph.node for n in node.input}
-    used |= {n for node in graph.node for n in _subgraph_reads(node)}
-    kept_inits = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept_inits)
     values = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in fixed.items())
     return [f"specialized for {values}: {folded} guard(s) evaluated, {inlined} branch(es) "
             "inlined, the branches not taken dropped; those inputs are no longer fed"]
@@ -145,12 +140,6 @@ def _hoist_constants(graph: Any, min_elements: int = 16) -> None:
             nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
-
-
-def _subgraph_reads(node: Any) -> set[str]:
-    from sensekit.core.onnx_utils import _subgraph_inputs
-
-    return _subgraph_inputs(node)
 
 
 def _is_weight(node: Any, min_elements: int) -> bool:
