@@ -10,6 +10,7 @@ Run: python bench/accelerate.py [--rounds 15]
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -25,14 +26,23 @@ from sensekit.samples import media_path
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, list]:
-    """Runs every contender once per round, rotating the order; returns per-round seconds."""
+def interleaved(contenders: dict[str, Callable[[], object]], rounds: int,
+                settle: float = 0.02) -> dict[str, list]:
+    """Runs every contender once per round in a shuffled order (seeded); returns per-round
+    seconds.
+
+    Shuffled, not rotated: a rotation keeps the same neighbours, so whoever always ran
+    right after torch paid for its OpenMP workers still spinning (sensekit's blocked
+    FFT + GEMM measured 8.4 ms alone, 13.8 ms right after whisper's torch STFT). The
+    ``settle`` pause before each call lets the previous contender's idle workers sleep."""
     names = list(contenders)
     for fn in contenders.values():
         fn()  # warm-up: caches, JITs, filter design
+    order = random.Random(0)
     times: dict[str, list] = {n: [] for n in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+    for _ in range(rounds):
+        for name in order.sample(names, len(names)):
+            time.sleep(settle)
             start = time.perf_counter()
             contenders[name]()
             times[name].append(time.perf_counter() - start)

@@ -165,3 +165,10 @@ def test_spectrogram_backends_and_threads_agree(jfk, monkeypatch, backend, threa
     np.testing.assert_allclose(power, reference, rtol=2e-3, atol=1e-5 * reference.max())
     with pytest.raises(ValueError, match="n_fft"):
         dsp.spectrogram_frames(frames, window, 256)
+    # the mel projection fused into each block equals projecting the whole spectrogram
+    filters = np.random.default_rng(3).random((235, 64)).astype(np.float32)
+    projected = dsp.spectrogram_frames(frames, window, 512, power=1.0, bins=(5, 240),
+                                       precise=True, filters=filters)
+    np.testing.assert_allclose(projected, exact[:, 5:240] @ filters, rtol=1e-5)
+    with pytest.raises(ValueError, match="filters"):
+        dsp.spectrogram_frames(frames, window, 512, bins=(5, 240), filters=filters.T)
