@@ -11,7 +11,7 @@ from sensekit.core.errors import InvalidInput
 from sensekit.core.types import Segment, Transcript
 from sensekit.speech.formats import format_transcript, to_srt, to_text, to_vtt, write_transcript
 from sensekit.speech.metrics import word_error_rate
-from sensekit.speech.whisper.decode import compression_ratio, cut_repetition
+from sensekit.speech.whisper.decode import compression_ratio, cut_repetition, sample_rows
 from sensekit.speech.whisper.windows import window_mel
 
 TRANSCRIPT = Transcript("Hello there. General --> Kenobi!", "en", 1.0, (
@@ -52,6 +52,26 @@ def test_repetition_is_cut_and_compresses() -> None:
     assert cut_repetition(loop) == [1, 2, 5, 6, 7, 8]
     assert cut_repetition([1, 2, 3, 1, 2, 3]) == [1, 2, 3, 1, 2, 3]  # too short to be a loop
     assert compression_ratio("na " * 100) > 2.4 > compression_ratio("a normal sentence here")
+
+
+def test_a_loop_with_moving_timestamps_is_a_loop() -> None:
+    # " The <|t|><|t|>" with t growing each turn: equal only when timestamps count as one
+    begin = 50363
+    loop = [440] + [t for i in range(8) for t in (464, begin + 2 * i, begin + 2 * i + 1)]
+    assert cut_repetition(loop) == loop
+    assert cut_repetition(loop, timestamp_begin=begin) == loop[:4]
+
+
+def test_sampling_follows_the_distribution() -> None:
+    rng = np.random.default_rng(5)
+    logprobs = np.log(np.array([[0.5, 0.3, 0.2, 0.0], [0.0, 0.0, 1.0, 0.0]]))
+    draws = np.array([sample_rows(logprobs, 1.0, rng) for _ in range(20_000)])
+    assert set(draws[:, 1]) == {2}  # a certain token is always drawn
+    np.testing.assert_allclose(np.bincount(draws[:, 0], minlength=4) / 20_000,
+                               [0.5, 0.3, 0.2, 0.0], atol=0.015)
+    # a low temperature sharpens: 0.5^4 : 0.3^4 : 0.2^4 = 0.86 : 0.11 : 0.02
+    cold = np.array([sample_rows(logprobs[:1], 0.25, rng)[0] for _ in range(5_000)])
+    assert 0.82 < np.mean(cold == 0) < 0.90
 
 
 def test_window_mel_zeroes_frames_after_the_audio(rng) -> None:
