@@ -70,20 +70,43 @@ POSTPROCESS = {
 }
 
 
-def _convert(tflite: object, out: object, feeds: dict, used: list[str]) -> dict[str, float]:
-    """Converts one graph; returns max abs diffs vs TFLite (used outputs, all, relative)."""
-    from sensekit.core.convert.tflite import convert_tflite, run_tflite, verify_tflite
+def _convert(tflite: object, out: object, feeds: dict, random_feeds: dict,
+             used: list[str]) -> dict[str, float]:
+    """Converts one graph; returns its max abs diffs vs TFLite's built-in kernels on a real
+    image (the outputs sensekit reads, and all) and on a random input, plus the spread of
+    TFLite's own XNNPACK delegate against its built-in kernels on that image."""
+    from sensekit.core.convert.tflite import convert_tflite, run_tflite
     from sensekit.core.convert.verify import run_onnx
 
-    convert_tflite(tflite, out)
-    verify_tflite(tflite, out, feeds)  # raises above the relative tolerance
-    expected, actual = run_tflite(tflite, feeds), run_onnx(out, feeds)
-    diffs = [float(np.max(np.abs(e.astype(np.float64) - a))) for e, a in zip(expected, actual)]
-    relative = [d / max(1.0, float(np.max(np.abs(e)))) for d, e in zip(diffs, expected)]
+    convert_tflite(tflite, out, verify_inputs=[feeds, random_feeds])  # relative tolerance
+
+    def diffs(expected: list, actual: list) -> list[float]:
+        return [float(np.max(np.abs(e.astype(np.float64) - a))) for e, a in zip(expected, actual)]
+
+    reference = run_tflite(tflite, feeds)
+    real = diffs(reference, run_onnx(out, feeds))
+    noise = diffs(run_tflite(tflite, random_feeds), run_onnx(out, random_feeds))
+    spread = diffs(reference, run_tflite(tflite, feeds, xnnpack=True))
     # tf2onnx keeps TFLite's output order and names (Identity, Identity_1, ...)
-    names = ["Identity"] + [f"Identity_{i}" for i in range(1, len(diffs))]
-    return {"max_abs_diff": max(d for n, d in zip(names, diffs) if n in used),
-            "max_abs_diff_all_outputs": max(diffs), "max_relative_diff": max(relative)}
+    names = ["Identity"] + [f"Identity_{i}" for i in range(1, len(real))]
+    read = [i for i, n in enumerate(names) if n in used]
+    return {"max_abs_diff": max(real[i] for i in read),
+            "max_abs_diff_all_outputs": max(real),
+            "max_abs_diff_random_input": max(noise[i] for i in read),
+            "tflite_xnnpack_vs_builtin": max(spread[i] for i in read)}
+
+
+def _image_feeds() -> tuple[dict, dict]:
+    """A real person image (astronaut.png, 512x512) as each graph's input."""
+    from PIL import Image
+
+    from sensekit.samples import media_path
+
+    with Image.open(media_path("astronaut.png")) as image:
+        rgb = image.convert("RGB")
+        detector = np.asarray(rgb.resize((224, 224), Image.BILINEAR), np.float32) / 127.5 - 1
+        landmarks = np.asarray(rgb.resize((256, 256), Image.BILINEAR), np.float32) / 255.0
+    return {"input_1": detector[None]}, {"input_1": landmarks[None]}
 
 
 def _build(ctx: BuildContext) -> None:
@@ -93,21 +116,27 @@ def _build(ctx: BuildContext) -> None:
     manifest = ctx.manifest(graphs={"detector": "detector.onnx", "landmarks": "landmarks.onnx"},
                             preprocess=PREPROCESS, postprocess=POSTPROCESS)
     rng = np.random.default_rng(0)
-    detector_feeds = {"input_1": rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)}
-    landmark_feeds = {"input_1": rng.random((1, 256, 256, 3), dtype=np.float32)}
+    detector_random = {"input_1": rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)}
+    landmark_random = {"input_1": rng.random((1, 256, 256, 3), dtype=np.float32)}
+    detector_image, landmark_image = _image_feeds()
     with write_package(ctx.destination, manifest) as writer:
         ctx.progress("converting the detector (densify + tf2onnx)")
-        d1 = _convert(detector, writer.dir / "detector.onnx", detector_feeds,
+        d1 = _convert(detector, writer.dir / "detector.onnx", detector_image, detector_random,
                       list(POSTPROCESS["detector"]["outputs"].values()))
         ctx.progress("converting the landmark model")
-        d2 = _convert(landmarks, writer.dir / "landmarks.onnx", landmark_feeds,
-                      list(POSTPROCESS["landmarks"]["outputs"].values()))
-        # max_abs_diff covers the outputs sensekit reads; the unused segmentation logits
-        # reach ~1500, where float32 reordering alone differs by ~0.5 (relative 3e-4).
+        d2 = _convert(landmarks, writer.dir / "landmarks.onnx", landmark_image,
+                      landmark_random, list(POSTPROCESS["landmarks"]["outputs"].values()))
+        # max_abs_diff covers the outputs sensekit reads, on a real image. The landmark
+        # outputs are pixel coordinates up to ~350, where float32 summation order alone
+        # moves them by ~1e-3: on random noise (activations far outside what a person crop
+        # gives) ORT is 1.7e-3 from TFLite's built-in kernels, and TFLite's own XNNPACK
+        # 5.3e-3. The unused segmentation logits reach ~1500 (relative diff 3e-4).
         manifest["conversion"] = {"from": "tflite", "tool": "tf2onnx",
                                   "max_abs_diff": max(d1["max_abs_diff"], d2["max_abs_diff"]),
                                   "graphs": {"detector": d1, "landmarks": d2},
-                                  "verified_on": "uniform inputs in the graphs' value ranges"}
+                                  "reference": "TFLite built-in kernels (XNNPACK off)",
+                                  "verified_on": "astronaut.png (a person) and uniform noise "
+                                                 "in the graphs' input ranges"}
         writer.add_text("labels.txt", "\n".join(KEYPOINTS) + "\n")
         manifest["labels"] = "labels.txt"
 
@@ -117,4 +146,4 @@ RECIPE = register(Recipe(
     summary="BlazePose detector + full landmark model, 33 body keypoints",
     license="Apache-2.0", sources={"detector": (DETECTOR, UrlSource.pypi(DETECTOR)),
                                    "landmarks": (LANDMARKS, UrlSource.pypi(LANDMARKS))},
-    build=_build, requires=("tensorflow", "tf2onnx", "flatbuffers")))
+    build=_build, requires=("tensorflow", "tf2onnx", "flatbuffers"), revision=2))

@@ -84,6 +84,10 @@ def test_batch_and_conversion(poser, media):
     paths = [media("astronaut.png"), media("person.jpg")]
     assert poser.predict_batch(paths) == [poser(p) for p in paths]
     conversion = poser.model.manifest.conversion
-    assert conversion["from"] == "tflite" and conversion["max_abs_diff"] < 1e-2
+    assert conversion["from"] == "tflite" and conversion["max_abs_diff"] < 1e-3
+    # on the real image ORT is no further from TFLite's built-in kernels than TFLite's own
+    # XNNPACK delegate is
+    for graph in conversion["graphs"].values():
+        assert graph["max_abs_diff"] <= graph["tflite_xnnpack_vs_builtin"] * 1.5
     assert poser.model.graphs == ["detector", "landmarks"] or \
         set(poser.model.graphs) == {"detector", "landmarks"}
