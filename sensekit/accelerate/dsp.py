@@ -308,6 +308,15 @@ def _scratch(n_fft: int, dtype: type, width: int, bins: int
     return cached[1], cached[2], cached[3]
 
 
+def _narrow_scratch(shape: tuple[int, int]) -> np.ndarray:
+    """This thread's complex64 [STFT_BLOCK_FRAMES, bins] buffer (a float64 spectrum's
+    rounding to single precision)."""
+    cached = getattr(_SCRATCH, "narrow", None)
+    if cached is None or cached.shape != shape:
+        _SCRATCH.narrow = cached = np.empty(shape, np.complex64)
+    return cached
+
+
 def _over_blocks(count: int, work: Callable[[int, int], None]) -> None:
     """Runs ``work(start, stop)`` over blocks of frames, on the DSP threads when worth it."""
     global _POOL
@@ -357,8 +366,14 @@ def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power
         np.multiply(frames[start:stop], window, out=block[:rows, :width])
         spectrum = _rfft_rows(block[:rows], spectrum[:rows])[:, lo:hi]
         target = out[start:stop] if filters is None else staged[:rows]
-        if power == 1.0:
-            np.abs(spectrum, out=target)  # float64 -> float32 on the way out
+        if power == 1.0 and spectrum.dtype == np.complex128:
+            # |z| of the complex64 rounding: 2e-7 relative to each bin's own value (the
+            # FFT's own rounding is what needs float64); hypotf is 1.6x faster per block
+            narrow = _narrow_scratch(staged.shape)[:rows]
+            narrow[...] = spectrum
+            np.abs(narrow, out=target)
+        elif power == 1.0:
+            np.abs(spectrum, out=target)
         else:
             np.multiply(spectrum.real, spectrum.real, out=target)
             target += spectrum.imag * spectrum.imag
