@@ -102,17 +102,75 @@ def fp16(source: Path, out: Path, exclude: Sequence[str] | None = None,
         return _fp16_weights(source, out, exclude, min_elements)
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = _load(source)
-    blocked = sorted(resolve_exclude(model, exclude))
+    source_model = _load(source)
+    _name_nodes(source_model)
+    blocked = resolve_exclude(source_model, exclude)
+    # integer quantization reads and writes float32 scales: an int8 graph keeps those
+    # nodes in float32 and the rest goes to float16 around them
+    kept_types = {n.op_type for n in source_model.graph.node if n.op_type in FLOAT32_OPS}
+    for _ in range(4):
+        blocked |= {n.name for n in source_model.graph.node if n.op_type in kept_types}
+        try:
+            model = convert_float_to_float16(_copy(source_model), keep_io_types=True,
+                                             node_block_list=sorted(blocked) or None)
+        except Exception as e:
+            raise ConversionError(f"fp16 conversion failed: {e}") from e
+        _save(model, out)
+        missing = _ops_without_fp16_kernel(out) - kept_types
+        if not missing:
+            break
+        kept_types |= missing  # no float16 kernel on this machine: keep them in float32
+    notes = [("CPU kernels of ONNX Runtime are mostly float32: fp16 halves the size but "
+              "adds casts and rarely runs faster on a CPU")]
+    if kept_types:
+        notes.append(f"kept in float32 (no float16 kernel here, or integer quantization): "
+                     f"{', '.join(sorted(kept_types))}")
+    return notes + ([f"{len(blocked)} node(s) kept in float32"] if blocked else [])
+
+
+DYNAMIC_INT8_OPS = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
+                    "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
+FLOAT32_OPS = {"DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "MatMulInteger",
+               "ConvInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QLinearMatMul",
+               "QLinearConv", "QLinearAdd", "QLinearMul", "QGemm"}
+
+
+def _copy(model: Any) -> Any:
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
+def _name_nodes(model: Any) -> None:
+    """Gives unnamed nodes unique names (a block list names nodes)."""
+    taken = {n.name for n in model.graph.node if n.name}
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = next(f"{node.op_type}_{index}_{k}" for k in range(len(taken) + 1)
+                             if f"{node.op_type}_{index}_{k}" not in taken)
+            taken.add(node.name)
+
+
+def _ops_without_fp16_kernel(path: Path) -> set[str]:
+    """Op types ONNX Runtime refuses in a float16 graph at load time (empty: it loads)."""
+    import re
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
     try:
-        model = convert_float_to_float16(model, keep_io_types=True,
-                                         node_block_list=blocked or None)
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:
-        raise ConversionError(f"fp16 conversion failed: {e}") from e
-    _save(model, out)
-    return ["CPU kernels of ONNX Runtime are mostly float32: fp16 halves the size but "
-            "adds casts and rarely runs faster on a CPU"] + \
-        ([f"{len(blocked)} node(s) kept in float32"] if blocked else [])
+        text = str(e)
+        found = set(re.findall(r"of operator \((\w+)\)", text)) | \
+            set(re.findall(r"implementation for (\w+)\(", text))
+        if not found:
+            raise ConversionError(f"the float16 graph does not load: {text[:300]}") from e
+        return found
+    return set()
 
 
 def _fp16_weights(source: Path, out: Path, exclude: Sequence[str] | None,
@@ -322,15 +380,24 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
     notes = _prequantized(source, out)
     if notes is not None:
         return notes
-    reader = type("Reader", (_Calibration, CalibrationDataReader), {})(feeds)
+    graph = _load(source).graph
+    inputs = {i.name for i in graph.input}  # a specialized graph takes fewer
+    # A graph with dynamically quantized MatMuls (MatMulInteger) trips ONNX Runtime's
+    # static quantizer on the activations around them; only its float layers are quantized.
+    dynamic = any(n.op_type in DYNAMIC_INT8_OPS for n in graph.node)
+    op_types = sorted(_WEIGHT_OPS - {"Gather"}) if dynamic else None
+    reader = type("Reader", (_Calibration, CalibrationDataReader), {})(
+        [{k: v for k, v in f.items() if k in inputs} for f in feeds])
     prepared, notes = _prepare(source, out)
     try:
-        excluded = sorted(resolve_exclude(_load(prepared), exclude))
+        prepared_model = _load(prepared)
+        padded = _infinite_padding(prepared_model)
+        excluded = sorted(resolve_exclude(prepared_model, exclude) | padded)
         quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=_quant_type(activation_type),
                         weight_type=_quant_type(weight_type), calibrate_method=methods[calibrate],
-                        nodes_to_exclude=excluded or None)
+                        nodes_to_exclude=excluded or None, op_types_to_quantize=op_types)
     except InvalidInput:
         raise
     except Exception as e:
@@ -338,8 +405,34 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
     finally:
         if prepared != source:
             prepared.unlink(missing_ok=True)
+    if padded:
+        notes.append(f"{len(padded)} node(s) around an infinite padding value (a Pad feeding "
+                     "a MaxPool) kept in float32: an infinite range has no int8 scale")
+    if dynamic:
+        notes.append("graph already held dynamic int8 MatMuls: static int8 applied to its "
+                     "float MatMul/Conv/Gemm layers only")
     return notes + [f"calibrated ({calibrate}) on {len(feeds)} sample batch(es)"] + \
         ([f"{len(excluded)} node(s) kept in float32"] if excluded else [])
+
+
+def _infinite_padding(model: Any) -> set[str]:
+    """Pad nodes whose padding value is infinite (TF's max-pool padding) and the nodes that
+    read their output: calibration gives that tensor an infinite range, whose int8 scale
+    is NaN (NanoDet int8-static scored F1 0 before these were kept in float)."""
+    from onnx import numpy_helper
+
+    values = {t.name: t for t in model.graph.initializer}
+    values.update({n.output[0]: n.attribute[0].t for n in model.graph.node
+                   if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"})
+    names: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type != "Pad" or len(node.input) < 3 or node.input[2] not in values:
+            continue
+        if np.all(np.isfinite(numpy_helper.to_array(values[node.input[2]]))):
+            continue
+        names.add(node.name)
+        names |= {n.name for n in model.graph.node if node.output[0] in n.input}
+    return {n for n in names if n}
 
 
 # -- weight-only -----------------------------------------------------------------------

@@ -336,12 +336,16 @@ def _branchy_package(destination: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     return destination, w16, w8
 
 
+def _branchy_feeds(seed: int, count: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{"x": rng.standard_normal((1, 64)).astype(np.float32),
+             "sr": np.array(16000, np.int64)} for _ in range(count)]
+
+
 def test_fixed_inputs_drop_the_branch_not_taken_and_fp16_reaches_constant_weights(
         tmp_path: Path) -> None:
     path, w16, w8 = _branchy_package(tmp_path / "branchy.skmodel")
-    rng = np.random.default_rng(4)
-    feeds = [{"x": rng.standard_normal((1, 64)).astype(np.float32),
-              "sr": np.array(16000, np.int64)} for _ in range(3)]
+    feeds = _branchy_feeds(seed=4, count=3)
     base = Model.load(path)
     report = compress(base, "fp16", tmp_path / "fixed.skmodel", sample_inputs=feeds,
                       repeats=2, weights_only=True, fixed_inputs={"sr": 16000})
@@ -447,3 +451,81 @@ def test_blazepose_mixed_ranks_the_landmark_graph_on_real_crops(media, tmp_path:
     side = max(want[0].box.width, want[0].box.height)
     moved = [np.hypot(a.x - b.x, a.y - b.y) for a, b in zip(got[0].keypoints, want[0].keypoints)]
     assert len(got) == len(want) and max(moved) < 0.05 * side
+
+
+def test_fp16_and_int8_static_on_a_graph_already_dynamically_quantized(
+        mlp, tmp_path: Path) -> None:
+    """The shape of the shipped Whisper graphs: MatMulInteger layers beside float ones.
+    fp16 keeps the integer quantization in float32 and the rest goes to float16; static
+    int8 quantizes only the float layers left."""
+    model = mlp[0]
+    feeds = _feeds()
+    dynamic = compress(model, "int8-dynamic", tmp_path / "dyn.skmodel", sample_inputs=feeds,
+                       repeats=2, exclude=["mm2"])  # mm2 stays a float MatMul
+    ops = {n.op_type for n in onnx.load(str(ModelPackage.open(dynamic.path).graph_path()))
+           .graph.node}
+    assert {"MatMulInteger", "MatMul"} <= ops
+    base = Model.load(dynamic.path)
+    want = base.predict(feeds[0])["logits"]
+    half = compress(base, "fp16", tmp_path / "half.skmodel", sample_inputs=feeds, repeats=2)
+    assert any("DynamicQuantizeLinear" in n and "MatMulInteger" in n for n in half.notes)
+    graph = onnx.load(str(ModelPackage.open(half.path).graph_path())).graph
+    w2 = next(t for t in graph.initializer if t.name.startswith("W2"))
+    assert w2.data_type == TensorProto.FLOAT16
+    got = Model.load(half.path).predict(feeds[0])["logits"]
+    assert np.abs(got - want).max() < 0.01 * np.abs(want).max()
+    static = compress(base, "int8-static", tmp_path / "static.skmodel", sample_inputs=feeds,
+                      repeats=2)
+    assert any("float MatMul/Conv/Gemm layers only" in n for n in static.notes)
+    ops = [n.op_type for n in onnx.load(str(ModelPackage.open(static.path).graph_path()))
+           .graph.node]
+    assert "MatMulInteger" in ops and "QuantizeLinear" in ops
+    got = Model.load(static.path).predict(feeds[0])["logits"]
+    assert np.abs(got - want).max() < 0.1 * np.abs(want).max()
+
+
+def test_int8_static_calibrates_a_specialized_graph_without_the_fixed_input(
+        tmp_path: Path) -> None:
+    path, w16, _ = _branchy_package(tmp_path / "branchy.skmodel")
+    feeds = _branchy_feeds(seed=5, count=4)
+    # uint8 weights: int8 ones saturate ONNX Runtime's u8s8 kernel on AVX2 without VNNI
+    report = compress(Model.load(path), "int8-static", tmp_path / "st.skmodel",
+                      sample_inputs=feeds, repeats=2, fixed_inputs={"sr": 16000},
+                      weight_type="uint8")
+    assert any("specialized for sr=16000" in n for n in report.notes)
+    for f in feeds:
+        got = Model.load(report.path).predict({"x": f["x"]})["y"]
+        want = f["x"] @ w16
+        assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+def test_int8_static_keeps_an_infinite_max_pool_padding_in_float(tmp_path: Path) -> None:
+    """TF exports pad with -inf before a MaxPool (NanoDet does); that tensor's calibrated
+    range is infinite, and quantizing it made every output NaN."""
+    rng = np.random.default_rng(6)
+    w1 = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((2, 4, 1, 1)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "W1"], ["c"], name="conv1", pads=[1, 1, 1, 1]),
+         helper.make_node("Pad", ["c", "pads", "ninf"], ["p"], name="pad"),
+         helper.make_node("MaxPool", ["p"], ["m"], name="pool", kernel_shape=[3, 3]),
+         helper.make_node("Conv", ["m", "W2"], ["y"], name="conv2")],
+        "padded", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [numpy_helper.from_array(w1, "W1"), numpy_helper.from_array(w2, "W2"),
+         numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+         numpy_helper.from_array(np.array(-np.inf, np.float32), "ninf")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    with write_package(tmp_path / "padded.skmodel", {"name": "padded", "task": "test",
+                                                     "graphs": {"main": "model.onnx"}}) as w:
+        onnx.save(model, str(w.dir / "model.onnx"))
+    base = Model.load(tmp_path / "padded.skmodel")
+    feeds = [{"x": rng.standard_normal((1, 1, 8, 8)).astype(np.float32)} for _ in range(4)]
+    report = compress(base, "int8-static", tmp_path / "st.skmodel", sample_inputs=feeds,
+                      repeats=2, weight_type="uint8")
+    assert any("infinite padding" in n for n in report.notes)
+    for f in feeds:
+        want, got = base.predict(f)["y"], Model.load(report.path).predict(f)["y"]
+        assert np.all(np.isfinite(got))
+        assert np.abs(got - want).max() < 0.1 * np.abs(want).max()
