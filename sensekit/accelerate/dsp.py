@@ -380,10 +380,31 @@ def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power
             if power != 2.0:
                 np.power(target, power / 2.0, out=target)
         if filters is not None:
-            np.matmul(target, filters, out=out[start:stop])
+            _project(target, filters, out[start:stop])
 
     _over_blocks(len(frames), work)
     return out
+
+
+OPENBLAS_SINGLE_THREAD_MNK = 262_144  # OpenBLAS runs a GEMM this small on the caller
+
+
+def _project(spectrum: np.ndarray, filters: np.ndarray, out: np.ndarray) -> None:
+    """out = spectrum @ filters as a stack of products of a few rows each.
+
+    Each is under OpenBLAS's threading threshold (m * n * k <= 262,144: 17 rows of
+    YAMNet's 235 x 64 filters, 16 of Whisper's 201 x 80), so it runs on the calling
+    thread: a threaded GEMM here leaves OpenBLAS workers spinning for a while
+    afterwards, and the model run right after (YAMNet in sound.identify) lost a core to
+    them (identify of 60 s: 166 -> 134 ms with them gone)."""
+    rows, width = spectrum.shape
+    step = max(1, OPENBLAS_SINGLE_THREAD_MNK // (width * filters.shape[1]))
+    whole = rows - rows % step
+    if whole:
+        np.matmul(spectrum[:whole].reshape(-1, step, width), filters,
+                  out=out[:whole].reshape(-1, step, filters.shape[1]))
+    if whole < rows:
+        np.matmul(spectrum[whole:], filters, out=out[whole:])
 
 
 def power_spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int) -> np.ndarray:

@@ -172,3 +172,13 @@ def test_spectrogram_backends_and_threads_agree(jfk, monkeypatch, backend, threa
     np.testing.assert_allclose(projected, exact[:, 5:240] @ filters, rtol=1e-5)
     with pytest.raises(ValueError, match="filters"):
         dsp.spectrogram_frames(frames, window, 512, bins=(5, 240), filters=filters.T)
+
+
+@pytest.mark.parametrize("rows", [1, 16, 17, 35, 256])
+def test_mel_projection_in_single_thread_sized_products_equals_one_gemm(rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    spectrum = rng.random((rows, 235), dtype=np.float32)
+    filters = rng.random((235, 64), dtype=np.float32)
+    out = np.full((rows, 64), np.nan, np.float32)
+    dsp._project(spectrum, filters, out)
+    np.testing.assert_allclose(out, spectrum.astype(np.float64) @ filters, rtol=1e-5)
