@@ -292,8 +292,10 @@ def whisper_suite(model: Any) -> Suite:
 
     def score(out: list[str], ref: list[str]) -> dict[str, float]:
         vs_ref = np.mean([word_error_rate(r, o) for r, o in zip(ref, out)])
-        return {"WER jfk": 100 * word_error_rate(JFK_TEXT, out[0]),
-                "WER vs fp32": 100 * float(vs_ref)}
+        # headline: all five clips against the shipped model's transcripts (jfk alone
+        # missed a variant that kept jfk word-perfect and garbled the others)
+        return {"WER vs shipped": 100 * float(vs_ref),
+                "WER jfk": 100 * word_error_rate(JFK_TEXT, out[0])}
 
     return Suite(f"{len(voices)} voice clips (jfk + alsa)", [mel(clips["jfk.wav"])], calib,
                  evaluate, score)

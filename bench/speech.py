@@ -12,7 +12,7 @@ Two settings, compared like with like:
 - VAD, sensekit's default: ``sensekit`` (Silero gate) against ``faster-whisper-vad``
   (``vad_filter=True``, its Silero filter).
 
-    python bench/speech.py [--rounds 3] [--threads 2] [--variants]
+    python bench/speech.py [--rounds 3] [--threads 2] [--clips jfk long] [--variants PKG...]
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ def _duration(path: str) -> float:
     return sf.info(path).duration
 
 
-def run_bench(rounds: int, threads: int, variants: list[str], openai: bool) -> None:
+def run_bench(rounds: int, threads: int, variants: list[str], openai: bool,
+              clips: list[str]) -> None:
     from sensekit.speech.metrics import word_error_rate
 
     work = Path(tempfile.mkdtemp(prefix="sensekit-bench-"))
@@ -124,6 +125,8 @@ def run_bench(rounds: int, threads: int, variants: list[str], openai: bool) -> N
     engines = ["sensekit-novad", "faster-whisper", "sensekit", "faster-whisper-vad",
                *[f"sensekit:{v}" for v in variants]]
     for name, (wav, reference) in media.items():
+        if name not in clips:
+            continue
         duration = _duration(wav)
         for beam in (5, 1):
             results: dict[str, list[dict]] = {e: [] for e in engines + ["openai-whisper"]}
@@ -165,5 +168,7 @@ if __name__ == "__main__":
         parser.add_argument("--variants", nargs="*", default=[],
                             help="extra sensekit package paths to compare")
         parser.add_argument("--no-openai", action="store_true")
+        parser.add_argument("--clips", nargs="*", default=["jfk", "long"],
+                            choices=["jfk", "long"])
         cli = parser.parse_args()
-        run_bench(cli.rounds, cli.threads, cli.variants, not cli.no_openai)
+        run_bench(cli.rounds, cli.threads, cli.variants, not cli.no_openai, cli.clips)
