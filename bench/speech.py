@@ -146,9 +146,12 @@ def _report(name, duration, beam, reference, results, wer) -> None:
             continue
         seconds = statistics.median(r["seconds"] for r in runs)
         medians[engine] = seconds
+        # temperature fallback samples, so a transcript (and its WER) can change per run
+        wers = [wer(reference, r["text"]) for r in runs]
+        spread = f" (runs {', '.join(f'{w:.3f}' for w in wers)})" if len(set(wers)) > 1 else ""
         print(f"{engine:<42} {seconds:7.2f} s  RTF {duration / seconds:6.1f}x  "
               f"peak RSS {max(r['rss_mb'] for r in runs):6.0f} MB  "
-              f"WER {wer(reference, runs[-1]['text']):.3f}")
+              f"WER {statistics.median(wers):.3f}{spread}")
     pairs = [("sensekit-novad", "faster-whisper", "no VAD"),
              ("sensekit-novad", "openai-whisper", "no VAD"),
              ("sensekit", "faster-whisper-vad", "VAD"),
