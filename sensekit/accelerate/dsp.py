@@ -395,8 +395,9 @@ def _project(spectrum: np.ndarray, filters: np.ndarray, out: np.ndarray) -> None
     Each is under OpenBLAS's threading threshold (m * n * k <= 262,144: 17 rows of
     YAMNet's 235 x 64 filters, 16 of Whisper's 201 x 80), so it runs on the calling
     thread: a threaded GEMM here leaves OpenBLAS workers spinning for a while
-    afterwards, and the model run right after (YAMNet in sound.identify) lost a core to
-    them (identify of 60 s: 166 -> 134 ms with them gone)."""
+    afterwards, and the model run right after lost a core to them (interleaved A/B:
+    sound.identify of 60 s 179-189 -> 147-159 ms, jfk greedy transcription 617 -> 548 ms;
+    the log-mel alone is ~1 ms slower)."""
     rows, width = spectrum.shape
     step = max(1, OPENBLAS_SINGLE_THREAD_MNK // (width * filters.shape[1]))
     whole = rows - rows % step
