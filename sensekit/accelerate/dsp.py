@@ -291,9 +291,10 @@ _SCRATCH = threading.local()
 
 
 def _scratch(n_fft: int, dtype: type, width: int, bins: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """This thread's [STFT_BLOCK_FRAMES, n_fft] frame buffer (zero past ``width``), complex
-    spectrum buffer and float32 [STFT_BLOCK_FRAMES, bins] staging buffer.
+    spectrum buffer, float32 [STFT_BLOCK_FRAMES, bins] staging buffer and complex64
+    [STFT_BLOCK_FRAMES, bins] buffer (a float64 spectrum's rounding to single precision).
 
     Reused between blocks and calls: fresh half-megabyte arrays per block cost page
     faults, and the kernel serializes those between threads."""
@@ -304,17 +305,9 @@ def _scratch(n_fft: int, dtype: type, width: int, bins: int
         spectrum = np.empty((STFT_BLOCK_FRAMES, n_fft // 2 + 1),
                             np.result_type(dtype, np.complex64))
         staged = np.empty((STFT_BLOCK_FRAMES, bins), np.float32)
-        _SCRATCH.buffers = cached = (key, block, spectrum, staged)
-    return cached[1], cached[2], cached[3]
-
-
-def _narrow_scratch(shape: tuple[int, int]) -> np.ndarray:
-    """This thread's complex64 [STFT_BLOCK_FRAMES, bins] buffer (a float64 spectrum's
-    rounding to single precision)."""
-    cached = getattr(_SCRATCH, "narrow", None)
-    if cached is None or cached.shape != shape:
-        _SCRATCH.narrow = cached = np.empty(shape, np.complex64)
-    return cached
+        narrow = np.empty((STFT_BLOCK_FRAMES, bins), np.complex64)
+        _SCRATCH.buffers = cached = (key, block, spectrum, staged, narrow)
+    return cached[1:]
 
 
 def _over_blocks(count: int, work: Callable[[int, int], None]) -> None:
@@ -362,16 +355,15 @@ def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power
 
     def work(start: int, stop: int) -> None:
         rows = stop - start
-        block, spectrum, staged = _scratch(n_fft, dtype, width, hi - lo)
+        block, spectrum, staged, narrow = _scratch(n_fft, dtype, width, hi - lo)
         np.multiply(frames[start:stop], window, out=block[:rows, :width])
         spectrum = _rfft_rows(block[:rows], spectrum[:rows])[:, lo:hi]
         target = out[start:stop] if filters is None else staged[:rows]
         if power == 1.0 and spectrum.dtype == np.complex128:
             # |z| of the complex64 rounding: 2e-7 relative to each bin's own value (the
             # FFT's own rounding is what needs float64); hypotf is 1.6x faster per block
-            narrow = _narrow_scratch(staged.shape)[:rows]
-            narrow[...] = spectrum
-            np.abs(narrow, out=target)
+            narrow[:rows] = spectrum
+            np.abs(narrow[:rows], out=target)
         elif power == 1.0:
             np.abs(spectrum, out=target)
         else:

@@ -380,17 +380,17 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
     notes = _prequantized(source, out)
     if notes is not None:
         return notes
-    graph = _load(source).graph
-    inputs = {i.name for i in graph.input}  # a specialized graph takes fewer
-    # A graph with dynamically quantized MatMuls (MatMulInteger) trips ONNX Runtime's
-    # static quantizer on the activations around them; only its float layers are quantized.
-    dynamic = any(n.op_type in DYNAMIC_INT8_OPS for n in graph.node)
-    op_types = sorted(_WEIGHT_OPS - {"Gather"}) if dynamic else None
-    reader = type("Reader", (_Calibration, CalibrationDataReader), {})(
-        [{k: v for k, v in f.items() if k in inputs} for f in feeds])
     prepared, notes = _prepare(source, out)
     try:
         prepared_model = _load(prepared)
+        graph = prepared_model.graph
+        inputs = {i.name for i in graph.input}  # a specialized graph takes fewer
+        reader = type("Reader", (_Calibration, CalibrationDataReader), {})(
+            [{k: v for k, v in f.items() if k in inputs} for f in feeds])
+        # A graph with dynamically quantized MatMuls (MatMulInteger) trips ONNX Runtime's
+        # static quantizer on the activations around them: only its float layers are.
+        dynamic = any(n.op_type in DYNAMIC_INT8_OPS for n in graph.node)
+        op_types = sorted(_WEIGHT_OPS - {"Gather"}) if dynamic else None
         padded = _infinite_padding(prepared_model)
         excluded = sorted(resolve_exclude(prepared_model, exclude) | padded)
         quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ,
@@ -512,13 +512,10 @@ def layer_sensitivity(model: Any, targets: list[Any], feeds: Sequence[dict[str, 
                       nbits: int = 8) -> dict[str, float]:
     """Output error (relative squared error, see :func:`_relative_error`) when each target
     weight alone is stored at ``nbits`` (uniform, per-channel scale) on ``feeds``."""
-    import onnx
-
     reference = _run_proto(model, feeds)
     errors = {}
     for tensor in targets:
-        trial = onnx.ModelProto()
-        trial.CopyFrom(model)
+        trial = _copy(model)
         inner = next(t for t in trial.graph.initializer if t.name == tensor.name)
         palette.palettize(trial, [inner], nbits, "per_tensor", True, "uniform")
         errors[tensor.name] = _relative_error(reference, _run_proto(trial, feeds))

@@ -97,15 +97,14 @@ def _convert(tflite: object, out: object, feeds: dict, random_feeds: dict,
 
 
 def _image_feeds() -> tuple[dict, dict]:
-    """A real person image (astronaut.png, 512x512) as each graph's input."""
-    from PIL import Image
-
+    """A real person image (astronaut.png, 512x512, square) as each graph's input, decoded
+    and resized by the kernels sensekit's own preprocessing uses."""
+    from sensekit.accelerate import image
     from sensekit.samples import media_path
 
-    with Image.open(media_path("astronaut.png")) as image:
-        rgb = image.convert("RGB")
-        detector = np.asarray(rgb.resize((224, 224), Image.BILINEAR), np.float32) / 127.5 - 1
-        landmarks = np.asarray(rgb.resize((256, 256), Image.BILINEAR), np.float32) / 255.0
+    rgb = image.decode(media_path("astronaut.png").read_bytes())
+    detector = image.resize(rgb, 224, 224).astype(np.float32) / 127.5 - 1
+    landmarks = image.resize(rgb, 256, 256).astype(np.float32) / 255.0
     return {"input_1": detector[None]}, {"input_1": landmarks[None]}
 
 

@@ -32,6 +32,11 @@ except ImportError:  # pragma: no cover - exercised only without torch
 # Attribute names match openai-whisper's, so ``whisper_state_dict`` loads with strict=True.
 
 
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """[B, T, width] -> [B, heads, T, head_dim]."""
+    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
+
+
 class _Attention(_Module):
     """Multi-head attention; keys/values come in and out as [B, heads, length, head_dim]."""
 
@@ -43,7 +48,7 @@ class _Attention(_Module):
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, width] -> [B, heads, T, head_dim]."""
-        return x.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+        return _split_heads(x, self.heads)
 
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                mask: torch.Tensor | None = None, keys_transposed: bool = False
@@ -76,11 +81,8 @@ if torch is not None:
         @staticmethod
         def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                     heads: int, scale: float) -> torch.Tensor:
-            def split(x: torch.Tensor) -> torch.Tensor:
-                return x.unflatten(-1, (heads, -1)).transpose(1, 2)
-
-            scores = split(q) @ split(k).transpose(-1, -2) * scale
-            out = scores.softmax(-1) @ split(v)
+            scores = _split_heads(q, heads) @ _split_heads(k, heads).transpose(-1, -2) * scale
+            out = scores.softmax(-1) @ _split_heads(v, heads)
             return out.transpose(1, 2).flatten(2)
 
         @staticmethod
