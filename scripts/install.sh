@@ -23,5 +23,10 @@ fi
 # torch is pinned to the local CPU wheel; an unpinned torch pulls a multi-GB CUDA build.
 python3 -m pip install -q --disable-pip-version-check -e ".[build,dev]" 2>&1 \
     | grep -v -e "Running pip as the 'root' user" -e "^$" || true
-python3 -c "import sensekit, onnxruntime, torch; print('sensekit', sensekit.__version__, \
+# Reference implementations some tests compare against, without their dependencies:
+# silero-vad's would pull torchaudio and openai-whisper's triton (GBs, and another torch).
+python3 -m pip install -q --disable-pip-version-check --no-deps "silero-vad==6.2.3" \
+    "openai-whisper==20250625" "tiktoken>=0.7" "more-itertools>=10" 2>&1 \
+    | grep -v -e "Running pip as the 'root' user" -e "^$" || true
+python3 -c "import sensekit, onnxruntime, torch, silero_vad, whisper; print('sensekit', sensekit.__version__, \
 'onnxruntime', onnxruntime.__version__, 'torch', torch.__version__)"

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from sensekit.core.errors import SensekitError
+
 _PLOT_LABELS = 5  # labels drawn in the timeline plot
 
 
@@ -32,6 +34,8 @@ def _identify(args: argparse.Namespace) -> int:
     from sensekit.core.tasks import cached_default
     from sensekit.sound.identify import SoundClassifier
 
+    if args.plot is not None:
+        _require_matplotlib()
     classifier = cached_default(("sound", str(args.model)),
                                 lambda: SoundClassifier.from_model(args.model))
     options = {"top_k": args.top_k, "score_threshold": args.threshold, "window": args.window,
@@ -54,6 +58,14 @@ def _identify(args: argparse.Namespace) -> int:
         print(json.dumps(results if len(args.files) > 1 else results[args.files[0]], indent=2,
                          ensure_ascii=False))
     return 0
+
+
+def _require_matplotlib() -> None:
+    """Fails before any work when --plot cannot be drawn."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as e:
+        raise SensekitError("--plot needs matplotlib: pip install 'sensekit[plot]'") from e
 
 
 def plot_timeline(starts: np.ndarray, scores: np.ndarray, labels: list[str], window: float,

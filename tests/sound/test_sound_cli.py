@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from sensekit.cli import main
 
@@ -14,6 +15,13 @@ def test_identify_json_and_plot(media, tmp_path, capsys):
     events = json.loads(capsys.readouterr().out)
     assert {"Telephone bell ringing", "Telephone"} & {e["label"] for e in events}
     assert plot.is_file() and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_without_matplotlib_fails_first(media, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises ImportError
+    plot = tmp_path / "timeline.png"
+    assert main(["identify", str(media("jfk.wav")), "--plot", str(plot)]) == 2
+    assert "sensekit[plot]" in capsys.readouterr().err and not plot.exists()
 
 
 def test_identify_text_several_files(media, capsys):
