@@ -47,25 +47,65 @@ def _librosa_log_mel(audio: np.ndarray) -> np.ndarray:
     return np.log(mel + 0.001).T
 
 
+def _with_env(name: str, value: str, fn):
+    """fn run with one environment variable set (sensekit reads these per call)."""
+    def run():
+        old = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            return fn()
+        finally:
+            if old is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = old
+    return run
+
+
 def bench_front_end(audio: np.ndarray, repeats: int) -> None:
     import librosa
 
     from sensekit.accelerate import dsp
 
-    ours, ref = dsp.log_mel_frames(audio), _librosa_log_mel(audio)
-    n = min(len(ours), len(ref))
-    error = float(np.max(np.abs(ours[:n] - ref[:n])))
-    t_ours, t_ref = _median_pair(lambda: dsp.log_mel_frames(audio),
-                                 lambda: _librosa_log_mel(audio), repeats)
-    t_mel, _ = _median_pair(
-        lambda: librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=512, hop_length=160,
-                                               win_length=400, center=False, power=1.0,
-                                               n_mels=64, fmin=125, fmax=7500, htk=True,
-                                               norm=None), lambda: None, repeats)
-    print(f"front end ({len(audio) / 16000:.0f} s): sensekit {t_ours * 1e3:.1f} ms, "
-          f"librosa stft+mel {t_ref * 1e3:.1f} ms ({t_ref / t_ours:.1f}x), "
-          f"librosa.feature.melspectrogram {t_mel * 1e3:.1f} ms ({t_mel / t_ours:.1f}x); "
+    ours = lambda: dsp.log_mel_frames(audio)
+    numpy_path = _with_env("SENSEKIT_NATIVE", "0", ours)
+    two_threads = _with_env("SENSEKIT_DSP_THREADS", "2", ours)
+    reference = _librosa_log_mel(audio)
+    n = min(len(ours()), len(reference))
+    error = float(np.max(np.abs(ours()[:n] - reference[:n])))
+    error_numpy = float(np.max(np.abs(numpy_path()[:n] - reference[:n])))
+    melspectrogram = lambda: librosa.feature.melspectrogram(
+        y=audio, sr=16000, n_fft=512, hop_length=160, win_length=400, center=False,
+        power=1.0, n_mels=64, fmin=125, fmax=7500, htk=True, norm=None)
+    times = _median_all({"sensekit": ours, "numpy path": numpy_path, "2 threads": two_threads,
+                         "stft+mel": lambda: _librosa_log_mel(audio),
+                         "melspectrogram": melspectrogram}, repeats)
+    t = times["sensekit"]
+    kernel = "C kernel" if dsp.native_kernels() else "numpy path: C kernel not built"
+    print(f"front end ({len(audio) / 16000:.0f} s, median of {repeats}, shuffled rounds): "
+          f"sensekit ({kernel}) {t * 1e3:.1f} ms; librosa stft+mel {times['stft+mel'] * 1e3:.1f} "
+          f"ms ({times['stft+mel'] / t:.1f}x), librosa.feature.melspectrogram "
+          f"{times['melspectrogram'] * 1e3:.1f} ms ({times['melspectrogram'] / t:.1f}x); "
           f"max |diff| {error:.2e}")
+    print(f"  sensekit numpy path {times['numpy path'] * 1e3:.1f} ms "
+          f"({times['stft+mel'] / times['numpy path']:.1f}x librosa stft+mel, max |diff| "
+          f"{error_numpy:.2e}); sensekit on 2 DSP threads {times['2 threads'] * 1e3:.1f} ms "
+          f"({times['stft+mel'] / times['2 threads']:.1f}x)")
+
+
+def _median_all(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, the order shuffled in every round."""
+    import random
+
+    times = {name: [] for name in fns}
+    order = list(fns)
+    for _ in range(repeats):
+        random.shuffle(order)
+        for name in order:
+            start = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_model(audio: np.ndarray, threads: int, repeats: int) -> None:
@@ -82,11 +122,13 @@ def bench_model(audio: np.ndarray, threads: int, repeats: int) -> None:
     t_batch, t_one = _median_pair(together, one, repeats)
     print(f"graph on {len(batch)} patches: batched {t_batch * 1e3:.0f} ms, one at a time "
           f"{t_one * 1e3:.0f} ms ({t_one / t_batch:.2f}x); outputs identical")
-    t_identify, _ = _median_pair(lambda: classifier.identify(audio, 16000), lambda: None,
-                                 repeats)
+    identify = lambda: classifier.identify(audio, 16000)
+    t_identify, t_numpy = _median_pair(identify, _with_env("SENSEKIT_NATIVE", "0", identify),
+                                       repeats)
     seconds = len(audio) / 16000
     print(f"identify {seconds:.0f} s of audio on {threads} threads: {t_identify * 1e3:.0f} ms "
-          f"-> real-time factor {seconds / t_identify:.0f}x (goal >= 300x)")
+          f"-> real-time factor {seconds / t_identify:.0f}x (goal >= 300x); with the numpy "
+          f"front end {t_numpy * 1e3:.0f} ms ({seconds / t_numpy:.0f}x)")
 
 
 def bench_vad(audio: np.ndarray, repeats: int) -> None:

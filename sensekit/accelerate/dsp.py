@@ -8,6 +8,10 @@ mel projection is one matrix product.
 FFTs use ducc0 (the successor of the pocketfft inside numpy and scipy, vectorized
 across transforms: about 2x faster here) when it is installed, scipy.fft otherwise;
 ``SENSEKIT_FFT=scipy`` forces scipy.
+
+YAMNet-style log-mel frames (:func:`log_mel_frames`) run in one fused C kernel
+(``_melkernel.c``: window, float64 FFT, magnitude, mel and log per frame, four frames per
+SIMD vector) when the extension was built; ``SENSEKIT_NATIVE=0`` forces the numpy path.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ try:
     import ducc0
 except ImportError:  # optional: scipy.fft does the same, slower
     ducc0 = None
+
+try:  # the fused log-mel kernel (C, built at install when a compiler is there)
+    from sensekit.accelerate import _melkernel
+except ImportError:  # optional: the numpy path computes the same, ~2x slower
+    _melkernel = None
 
 WHISPER_SAMPLE_RATE = 16_000  # Hz
 WHISPER_N_FFT = 400           # samples = 25 ms
@@ -216,7 +225,11 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
     window = int(round(sample_rate * window_s))
     hop = int(round(sample_rate * hop_s))
     n_fft = 1 << (window - 1).bit_length()
-    frames = frame(np.asarray(audio, np.float32), window, hop)
+    audio = np.ascontiguousarray(audio, np.float32)
+    if native_kernels():
+        return _log_mel_native(audio, hann64(window), n_fft, hop,
+                               _mel_bands(sample_rate, n_fft, n_mels, fmin, fmax), log_offset)
+    frames = frame(audio, window, hop)
     if len(frames) == 0:
         return np.empty((0, n_mels), np.float32)
     filters, lo, hi = _mel_support(sample_rate, n_fft, n_mels, fmin, fmax)
@@ -224,6 +237,50 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
                              precise=True, filters=filters)
     mel += np.float32(log_offset)
     return np.log(mel, out=mel)
+
+
+def native_kernels() -> bool:
+    """Whether the fused C log-mel kernel is built and not turned off (``SENSEKIT_NATIVE=0``)."""
+    return _melkernel is not None and os.environ.get("SENSEKIT_NATIVE", "1").strip() != "0"
+
+
+def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
+                    bands: tuple[int, int, np.ndarray, np.ndarray, np.ndarray],
+                    log_offset: float) -> np.ndarray:
+    """log(mel + offset) of float32 audio through the C kernel, split over the DSP threads
+    (it releases the GIL) in runs of whole frames."""
+    lo, hi, starts, lengths, weights = bands
+    width = len(window)
+    count = 1 + (len(audio) - width) // hop if len(audio) >= width else 0
+    out = np.empty((count, len(starts)), np.float32)
+    if count == 0:
+        return out
+
+    def work(start: int, stop: int) -> None:
+        _melkernel.log_mel(audio[start * hop:(stop - 1) * hop + width], window, n_fft, hop,
+                           lo, hi, starts, lengths, weights, log_offset, out[start:stop])
+
+    threads = min(dsp_threads(), -(-count // NATIVE_MIN_FRAMES))
+    _over_blocks(count, work, block=-(-count // threads))
+    return out
+
+
+NATIVE_MIN_FRAMES = 512  # frames per thread below which a second thread is not worth it
+
+
+@lru_cache(maxsize=8)
+def _mel_bands(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+               ) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+    """TF-style filters as the C kernel takes them: bins [lo, hi), then per band the first
+    bin (relative to lo) and count of its nonzero weights, and those weights back to back."""
+    filters, lo, hi = _mel_support(sample_rate, n_fft, n_mels, fmin, fmax)
+    nonzero = filters != 0
+    any_bin = nonzero.any(axis=0)
+    first = np.where(any_bin, nonzero.argmax(axis=0), 0)
+    last = np.where(any_bin, len(filters) - nonzero[::-1].argmax(axis=0), 0)
+    weights = np.concatenate([filters[a:b, band] for band, (a, b) in enumerate(zip(first, last))])
+    return (lo, hi, first.astype(np.int32), (last - first).astype(np.int32),
+            np.ascontiguousarray(weights, np.float32))
 
 
 @lru_cache(maxsize=4)
@@ -310,20 +367,21 @@ def _scratch(n_fft: int, dtype: type, width: int, bins: int
     return cached[1:]
 
 
-def _over_blocks(count: int, work: Callable[[int, int], None]) -> None:
+def _over_blocks(count: int, work: Callable[[int, int], None],
+                 block: int = STFT_BLOCK_FRAMES) -> None:
     """Runs ``work(start, stop)`` over blocks of frames, on the DSP threads when worth it."""
     global _POOL
-    starts = list(range(0, count, STFT_BLOCK_FRAMES))
+    starts = list(range(0, count, block))
     threads = min(dsp_threads(), len(starts))
     if threads <= 1:
         for start in starts:
-            work(start, min(start + STFT_BLOCK_FRAMES, count))
+            work(start, min(start + block, count))
         return
     if _POOL is None or _POOL._max_workers < threads:
         if _POOL is not None:  # a larger pool replaces it; its idle threads exit
             _POOL.shutdown(wait=False)
         _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sensekit-dsp")
-    list(_POOL.map(lambda start: work(start, min(start + STFT_BLOCK_FRAMES, count)), starts))
+    list(_POOL.map(lambda start: work(start, min(start + block, count)), starts))
 
 
 def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power: float = 2.0,

@@ -38,3 +38,103 @@ def test_patches_are_strided_views():
     features = np.arange(200 * 64, dtype=np.float32).reshape(200, 64)
     out = dsp.patches(features, 96, 48)
     assert out.shape == (3, 96, 64) and np.array_equal(out[1], features[48:144])
+
+
+def _both_paths(monkeypatch, audio, **options):
+    """log_mel_frames through the C kernel and through the numpy path."""
+    native = dsp.log_mel_frames(audio, **options)
+    monkeypatch.setenv("SENSEKIT_NATIVE", "0")
+    fallback = dsp.log_mel_frames(audio, **options)
+    monkeypatch.delenv("SENSEKIT_NATIVE")
+    return native, fallback
+
+
+def test_native_kernel_is_built():
+    # CI has a compiler: a missing kernel there means the build silently fell back.
+    assert dsp.native_kernels(), "sensekit.accelerate._melkernel did not build (setup.py)"
+
+
+@pytest.mark.parametrize("options", [
+    {},
+    {"sample_rate": 22050},                                   # 551-sample (odd) window
+    {"sample_rate": 8000, "fmin": 60.0, "fmax": 3800.0, "n_mels": 40},
+    {"window_s": 0.064, "hop_s": 0.005, "n_mels": 128, "log_offset": 1e-6},
+])
+def test_native_kernel_matches_numpy_path(monkeypatch, noise, options):
+    if not dsp.native_kernels():
+        pytest.skip("C kernel not built")
+    loud = noise * np.linspace(0.0, 30.0, len(noise), dtype=np.float32)  # quiet to clipping
+    native, fallback = _both_paths(monkeypatch, loud, **options)
+    assert native.shape == fallback.shape and native.shape[0] > 100
+    assert np.max(np.abs(native - fallback)) < 1e-5
+
+
+@pytest.mark.parametrize("samples", [0, 399, 400, 401, 720, 880, 1040, 1201])
+def test_native_kernel_frame_counts(monkeypatch, noise, samples):
+    native, fallback = _both_paths(monkeypatch, noise[:samples])
+    assert native.shape == fallback.shape == (max(0, 1 + (samples - 400) // 160), 64)
+    assert np.max(np.abs(native - fallback), initial=0.0) < 1e-5
+
+
+def test_native_kernel_silence_and_nan(noise):
+    silent = dsp.log_mel_frames(np.zeros(4000, np.float32))
+    np.testing.assert_allclose(silent, np.log(0.001), rtol=1e-6)
+    broken = noise[:4000].copy()
+    broken[2000] = np.nan
+    out = dsp.log_mel_frames(broken)
+    hit = np.isnan(out).any(axis=1)
+    assert hit.sum() == 2 and hit[11:13].all()  # frames 11-12 hold sample 2000, no others
+
+
+def test_native_kernel_from_threads(noise):
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = dsp.log_mel_frames(noise)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: dsp.log_mel_frames(noise), range(16)))
+    assert all(np.array_equal(r, expected) for r in results)
+
+
+def test_native_kernel_rejects_bad_arguments(noise):
+    if not dsp.native_kernels():
+        pytest.skip("C kernel not built")
+    from sensekit.accelerate import _melkernel
+
+    lo, hi, starts, lengths, weights = dsp._mel_bands(16000, 512, 64, 125.0, 7500.0)
+    window, out = dsp.hann64(400), np.empty((298, 64), np.float32)
+    good = (noise, window, 512, 160, lo, hi, starts, lengths, weights, 0.001, out)
+    assert _melkernel.log_mel(*good) == 298
+
+    def bad(index, value, message):
+        args = list(good)
+        args[index] = value
+        with pytest.raises(ValueError, match=message):
+            _melkernel.log_mel(*args)
+
+    bad(2, 500, "power of two")
+    bad(2, 256, "window longer")
+    bad(3, 0, "hop")
+    bad(5, 300, "bins")
+    bad(6, starts + 1000, "band reaches outside")
+    bad(7, lengths[:10], "buffers")
+    bad(8, weights[:-1], "add up")
+    bad(10, out[:100], "output buffer")
+
+
+@pytest.mark.parametrize("n_fft", [4, 8, 32, 256, 1024, 4096])
+def test_native_kernel_bins_match_numpy_rfft(noise, n_fft):
+    if not dsp.native_kernels():
+        pytest.skip("C kernel not built")
+    from sensekit.accelerate import _melkernel
+
+    # one band per FFT bin, weight 1: the kernel's output is log(|X[k]| + offset)
+    bins = n_fft // 2 + 1
+    width, hop = n_fft - n_fft // 4 - 1, max(1, n_fft // 3)   # odd windows, zero padding
+    window = np.hanning(width)
+    audio = noise[:hop * 20 + width]
+    out = np.empty((21, bins), np.float32)
+    assert _melkernel.log_mel(audio, window, n_fft, hop, 0, bins, np.arange(bins, dtype=np.int32),
+                              np.ones(bins, np.int32), np.ones(bins, np.float32), 1e-3, out) == 21
+    frames = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), width)[::hop]
+    expected = np.log(np.abs(np.fft.rfft(frames * window, n_fft)) + 1e-3)
+    np.testing.assert_allclose(out, expected, atol=2e-6)
