@@ -13,4 +13,5 @@ else:  # no -march=native: the kernel picks AVX2 at load time where the CPU has 
 
 setup(ext_modules=[Extension("sensekit.accelerate._melkernel",
                              ["sensekit/accelerate/_melkernel.c"],
+                             depends=["sensekit/accelerate/_melkernel_body.h"],
                              extra_compile_args=flags, optional=True)])

@@ -11,7 +11,8 @@ across transforms: about 2x faster here) when it is installed, scipy.fft otherwi
 
 YAMNet-style log-mel frames (:func:`log_mel_frames`) run in one fused C kernel
 (``_melkernel.c``: window, float64 FFT, magnitude, mel and log per frame, four frames per
-SIMD vector) when the extension was built; ``SENSEKIT_NATIVE=0`` forces the numpy path.
+SIMD vector with AVX2, two without) when the extension was built; ``SENSEKIT_NATIVE=0``
+forces the numpy path.
 """
 
 from __future__ import annotations

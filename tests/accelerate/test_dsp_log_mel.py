@@ -52,6 +52,23 @@ def _both_paths(monkeypatch, audio, **options):
 def test_native_kernel_is_built():
     # CI has a compiler: a missing kernel there means the build silently fell back.
     assert dsp.native_kernels(), "sensekit.accelerate._melkernel did not build (setup.py)"
+    from sensekit.accelerate import _melkernel
+
+    assert _melkernel.isa() in ("avx2", "base")
+
+
+def test_portable_kernel_matches_the_default(noise):
+    if not dsp.native_kernels():
+        pytest.skip("C kernel not built")
+    from sensekit.accelerate import _melkernel
+
+    lo, hi, starts, lengths, weights = dsp._mel_bands(16000, 512, 64, 125.0, 7500.0)
+    outs = []
+    for portable in (False, True):
+        outs.append(np.empty((298, 64), np.float32))
+        _melkernel.log_mel(noise, dsp.hann64(400), 512, 160, lo, hi, starts, lengths, weights,
+                           0.001, outs[-1], portable)
+    assert np.max(np.abs(outs[0] - outs[1])) < 1e-5  # FMA contraction differs, nothing else
 
 
 @pytest.mark.parametrize("options", [
@@ -121,8 +138,9 @@ def test_native_kernel_rejects_bad_arguments(noise):
     bad(10, out[:100], "output buffer")
 
 
+@pytest.mark.parametrize("portable", [False, True])
 @pytest.mark.parametrize("n_fft", [4, 8, 32, 256, 1024, 4096])
-def test_native_kernel_bins_match_numpy_rfft(noise, n_fft):
+def test_native_kernel_bins_match_numpy_rfft(noise, n_fft, portable):
     if not dsp.native_kernels():
         pytest.skip("C kernel not built")
     from sensekit.accelerate import _melkernel
@@ -134,7 +152,8 @@ def test_native_kernel_bins_match_numpy_rfft(noise, n_fft):
     audio = noise[:hop * 20 + width]
     out = np.empty((21, bins), np.float32)
     assert _melkernel.log_mel(audio, window, n_fft, hop, 0, bins, np.arange(bins, dtype=np.int32),
-                              np.ones(bins, np.int32), np.ones(bins, np.float32), 1e-3, out) == 21
+                              np.ones(bins, np.int32), np.ones(bins, np.float32), 1e-3, out,
+                              portable) == 21
     frames = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), width)[::hop]
     expected = np.log(np.abs(np.fft.rfft(frames * window, n_fft)) + 1e-3)
     np.testing.assert_allclose(out, expected, atol=2e-6)
