@@ -69,6 +69,7 @@ def bench_front_end(audio: np.ndarray, repeats: int) -> None:
 
     ours = lambda: dsp.log_mel_frames(audio)
     numpy_path = _with_env("SENSEKIT_NATIVE", "0", ours)
+    base_kernel = _with_env("SENSEKIT_NATIVE", "base", ours)
     two_threads = _with_env("SENSEKIT_DSP_THREADS", "2", ours)
     reference = _librosa_log_mel(audio)
     n = min(len(ours()), len(reference))
@@ -78,10 +79,16 @@ def bench_front_end(audio: np.ndarray, repeats: int) -> None:
         y=audio, sr=16000, n_fft=512, hop_length=160, win_length=400, center=False,
         power=1.0, n_mels=64, fmin=125, fmax=7500, htk=True, norm=None)
     times = _median_all({"sensekit": ours, "numpy path": numpy_path, "2 threads": two_threads,
+                         "base kernel": base_kernel,
                          "stft+mel": lambda: _librosa_log_mel(audio),
                          "melspectrogram": melspectrogram}, repeats)
     t = times["sensekit"]
-    kernel = "C kernel" if dsp.native_kernels() else "numpy path: C kernel not built"
+    if dsp.native_kernels():
+        from sensekit.accelerate import _melkernel
+
+        kernel = f"C kernel, {_melkernel.isa()}"
+    else:
+        kernel = "numpy path: C kernel not built"
     print(f"front end ({len(audio) / 16000:.0f} s, median of {repeats}, shuffled rounds): "
           f"sensekit ({kernel}) {t * 1e3:.1f} ms; librosa stft+mel {times['stft+mel'] * 1e3:.1f} "
           f"ms ({times['stft+mel'] / t:.1f}x), librosa.feature.melspectrogram "
@@ -90,7 +97,8 @@ def bench_front_end(audio: np.ndarray, repeats: int) -> None:
     print(f"  sensekit numpy path {times['numpy path'] * 1e3:.1f} ms "
           f"({times['stft+mel'] / times['numpy path']:.1f}x librosa stft+mel, max |diff| "
           f"{error_numpy:.2e}); sensekit on 2 DSP threads {times['2 threads'] * 1e3:.1f} ms "
-          f"({times['stft+mel'] / times['2 threads']:.1f}x)")
+          f"({times['stft+mel'] / times['2 threads']:.1f}x); C kernel without AVX2 "
+          f"{times['base kernel'] * 1e3:.1f} ms ({times['stft+mel'] / times['base kernel']:.1f}x)")
 
 
 def _median_all(fns: dict, repeats: int) -> dict:

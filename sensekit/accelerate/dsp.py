@@ -12,7 +12,7 @@ across transforms: about 2x faster here) when it is installed, scipy.fft otherwi
 YAMNet-style log-mel frames (:func:`log_mel_frames`) run in one fused C kernel
 (``_melkernel.c``: window, float64 FFT, magnitude, mel and log per frame, four frames per
 SIMD vector with AVX2, two without) when the extension was built; ``SENSEKIT_NATIVE=0``
-forces the numpy path.
+forces the numpy path, ``SENSEKIT_NATIVE=base`` the kernel without AVX2.
 """
 
 from __future__ import annotations
@@ -257,9 +257,12 @@ def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
     if count == 0:
         return out
 
+    portable = os.environ.get("SENSEKIT_NATIVE", "").strip() == "base"
+
     def work(start: int, stop: int) -> None:
         _melkernel.log_mel(audio[start * hop:(stop - 1) * hop + width], window, n_fft, hop,
-                           lo, hi, starts, lengths, weights, log_offset, out[start:stop])
+                           lo, hi, starts, lengths, weights, log_offset, out[start:stop],
+                           portable)
 
     threads = min(dsp_threads(), -(-count // NATIVE_MIN_FRAMES))
     _over_blocks(count, work, block=-(-count // threads))

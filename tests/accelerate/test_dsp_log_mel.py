@@ -86,6 +86,12 @@ def test_native_kernel_matches_numpy_path(monkeypatch, noise, options):
     assert np.max(np.abs(native - fallback)) < 1e-5
 
 
+def test_base_kernel_through_dsp(monkeypatch, noise):
+    native, fallback = _both_paths(monkeypatch, noise)
+    monkeypatch.setenv("SENSEKIT_NATIVE", "base")
+    assert np.max(np.abs(dsp.log_mel_frames(noise) - fallback)) < 1e-5
+
+
 @pytest.mark.parametrize("samples", [0, 399, 400, 401, 720, 880, 1040, 1201])
 def test_native_kernel_frame_counts(monkeypatch, noise, samples):
     native, fallback = _both_paths(monkeypatch, noise[:samples])
