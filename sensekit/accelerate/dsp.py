@@ -227,7 +227,7 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
     hop = int(round(sample_rate * hop_s))
     n_fft = 1 << (window - 1).bit_length()
     audio = np.ascontiguousarray(audio, np.float32)
-    if native_kernels():
+    if native_kernels() and NATIVE_N_FFT[0] <= n_fft <= NATIVE_N_FFT[1]:
         return _log_mel_native(audio, hann64(window), n_fft, hop,
                                _mel_bands(sample_rate, n_fft, n_mels, fmin, fmax), log_offset)
     frames = frame(audio, window, hop)
@@ -270,6 +270,7 @@ def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
 
 
 NATIVE_MIN_FRAMES = 512  # frames per thread below which a second thread is not worth it
+NATIVE_N_FFT = (4, 1 << 16)  # FFT sizes the C kernel takes (powers of two)
 
 
 @lru_cache(maxsize=8)
