@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import time
 
 import numpy as np
 
 
-def _median_pair(a, b, repeats: int) -> tuple[float, float]:
-    """Interleaved timings of two callables; returns their medians in seconds."""
-    ta, tb = [], []
+def _median_all(fns: dict, repeats: int) -> dict:
+    """Median seconds of each callable, interleaved, the order shuffled in every round."""
+    times = {name: [] for name in fns}
+    order = list(fns)
     for _ in range(repeats):
-        for fn, out in ((a, ta), (b, tb)):
+        random.shuffle(order)
+        for name in order:
             start = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - start)
-    return statistics.median(ta), statistics.median(tb)
+            fns[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _median_pair(a, b, repeats: int) -> tuple[float, float]:
+    """Interleaved medians of two callables, in seconds."""
+    times = _median_all({"a": a, "b": b}, repeats)
+    return times["a"], times["b"]
 
 
 def _clip(seconds: float) -> np.ndarray:
@@ -100,20 +109,6 @@ def bench_front_end(audio: np.ndarray, repeats: int) -> None:
           f"({times['stft+mel'] / times['2 threads']:.1f}x); C kernel without AVX2 "
           f"{times['base kernel'] * 1e3:.1f} ms ({times['stft+mel'] / times['base kernel']:.1f}x)")
 
-
-def _median_all(fns: dict, repeats: int) -> dict:
-    """Median seconds of each callable, the order shuffled in every round."""
-    import random
-
-    times = {name: [] for name in fns}
-    order = list(fns)
-    for _ in range(repeats):
-        random.shuffle(order)
-        for name in order:
-            start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_model(audio: np.ndarray, threads: int, repeats: int) -> None:

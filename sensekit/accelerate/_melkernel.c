@@ -98,6 +98,15 @@ static void *alloc32(size_t bytes)
     return aligned_alloc(32, (bytes + 31) & ~(size_t)31);
 }
 
+/* value's lowest bits, mirrored */
+static int32_t reverse_bits(Py_ssize_t value, int bits)
+{
+    int32_t reversed = 0;
+    for (int bit = 0; bit < bits; bit++)
+        reversed |= (int32_t)((value >> bit) & 1) << (bits - 1 - bit);
+    return reversed;
+}
+
 static int build_tables(job *j)
 {
     Py_ssize_t bins = j->hi - j->lo;
@@ -124,14 +133,8 @@ static int build_tables(job *j)
     for (Py_ssize_t k = j->lo; k < j->hi; k++) {
         j->cos_r[k - j->lo] = cos(tau * (double)k / (double)j->n_fft);
         j->sin_r[k - j->lo] = sin(tau * (double)k / (double)j->n_fft);
-        Py_ssize_t a = k & (j->half - 1), b = (j->half - k) & (j->half - 1);
-        int32_t ra = 0, rb = 0;
-        for (int bit = 0; bit < bits; bit++) {
-            ra |= (int32_t)((a >> bit) & 1) << (bits - 1 - bit);
-            rb |= (int32_t)((b >> bit) & 1) << (bits - 1 - bit);
-        }
-        j->at[k - j->lo] = ra;
-        j->mirror[k - j->lo] = rb;
+        j->at[k - j->lo] = reverse_bits(k & (j->half - 1), bits);
+        j->mirror[k - j->lo] = reverse_bits((j->half - k) & (j->half - 1), bits);
     }
     return 0;
 }
@@ -231,11 +234,11 @@ static PyMethodDef methods[] = {
     {"isa", isa_name, METH_NOARGS, "isa() -> 'avx2' or 'base': the kernel this CPU runs."},
     {"log_mel", log_mel, METH_VARARGS,
      "log_mel(audio, window, n_fft, hop, lo, hi, band_start, band_len, weights, offset, out,"
-     " portable=False) -> frames written.\n\nlog(mel + offset) of float32 audio framed every hop samples: "
-     "window (float64) -> |rfft(n_fft)| over bins [lo, hi) -> bands given as int32 starts "
-     "(relative to lo) and lengths with their float32 weights back to back -> float32 out "
-     "[frames, bands]. portable runs the baseline kernel even where AVX2 is there. Releases "
-     "the GIL."},
+     " portable=False) -> frames written.\n\nlog(mel + offset) of float32 audio framed "
+     "every hop samples: window (float64) -> |rfft(n_fft)| over bins [lo, hi) -> bands "
+     "given as int32 starts (relative to lo) and lengths with their float32 weights back to "
+     "back -> float32 out [frames, bands]. portable runs the baseline kernel even where AVX2 "
+     "is there. Releases the GIL."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -91,10 +91,16 @@ def _resample_filter(up: int, down: int) -> np.ndarray:
     return scipy.signal.firwin(taps, cutoff, window=("kaiser", beta)).astype(np.float32)
 
 
+def frame_count(samples: int, length: int, hop: int) -> int:
+    """Whole frames of ``length`` every ``hop`` in ``samples`` (the tail that does not fill
+    one is dropped)."""
+    return 1 + (samples - length) // hop if samples >= length else 0
+
+
 def frame(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
     """[N] -> [frames, length] strided view (no copy); trailing samples that do not fill
     a frame are dropped."""
-    count = 1 + (len(audio) - length) // hop if len(audio) >= length else 0
+    count = frame_count(len(audio), length, hop)
     if count == 0:
         return np.empty((0, length), audio.dtype)
     return np.lib.stride_tricks.as_strided(
@@ -242,7 +248,12 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
 
 def native_kernels() -> bool:
     """Whether the fused C log-mel kernel is built and not turned off (``SENSEKIT_NATIVE=0``)."""
-    return _melkernel is not None and os.environ.get("SENSEKIT_NATIVE", "1").strip() != "0"
+    return _melkernel is not None and _native_setting() != "0"
+
+
+def _native_setting() -> str:
+    """``SENSEKIT_NATIVE``: "0" (numpy path), "base" (the kernel without AVX2) or unset."""
+    return os.environ.get("SENSEKIT_NATIVE", "").strip()
 
 
 def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
@@ -252,12 +263,11 @@ def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
     (it releases the GIL) in runs of whole frames."""
     lo, hi, starts, lengths, weights = bands
     width = len(window)
-    count = 1 + (len(audio) - width) // hop if len(audio) >= width else 0
+    count = frame_count(len(audio), width, hop)
     out = np.empty((count, len(starts)), np.float32)
     if count == 0:
         return out
-
-    portable = os.environ.get("SENSEKIT_NATIVE", "").strip() == "base"
+    portable = _native_setting() == "base"
 
     def work(start: int, stop: int) -> None:
         _melkernel.log_mel(audio[start * hop:(stop - 1) * hop + width], window, n_fft, hop,
@@ -306,7 +316,7 @@ def _mel_support(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: f
 
 def patches(features: np.ndarray, length: int, hop: int) -> np.ndarray:
     """[frames, bins] -> [patches, length, bins] strided view (YAMNet's 96-frame patches)."""
-    count = 1 + (len(features) - length) // hop if len(features) >= length else 0
+    count = frame_count(len(features), length, hop)
     if count == 0:
         return np.empty((0, length, features.shape[1]), features.dtype)
     s0, s1 = features.strides

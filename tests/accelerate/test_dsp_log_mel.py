@@ -42,6 +42,16 @@ def test_patches_are_strided_views():
     assert out.shape == (3, 96, 64) and np.array_equal(out[1], features[48:144])
 
 
+@pytest.fixture
+def kernel():
+    """The C kernel module; tests of the kernel itself skip where it is not built."""
+    if not dsp.native_kernels():
+        pytest.skip("C kernel not built")
+    from sensekit.accelerate import _melkernel
+
+    return _melkernel
+
+
 def _both_paths(monkeypatch, audio, **options):
     """log_mel_frames through the C kernel and through the numpy path."""
     native = dsp.log_mel_frames(audio, **options)
@@ -61,17 +71,13 @@ def test_native_kernel_is_built():
     assert _melkernel.isa() in ("avx2", "base")
 
 
-def test_portable_kernel_matches_the_default(noise):
-    if not dsp.native_kernels():
-        pytest.skip("C kernel not built")
-    from sensekit.accelerate import _melkernel
-
+def test_portable_kernel_matches_the_default(kernel, noise):
     lo, hi, starts, lengths, weights = dsp._mel_bands(16000, 512, 64, 125.0, 7500.0)
     outs = []
     for portable in (False, True):
         outs.append(np.empty((298, 64), np.float32))
-        _melkernel.log_mel(noise, dsp.hann64(400), 512, 160, lo, hi, starts, lengths, weights,
-                           0.001, outs[-1], portable)
+        kernel.log_mel(noise, dsp.hann64(400), 512, 160, lo, hi, starts, lengths, weights,
+                       0.001, outs[-1], portable)
     assert np.max(np.abs(outs[0] - outs[1])) < 1e-5  # FMA contraction differs, nothing else
 
 
@@ -81,16 +87,14 @@ def test_portable_kernel_matches_the_default(noise):
     {"sample_rate": 8000, "fmin": 60.0, "fmax": 3800.0, "n_mels": 40},
     {"window_s": 0.064, "hop_s": 0.005, "n_mels": 128, "log_offset": 1e-6},
 ])
-def test_native_kernel_matches_numpy_path(monkeypatch, noise, options):
-    if not dsp.native_kernels():
-        pytest.skip("C kernel not built")
+def test_native_kernel_matches_numpy_path(kernel, monkeypatch, noise, options):
     loud = noise * np.linspace(0.0, 30.0, len(noise), dtype=np.float32)  # quiet to clipping
     native, fallback = _both_paths(monkeypatch, loud, **options)
     assert native.shape == fallback.shape and native.shape[0] > 100
     assert np.max(np.abs(native - fallback)) < 1e-5
 
 
-def test_base_kernel_through_dsp(monkeypatch, noise):
+def test_base_kernel_through_dsp(kernel, monkeypatch, noise):
     native, fallback = _both_paths(monkeypatch, noise)
     monkeypatch.setenv("SENSEKIT_NATIVE", "base")
     assert np.max(np.abs(dsp.log_mel_frames(noise) - fallback)) < 1e-5
@@ -122,21 +126,17 @@ def test_native_kernel_from_threads(noise):
     assert all(np.array_equal(r, expected) for r in results)
 
 
-def test_native_kernel_rejects_bad_arguments(noise):
-    if not dsp.native_kernels():
-        pytest.skip("C kernel not built")
-    from sensekit.accelerate import _melkernel
-
+def test_native_kernel_rejects_bad_arguments(kernel, noise):
     lo, hi, starts, lengths, weights = dsp._mel_bands(16000, 512, 64, 125.0, 7500.0)
     window, out = dsp.hann64(400), np.empty((298, 64), np.float32)
     good = (noise, window, 512, 160, lo, hi, starts, lengths, weights, 0.001, out)
-    assert _melkernel.log_mel(*good) == 298
+    assert kernel.log_mel(*good) == 298
 
     def bad(index, value, message):
         args = list(good)
         args[index] = value
         with pytest.raises(ValueError, match=message):
-            _melkernel.log_mel(*args)
+            kernel.log_mel(*args)
 
     bad(2, 500, "power of two")
     bad(2, 256, "window longer")
@@ -150,20 +150,16 @@ def test_native_kernel_rejects_bad_arguments(noise):
 
 @pytest.mark.parametrize("portable", [False, True])
 @pytest.mark.parametrize("n_fft", [4, 8, 32, 256, 1024, 4096])
-def test_native_kernel_bins_match_numpy_rfft(noise, n_fft, portable):
-    if not dsp.native_kernels():
-        pytest.skip("C kernel not built")
-    from sensekit.accelerate import _melkernel
-
+def test_native_kernel_bins_match_numpy_rfft(kernel, noise, n_fft, portable):
     # one band per FFT bin, weight 1: the kernel's output is log(|X[k]| + offset)
     bins = n_fft // 2 + 1
     width, hop = n_fft - n_fft // 4 - 1, max(1, n_fft // 3)   # odd windows, zero padding
     window = np.hanning(width)
     audio = noise[:hop * 20 + width]
     out = np.empty((21, bins), np.float32)
-    assert _melkernel.log_mel(audio, window, n_fft, hop, 0, bins, np.arange(bins, dtype=np.int32),
-                              np.ones(bins, np.int32), np.ones(bins, np.float32), 1e-3, out,
-                              portable) == 21
+    assert kernel.log_mel(audio, window, n_fft, hop, 0, bins, np.arange(bins, dtype=np.int32),
+                          np.ones(bins, np.int32), np.ones(bins, np.float32), 1e-3, out,
+                          portable) == 21
     frames = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), width)[::hop]
     expected = np.log(np.abs(np.fft.rfft(frames * window, n_fft)) + 1e-3)
     np.testing.assert_allclose(out, expected, atol=2e-6)
