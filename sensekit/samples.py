@@ -4,7 +4,8 @@ Files are cached under ``$SENSEKIT_HOME/media`` (default ~/.cache/sensekit/media
 Run ``python -m sensekit.samples`` to fetch everything (the test suite calls it lazily).
 Sources (licenses as the packages state them):
 * scikit-image wheel ``skimage/data`` (BSD-3 / CC0 photos): chelsea.png, coffee.png,
-  astronaut.png, rocket.jpg, motorcycle_left.png
+  astronaut.png, rocket.jpg, motorcycle_left.png, motorcycle_right.png (the same motorcycle
+  seen by the other camera of a stereo pair: a second photo for trained heads)
 * Debian ``darknet`` (public domain / MIT): dog.jpg, person.jpg, horses.jpg, giraffe.jpg
 * Debian ``alsa-utils`` (GPL-2): a human voice naming speaker channels, Front_Center.wav ...
 * Debian ``sound-theme-freedesktop`` (GPL-2 / CC-BY-SA): phone-incoming-call.oga ...
@@ -30,7 +31,8 @@ DEBIAN = {
                                  "alarm-clock-elapsed.oga", "bell.oga", "dialog-warning.oga",
                                  "complete.oga"]),
 }
-SKIMAGE = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png"]
+SKIMAGE = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png",
+           "motorcycle_right.png"]
 JFK = ("pywhispercpp==1.5.1", "pywhispercpp-1.5.1/whisper.cpp/samples/jfk.wav")
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sensekit.core.build_stages import reached
 from sensekit.core.errors import InvalidInput, ModelIntegrityError, ModelNotFound
 
 SCHEMA_VERSION = 1
@@ -87,7 +88,7 @@ class Manifest:
         """Validates a decoded manifest; raises ModelIntegrityError on any schema problem."""
         if not isinstance(data, dict):
             raise ModelIntegrityError("manifest.json must hold a JSON object")
-        if data.get("schema") != SCHEMA_VERSION:
+        if type(data.get("schema")) is not int or data["schema"] != SCHEMA_VERSION:  # not true/1.0
             raise ModelIntegrityError(f"Unsupported manifest schema {data.get('schema')!r}; "
                                       f"this sensekit reads schema {SCHEMA_VERSION}")
         for key, kind in (("name", str), ("task", str), ("graphs", dict), ("files", dict)):
@@ -224,6 +225,8 @@ def write_package(destination: str | Path, manifest: dict[str, Any],
     into the manifest, the package is re-opened and verified, ``check`` (for example
     opening an inference session) runs on the temporary copy, and only then the
     directory is renamed to ``destination``. On any error nothing appears there.
+    Reports the build stages "writing", "verified", "renaming", "replacing" and
+    "renamed" (see :mod:`sensekit.core.build_stages`).
 
     Args:
         destination: final ``NAME.skmodel`` directory.
@@ -236,6 +239,7 @@ def write_package(destination: str | Path, manifest: dict[str, Any],
                                     dir=destination.parent))
     try:
         writer = PackageWriter(workdir)
+        reached("writing")
         yield writer
         final = dict(manifest, schema=SCHEMA_VERSION, files=_hash_tree(workdir))
         Manifest.from_dict(final)
@@ -244,6 +248,7 @@ def write_package(destination: str | Path, manifest: dict[str, Any],
         ModelPackage.open(workdir, verify=True)
         if check is not None:
             check(workdir)
+        reached("verified")
         _replace_dir(workdir, destination)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -251,11 +256,14 @@ def write_package(destination: str | Path, manifest: dict[str, Any],
 
 def _replace_dir(source: Path, destination: Path) -> None:
     """Moves ``source`` to ``destination``, replacing an old package in two renames."""
+    reached("renaming")
     old = None
     if destination.exists():
         old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(destination, old)
+        reached("replacing")
     os.replace(source, destination)
+    reached("renamed")
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

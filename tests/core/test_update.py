@@ -160,23 +160,33 @@ def _augmented_crops(path: Path, count: int, spec: dict, rng: np.random.Generato
     return np.concatenate(batch)
 
 
-def test_efficientnet_learns_cats_and_coffee_cups(media, tmp_path: Path) -> None:
+# Heads train on crops of one photo per label and are scored on photos they never saw:
+# person.jpg (a dog beside a woman and a horse) and the motorcycle from the stereo pair's
+# other camera. Scoring crops of the training photos would pass a head that memorized them.
+TRAIN_PHOTOS = {"cat": "chelsea.png", "coffee cup": "coffee.png", "dog": "dog.jpg",
+                "motorcycle": "motorcycle_left.png"}
+UNSEEN_PHOTOS = {"dog": "person.jpg", "motorcycle": "motorcycle_right.png"}
+
+
+def test_efficientnet_heads_recognize_photos_they_were_not_trained_on(media, tmp_path: Path
+                                                                      ) -> None:
     from sensekit.vision.classify import ImageClassifier
 
     base = Model.load("efficientnet-lite0")
     rng = np.random.default_rng(0)
     spec = base.manifest.preprocess
-    photos = {"cat": "chelsea.png", "coffee cup": "coffee.png", "astronaut": "astronaut.png"}
-    batch = np.concatenate([_augmented_crops(media(f), 10, spec, rng) for f in photos.values()])
+    batch = np.concatenate([_augmented_crops(media(f), 10, spec, rng)
+                            for f in TRAIN_PHOTOS.values()])
     features = base.predict({"image": batch})["features"]
-    labels = [label for label in photos for _ in range(10)]
+    labels = [label for label in TRAIN_PHOTOS for _ in range(10)]
     for method in ("logistic", "knn"):
         result = fit_head(features, labels, base, "features", tmp_path / f"{method}.skmodel",
                           f"photos-{method}", method=method)
         assert isinstance(result, UpdateResult) and result.holdout_accuracy == 1.0
         classifier = ImageClassifier.from_model(result.path)
-        for label, photo in photos.items():
+        for label, photo in UNSEEN_PHOTOS.items():
             best = classifier.classify(media(photo), top_k=3)
-            assert best[0].label == label and best[0].score > 0.8, (method, best)
+            # top-1 only: the knn head scored dog 0.56 on person.jpg when this was written
+            assert best[0].label == label, (method, photo, best)
         assert classifier.features(media("dog.jpg")).shape == (1280,)
     ModelPackage.open(base.package.root, verify=True)  # the zoo package is untouched

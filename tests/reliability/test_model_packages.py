@@ -8,18 +8,21 @@ import pickle
 import signal
 import subprocess
 import sys
-import textwrap
-import time
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sensekit.core import registry
+from sensekit.core.build_stages import BUILD_STAGES
 from sensekit.core.errors import ModelIntegrityError, ModelNotFound, SensekitError
 from sensekit.core.model import Model
 from sensekit.core.package import ModelPackage, sha256_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
-from helpers import tiny_package  # noqa: E402
+import killable_build  # noqa: E402
+from helpers import tiny_graph, tiny_package  # noqa: E402
 
 
 def _rehash(root):
@@ -101,42 +104,91 @@ def test_damaged_package_is_refused_with_a_clear_error(tmp_path, case):
     assert str(error.value)
 
 
-_BUILD_SCRIPT = textwrap.dedent("""
-    import sys, time
-    sys.path.insert(0, {helpers!r})
-    from helpers import tiny_graph
-    from sensekit.core import registry
-    from sensekit.core.package import write_package
-
-    def build(ctx):
-        with write_package(ctx.destination, {{"name": "slow-tiny", "task": "test",
-                                              "graphs": {{"main": "model.onnx"}}}}) as writer:
-            tiny_graph(writer.dir / "model.onnx")
-            for i in range(40):  # a slow conversion: many partial writes
-                (writer.dir / f"chunk{{i}}.bin").write_bytes(b"x" * 100000)
-                time.sleep(0.01)
-    registry.register(registry.Recipe("slow-tiny", "test", "test", "CC0-1.0", {{}}, build))
-    registry.build("slow-tiny", progress=False)
-    print("built")
-""")
+KILLABLE_BUILD = Path(__file__).with_name("killable_build.py")
+_WATCHDOG_S = 120  # only for a child that hangs before its stage; kills never wait on time
+# (mode, stage) pairs: a first build, and a forced rebuild over a package already in place;
+# "replacing" exists only when rebuilding.
+KILL_POINTS = [(mode, stage) for mode in ("first", "rebuild") for stage in BUILD_STAGES
+               if (mode, stage) != ("first", "replacing")]
 
 
-@pytest.mark.parametrize("delay", [0.05, 0.2, 0.4, 0.6])
-def test_build_killed_at_any_point_leaves_no_loadable_package(tmp_path, delay):
-    env = dict(os.environ, SENSEKIT_HOME=str(tmp_path))
-    script = _BUILD_SCRIPT.format(helpers=os.path.join(os.path.dirname(__file__), "..", "core"))
-    process = subprocess.Popen([sys.executable, "-c", script], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    package = tmp_path / "models" / "slow-tiny.skmodel"
-    if package.exists():  # the kill came after the atomic rename: it must be complete
-        ModelPackage.open(package, verify=True)
-    rebuilt = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, timeout=120)
-    assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
-    ModelPackage.open(package, verify=True)
-    leftovers = [p.name for p in (tmp_path / "models").iterdir()
-                 if p.name.startswith(".slow-tiny.skmodel")]
-    assert leftovers == []  # the rebuild cleared the killed build's temp dir
+@pytest.fixture(scope="module")
+def killable_graph(tmp_path_factory):
+    graph = tmp_path_factory.mktemp("graph") / "tiny.onnx"
+    tiny_graph(graph)
+    return graph
+
+
+def _kill_at(stage, graph):
+    """Runs killable_build.py to ``stage``, SIGKILLs it there; returns (stages seen, pid)."""
+    child = subprocess.Popen([sys.executable, str(KILLABLE_BUILD), str(graph), stage],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(_WATCHDOG_S, child.kill)
+    watchdog.start()
+    seen = []
+    try:
+        for line in child.stdout:
+            seen.append(line.split()[-1])
+            if line.strip() == f"stage {stage}":
+                child.send_signal(signal.SIGKILL)
+                break
+    finally:
+        watchdog.cancel()
+        child.kill()
+        child.wait(timeout=60)
+        stderr = child.stderr.read()
+        for stream in (child.stdin, child.stdout, child.stderr):
+            stream.close()
+    assert child.returncode == -signal.SIGKILL, f"{seen}\n{stderr[-2000:]}"
+    return seen, child.pid
+
+
+def _open_or_none(package):
+    """The verified package, or None when there is none; any other error fails the test."""
+    try:
+        return ModelPackage.open(package, verify=True)
+    except ModelNotFound:
+        return None
+
+
+def _leftovers(models):
+    return sorted(p.name for p in models.iterdir()
+                  if p.name.startswith(f".{killable_build.NAME}.skmodel"))
+
+
+@pytest.mark.parametrize("mode,stage", KILL_POINTS)
+def test_build_killed_at_each_stage_leaves_no_half_package(tmp_path, monkeypatch,
+                                                           killable_graph, mode, stage):
+    monkeypatch.setenv("SENSEKIT_HOME", str(tmp_path))
+    recipe = killable_build.recipe(killable_graph)
+    monkeypatch.setitem(registry._RECIPES, recipe.name, recipe)
+    package = registry.package_path(recipe.name)
+    if mode == "rebuild":
+        registry.build(recipe.name, progress=False)
+    seen, child_pid = _kill_at(stage, killable_graph)
+    expected = [s for s in BUILD_STAGES if mode == "rebuild" or s != "replacing"]
+    assert seen == expected[: expected.index(stage) + 1]  # each stage in order, killed at ours
+
+    # The kill landed mid-build: the temp dir or the moved-aside older package is there.
+    leftovers = _leftovers(package.parent)
+    if stage in ("writing", "verified", "renaming", "replacing"):
+        assert any(name.endswith(".tmp") for name in leftovers), leftovers
+    if stage in ("replacing", "renamed") and mode == "rebuild":
+        assert f".{package.name}.old-{child_pid}" in leftovers, leftovers
+    # No half package: either none at all, or a complete verified one.
+    found = _open_or_none(package)
+    if stage == "renamed":
+        assert found is not None and found.manifest.extra["built_by_pid"] == child_pid
+    elif mode == "rebuild" and stage != "replacing":
+        assert found is not None and found.manifest.extra["built_by_pid"] == os.getpid()
+    else:
+        assert found is None
+
+    # The next build (not forced) succeeds and clears what the killed one left.
+    registry.build(recipe.name, progress=False)
+    rebuilt = ModelPackage.open(package, verify=True)
+    builder = child_pid if stage == "renamed" else os.getpid()
+    assert rebuilt.manifest.extra["built_by_pid"] == builder
+    assert registry.is_current(recipe.name)
+    assert _leftovers(package.parent) == []

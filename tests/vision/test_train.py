@@ -20,16 +20,25 @@ def _views(image: np.ndarray, count: int) -> list[np.ndarray]:
     return views
 
 
-def test_train_three_labels_and_reload(media, tmp_path):
-    photos = {"cat": "chelsea.png", "coffee": "coffee.png", "rocket": "rocket.jpg"}
-    examples = {label: _views(load_image(media(name)), 6) for label, name in photos.items()}
-    path, report = train_classifier(examples, name="three-things",
-                                    destination=tmp_path / "three.skmodel", holdout=0.34)
-    assert path == tmp_path / "three.skmodel" and report.labels == ("cat", "coffee", "rocket")
+# One photo per label to train on; two labels also have a photo the head never saw:
+# person.jpg (a dog beside a woman and a horse) and the stereo pair's other camera view
+# of the motorcycle. A head that only memorized its training photos fails on these.
+TRAIN_PHOTOS = {"cat": "chelsea.png", "coffee": "coffee.png", "dog": "dog.jpg",
+                "motorcycle": "motorcycle_left.png"}
+UNSEEN_PHOTOS = {"dog": "person.jpg", "motorcycle": "motorcycle_right.png"}
+
+
+def test_trained_labels_hold_on_photos_not_trained_on(media, tmp_path):
+    examples = {label: _views(load_image(media(name)), 6) for label, name in TRAIN_PHOTOS.items()}
+    path, report = train_classifier(examples, name="four-things",
+                                    destination=tmp_path / "four.skmodel", holdout=0.34)
+    assert path == tmp_path / "four.skmodel"
+    assert report.labels == ("cat", "coffee", "dog", "motorcycle")
     assert report.holdout_accuracy == 1.0 and report.train_accuracy == 1.0
     model = ImageClassifier.from_model(path, compute_units="cpu")
-    top = model(media("chelsea.png"), top_k=3)
-    assert top[0].label == "cat" and top[0].score > 0.5 and len(top) == 3
+    for label, photo in UNSEEN_PHOTOS.items():
+        top = model(media(photo), top_k=3)
+        assert len(top) == 3 and top[0].label == label and top[0].score > 0.5, (photo, top)
 
 
 def test_bad_examples_are_refused(media, tmp_path):
