@@ -3,11 +3,8 @@
 Same trained weights (the minilm-qa recipe's base encoder + shipped trained parameters)
 on both sides: sensekit runs its package (int8 as shipped, and an fp32 package made by
 ``sensekit.core.convert`` from the same transformers directory); the peer runs PyTorch
-through the QA pipeline. transformers 5 dropped that pipeline, so the peer runs in a
-worker process on transformers 4.57 installed apart from the environment:
-
-    pip install --no-deps --target ~/.cache/sensekit/peers/transformers4 \\
-        transformers==4.57.6 tokenizers==0.22.1 huggingface_hub==0.36.0
+through the QA pipeline, in a transformers 4 worker process (``tests/reference/qa_peer.py``,
+shared with the reference tests; it installs its pinned transformers on first use).
 
 Reports: answer agreement on the dev split (same character span, or both "no answer"),
 dev EM/F1 of each, median latency per question (interleaved rounds) and the throughput
@@ -19,10 +16,7 @@ of answering 100 questions about one long document (``answer_many``).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,77 +24,13 @@ from pathlib import Path
 
 # bench/ holds accelerate.py, which transformers would take for the accelerate package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-PEER_DIR = Path(os.environ.get("SENSEKIT_PEER_TRANSFORMERS",
-                               Path.home() / ".cache/sensekit/peers/transformers4"))
-OPTIONS = {"top_k": 1, "max_answer_len": 30, "doc_stride": 128, "max_seq_len": 384}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reference"))
+from qa_peer import OPTIONS, Peer, trained_directory  # noqa: E402
 
-
-# -- the peer, in a worker process ---------------------------------------------------------
-def worker(model_dir: str) -> None:
-    """Reads JSON jobs [{question, context}] from stdin, answers with the HF pipeline."""
-    import torch
-    from transformers import AutoModelForQuestionAnswering, BertTokenizerFast, pipeline
-
-    torch.set_num_threads(2)
-    tokenizer = BertTokenizerFast(tokenizer_file=str(Path(model_dir) / "tokenizer.json"))
-    model = AutoModelForQuestionAnswering.from_pretrained(model_dir).eval()
-    qa = pipeline("question-answering", model=model, tokenizer=tokenizer, device=-1)
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        items = json.loads(line)
-        started = time.perf_counter()
-        out = []
-        for item in items:
-            r = qa(question=item["question"], context=item["context"],
-                   handle_impossible_answer=True, max_question_len=64, **OPTIONS)
-            out.append(None if not r["answer"] else [r["start"], r["end"]])
-        print(json.dumps({"answers": out, "seconds": time.perf_counter() - started}),
-              flush=True)
-
-
-class Peer:
-    def __init__(self, model_dir: Path) -> None:
-        env = dict(os.environ, PYTHONPATH=str(PEER_DIR), USE_TF="0", USE_TORCH="1",
-                   HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker", str(model_dir)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env=env)
-        json.loads(self._line())
-
-    def _line(self) -> str:
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the transformers 4 worker died (is it installed? see the "
-                               "module docstring)")
-        return line
-
-    def run(self, items: list[dict]) -> tuple[list, float]:
-        self.process.stdin.write(json.dumps(items) + "\n")
-        self.process.stdin.flush()
-        reply = json.loads(self._line())
-        return reply["answers"], reply["seconds"]
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
+from sensekit.accelerate import cpu  # noqa: E402
 
 
 # -- sensekit ------------------------------------------------------------------------------
-def trained_directory(work: Path) -> Path:
-    """The trained model as a transformers directory (same recipe as the zoo build)."""
-    from sensekit.core.registry import BuildContext, recipes
-    from sensekit.zoo import data_file
-    from sensekit.zoo.minilm_embed import hf_directory
-    from sensekit.zoo.minilm_qa import TRAINED, overlay
-
-    directory = work / "hf"
-    directory.mkdir()
-    context = BuildContext(recipes()["minilm-qa"], work / "unused", lambda message: None)
-    hf_directory(context, directory)
-    overlay(directory, data_file(TRAINED))
-    return directory
-
-
 def sensekit_run(answerer, items: list[dict]) -> tuple[list, float]:
     started = time.perf_counter()
     out = []
@@ -134,10 +64,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-questions", type=int, default=40)
     parser.add_argument("--doc-passages", type=int, default=4)
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        return worker(args.worker)
+    print(cpu.describe())  # every figure says which CPU it came from
     from sensekit.core.convert import convert
     from sensekit.language import QuestionAnswerer
 

@@ -158,7 +158,15 @@ def normalize(image: np.ndarray, scale: float = 1 / 255.0, mean: tuple[float, ..
     raise ValueError(f"layout must be NCHW or NHWC, not {layout!r}")
 
 
-def warp_affine(image: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Applies a 2x3 affine map (source -> destination) with bilinear sampling, zero border."""
+def warp_affine(image: np.ndarray, matrix: np.ndarray, width: int, height: int,
+                border: str = "replicate") -> np.ndarray:
+    """Applies a 2x3 affine map (source -> destination) with bilinear sampling.
+
+    ``border`` is "replicate" (edge pixels extended: what MediaPipe's ImageToTensor does
+    when no border mode is set, and BlazePose's landmark model expects) or "zero".
+    """
+    modes = {"replicate": cv2.BORDER_REPLICATE, "zero": cv2.BORDER_CONSTANT}
+    if border not in modes:
+        raise ValueError(f"border must be one of {sorted(modes)}, not {border!r}")
     return cv2.warpAffine(image, np.asarray(matrix, np.float64), (int(width), int(height)),
-                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                          flags=cv2.INTER_LINEAR, borderMode=modes[border], borderValue=0)

@@ -45,10 +45,10 @@ class PoseOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_people, int) or self.max_people < 1:
-            raise ValueError(f"max_people must be a positive int, not {self.max_people!r}")
+            raise InvalidInput(f"max_people must be a positive int, not {self.max_people!r}")
         if not isinstance(self.min_confidence, (int, float)) or \
                 not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"min_confidence must be in [0, 1], not {self.min_confidence!r}")
+            raise InvalidInput(f"min_confidence must be in [0, 1], not {self.min_confidence!r}")
         check_roi(self.region_of_interest)
 
 
@@ -149,7 +149,8 @@ class PoseDetector:
         tensor = kernels.normalize(crop, self._lmk_spec.get("scale", 1 / 255.0),
                                    tuple(self._lmk_spec.get("mean", (0, 0, 0))),
                                    tuple(self._lmk_spec.get("std", (1, 1, 1))),
-                                   self._lmk_spec.get("layout", "NHWC"))
+                                   self._lmk_spec.get("layout", "NHWC"),
+                                   bgr=self._lmk_spec.get("color", "RGB") == "BGR")
         outputs = self._forward(tensor, "landmarks")
         names = self._lmk["outputs"]
         presence = float(np.ravel(outputs[names["presence"]])[0])
