@@ -34,7 +34,7 @@ class EmbedOptions:
         for name in ("batch_size", "max_chars"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, not {value!r}")
+                raise InvalidInput(f"{name} must be a positive int, not {value!r}")
 
 
 class TextEmbedder:

@@ -61,11 +61,11 @@ class AnswerOptions:
                      "batch_size", "max_document_chars"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, not {value!r}")
+                raise InvalidInput(f"{name} must be a positive int, not {value!r}")
         if not isinstance(self.doc_stride, int) or self.doc_stride < 0:
-            raise ValueError(f"doc_stride must be a non-negative int, not {self.doc_stride!r}")
+            raise InvalidInput(f"doc_stride must be a non-negative int, not {self.doc_stride!r}")
         if self.doc_stride >= self.max_seq_len - self.max_question_len - 4:
-            raise ValueError(f"doc_stride ({self.doc_stride}) must leave room for new tokens in "
+            raise InvalidInput(f"doc_stride ({self.doc_stride}) must leave room for new tokens in "
                              f"each window of max_seq_len {self.max_seq_len} with questions up "
                              f"to {self.max_question_len} tokens")
 

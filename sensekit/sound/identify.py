@@ -60,16 +60,16 @@ class SoundOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, (int, float)) or not 0.0 < self.window <= 60.0:
-            raise ValueError(f"window must be in (0, 60] seconds, not {self.window!r}")
+            raise InvalidInput(f"window must be in (0, 60] seconds, not {self.window!r}")
         if not isinstance(self.overlap, (int, float)) or not 0.0 <= self.overlap < 1.0:
-            raise ValueError(f"overlap must be in [0, 1), not {self.overlap!r}")
+            raise InvalidInput(f"overlap must be in [0, 1), not {self.overlap!r}")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ValueError(f"top_k must be a positive int, not {self.top_k!r}")
+            raise InvalidInput(f"top_k must be a positive int, not {self.top_k!r}")
         if not isinstance(self.score_threshold, (int, float)) or \
                 not 0.0 <= self.score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
+            raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
         if not isinstance(self.max_gap, (int, float)) or self.max_gap < 0:
-            raise ValueError(f"max_gap must be >= 0 seconds, not {self.max_gap!r}")
+            raise InvalidInput(f"max_gap must be >= 0 seconds, not {self.max_gap!r}")
         object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from sensekit.core.errors import InvalidInput
 from sensekit.speech.formats import FORMATS
 
 _PROGRESS_FROM_S = 60.0  # show a progress bar for files longer than this
@@ -45,14 +47,23 @@ def _transcribe(args: argparse.Namespace) -> int:
     options = TranscribeOptions(language=args.language, task=args.task,
                                 beam_size=args.beam_size, word_timestamps=args.word_timestamps,
                                 vad=not args.no_vad)
+    if args.output_dir is not None:  # an unusable folder fails before any work
+        try:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InvalidInput(f"--output-dir {args.output_dir}: {e.strerror or e}") from e
     transcriber = Transcriber.from_model(args.model, options)
     for name in args.files:
         transcript = transcriber.transcribe(name, progress=sys.stderr.isatty() and _long(name))
         text = format_transcript(transcript, args.format)
         if args.output_dir is not None:
-            args.output_dir.mkdir(parents=True, exist_ok=True)
             target = args.output_dir / f"{Path(name).stem}.{args.format}"
-            target.write_text(text, encoding="utf-8")
+            partial = target.with_name(f".{target.name}.partial")
+            try:  # through a rename: a stopped run never leaves half a transcript
+                partial.write_text(text, encoding="utf-8")
+                os.replace(partial, target)
+            except OSError as e:
+                raise InvalidInput(f"cannot write {target}: {e.strerror or e}") from e
             print(target)
         else:
             if len(args.files) > 1:

@@ -42,9 +42,9 @@ class ClassifierOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ValueError(f"top_k must be a positive int, not {self.top_k!r}")
+            raise InvalidInput(f"top_k must be a positive int, not {self.top_k!r}")
         if not 0.0 <= float(self.score_threshold) <= 1.0:
-            raise ValueError(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
+            raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
         check_roi(self.region_of_interest)
         object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
 

@@ -22,6 +22,9 @@ from sensekit.vision.classify import _labels_tuple
 from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
 
 DEFAULT_MODEL = "nanodet-m"
+# Box decoders a package's postprocess block may name: NanoDet's generalized focal loss
+# heads, or a graph that already outputs decoded boxes and scores per cell (CenterNet).
+DECODERS = ("gfl", "dense")
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,12 @@ class DetectorOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.score_threshold, (int, float)) or \
                 not 0.0 <= self.score_threshold <= 1.0:
-            raise ValueError(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
+            raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
         if not isinstance(self.iou_threshold, (int, float)) or \
                 not 0.0 < self.iou_threshold <= 1.0:
-            raise ValueError(f"iou_threshold must be in (0, 1], not {self.iou_threshold!r}")
+            raise InvalidInput(f"iou_threshold must be in (0, 1], not {self.iou_threshold!r}")
         if not isinstance(self.max_results, int) or self.max_results < 1:
-            raise ValueError(f"max_results must be a positive int, not {self.max_results!r}")
+            raise InvalidInput(f"max_results must be a positive int, not {self.max_results!r}")
         check_roi(self.region_of_interest)
         object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
 
@@ -75,9 +78,9 @@ class ObjectDetector:
         spec, post = model.manifest.preprocess, model.manifest.postprocess
         if spec.get("kind") != "image" or post.get("kind") != "detection":
             raise InvalidInput(f"Model {model.name!r} is not an object-detection model")
-        if post.get("decoder") != "gfl":
+        if post.get("decoder") not in DECODERS:
             raise InvalidInput(f"Model {model.name!r}: unknown box decoder "
-                               f"{post.get('decoder')!r}")
+                               f"{post.get('decoder')!r}; this sensekit reads {DECODERS}")
         self.model = model
         self.options = options or DetectorOptions()
         self._spec, self._post = spec, post
@@ -85,11 +88,13 @@ class ObjectDetector:
         self._lower = np.char.lower(self._labels)
         width, height = spec["size"]
         self._size = (width, height)
-        self._centers = np.concatenate([_cell_centers(width, height, h["stride"],
-                                                      post.get("center_offset", 0.5))
-                                        for h in post["heads"]])
-        self._strides = np.concatenate([np.full((width // h["stride"]) * (height // h["stride"]),
-                                                h["stride"], np.float32) for h in post["heads"]])
+        if post["decoder"] == "gfl":
+            self._centers = np.concatenate([_cell_centers(width, height, h["stride"],
+                                                          post.get("center_offset", 0.5))
+                                            for h in post["heads"]])
+            self._strides = np.concatenate([
+                np.full((width // h["stride"]) * (height // h["stride"]), h["stride"],
+                        np.float32) for h in post["heads"]])
 
     @classmethod
     def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
@@ -107,6 +112,11 @@ class ObjectDetector:
 
     def _decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """All cells -> boxes [N, 4] (x0, y0, x1, y1 in input pixels), scores [N, classes]."""
+        limit = np.tile(np.float32(self._size), 2)
+        if self._post["decoder"] == "dense":  # the graph decodes: boxes and scores per cell
+            boxes = outputs[self._post["boxes"]].reshape(-1, 4)
+            return np.clip(boxes, 0, limit), outputs[self._post["scores"]].reshape(
+                -1, len(self._labels))
         heads, bins = self._post["heads"], self._post.get("reg_max", 10) + 1
         dist = np.concatenate([outputs[h["boxes"]].reshape(-1, 4 * bins) for h in heads])
         scores = np.concatenate([outputs[h["scores"]].reshape(-1, len(self._labels))
@@ -115,7 +125,7 @@ class ObjectDetector:
             scores = nn.sigmoid(scores)
         sides = nn.distribution_expectation(dist, bins) * self._strides[:, None]
         boxes = np.concatenate([self._centers - sides[:, :2], self._centers + sides[:, 2:]], 1)
-        return np.clip(boxes, 0, np.tile(np.float32(self._size), 2)), scores
+        return np.clip(boxes, 0, limit), scores
 
     def _class_mask(self, options: DetectorOptions) -> np.ndarray:
         allowed, denied = options._filters
@@ -132,8 +142,9 @@ class ObjectDetector:
         scores = np.where(np.isfinite(scores), scores, 0.0)
         cells, classes = np.nonzero((scores >= options.score_threshold)
                                     & self._class_mask(options)[None, :])
+        agnostic = bool(self._post.get("class_agnostic_nms", False))
         keep = nn.nms(boxes[cells], scores[cells, classes], options.iou_threshold,
-                      classes=classes, max_output=options.max_results)
+                      classes=None if agnostic else classes, max_output=options.max_results)
         width, height = frame.image_size
         results = []
         for i in keep[: options.max_results]:

@@ -119,10 +119,10 @@ def check_roi(roi: Any) -> None:
     if roi is None:
         return
     if len(roi) != 4 or not all(isinstance(v, (int, float)) for v in roi):
-        raise ValueError("region_of_interest must be (x, y, width, height) in [0, 1]")
+        raise InvalidInput("region_of_interest must be (x, y, width, height) in [0, 1]")
     x, y, w, h = roi
     if not (0 <= x < 1 and 0 <= y < 1 and 0 < w <= 1 - x + 1e-9 and 0 < h <= 1 - y + 1e-9):
-        raise ValueError(f"region_of_interest {roi} must lie inside the unit square")
+        raise InvalidInput(f"region_of_interest {roi} must lie inside the unit square")
 
 
 def preprocess(image: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarray, kernels.Transform]:

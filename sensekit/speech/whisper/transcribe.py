@@ -67,22 +67,22 @@ class TranscribeOptions:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, not {self.task!r}")
+            raise InvalidInput(f"task must be one of {TASKS}, not {self.task!r}")
         if not isinstance(self.beam_size, int) or not 1 <= self.beam_size <= 16:
-            raise ValueError(f"beam_size must be an int in 1..16, not {self.beam_size!r}")
+            raise InvalidInput(f"beam_size must be an int in 1..16, not {self.beam_size!r}")
         if not isinstance(self.best_of, int) or not 1 <= self.best_of <= 16:
-            raise ValueError(f"best_of must be an int in 1..16, not {self.best_of!r}")
+            raise InvalidInput(f"best_of must be an int in 1..16, not {self.best_of!r}")
         temps = (self.temperature,) if isinstance(self.temperature, (int, float)) \
             else tuple(self.temperature)
         if not temps or any(not isinstance(t, (int, float)) or not 0 <= t <= 2 for t in temps):
-            raise ValueError(f"temperature must be numbers in [0, 2], not {self.temperature!r}")
+            raise InvalidInput(f"temperature must be numbers in [0, 2], not {self.temperature!r}")
         object.__setattr__(self, "temperature", tuple(float(t) for t in temps))
         if self.language is not None and not isinstance(self.language, str):
-            raise ValueError(f"language must be a code such as 'en', not {self.language!r}")
+            raise InvalidInput(f"language must be a code such as 'en', not {self.language!r}")
         if self.initial_prompt is not None and not isinstance(self.initial_prompt, str):
-            raise ValueError("initial_prompt must be a string")
+            raise InvalidInput("initial_prompt must be a string")
         if not 0.0 < float(self.vad_threshold) < 1.0:
-            raise ValueError(f"vad_threshold must be in (0, 1), not {self.vad_threshold!r}")
+            raise InvalidInput(f"vad_threshold must be in (0, 1), not {self.vad_threshold!r}")
 
 
 @dataclass(frozen=True)
