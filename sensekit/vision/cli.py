@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def _out_path(draw: str, image: str, many: bool) -> Path:
     """OUT.png for one image; OUT-<image stem>.png for several."""
@@ -32,10 +34,8 @@ def _run(args: argparse.Namespace) -> int:
         results = task(image)
         report[image] = [r.to_dict() for r in results]
         if args.draw:
-            import cv2
-
-            out = _out_path(args.draw, image, len(args.images) > 1)
-            cv2.imwrite(str(out), vision.draw(image, results)[:, :, ::-1])
+            _write(_out_path(args.draw, image, len(args.images) > 1),
+                   vision.draw(image, results))
         if not args.json:
             print(f"{image}:")
             for r in results:
@@ -75,3 +75,99 @@ def add_cli(subparsers: Any) -> None:
         else:
             parser.add_argument("--max-people", type=int, default=5)
         parser.set_defaults(func=_run)
+    add_dice_cli(subparsers)
+
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def _dice(args: argparse.Namespace) -> int:
+    """Reads dice in a photo, or follows a video / camera until each roll ends."""
+    from sensekit import vision
+    from sensekit.vision.dice import DiceRoll, dice
+
+    source = args.source
+    model = args.model or "dice"
+    if source.isdigit() or Path(source).suffix.lower() in VIDEO_SUFFIXES:
+        roll = DiceRoll(model, every=args.every)
+        states = []
+        for state in roll.follow(int(source) if source.isdigit() else source):
+            if state.phase == "ended":
+                states.append(state)
+                if not args.json:
+                    print(f"frame {state.frame}: roll ended: {state.reading.values} "
+                          f"(total {state.reading.total})")
+        if args.draw and states:
+            _write(args.draw, vision.draw(states[-1].image, states[-1].reading.dice))
+        if args.json:
+            print(json.dumps([s.to_dict() for s in states], indent=2))
+        elif not states:
+            print("no roll came to rest")
+        return 0
+    reading = dice(source, model=model)
+    if args.draw:
+        _write(args.draw, vision.draw(source, reading.dice))
+    if args.json:
+        print(json.dumps(reading.to_dict(), indent=2))
+    else:
+        print(f"{source}: {reading.values} (total {reading.total})" if reading.values
+              else f"{source}: no dice")
+    return 0
+
+
+def _write(path: str | Path, rgb: Any) -> None:
+    """Writes an RGB drawing; a folder that does not exist or an unknown image extension
+    is an InvalidInput (OpenCV only returns False or raises its own error)."""
+    import cv2
+
+    from sensekit.core.errors import InvalidInput
+
+    try:
+        written = cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
+    except cv2.error as e:
+        raise InvalidInput(f"--draw {path}: cannot write an image there ({e.err or e})") from e
+    if not written:
+        raise InvalidInput(f"--draw {path}: cannot write an image there (does the folder "
+                           f"exist? is the extension .png or .jpg?)")
+
+
+def _train_detector(args: argparse.Namespace) -> int:
+    from sensekit.vision.detector_training import train_detector
+
+    record = train_detector(args.data, args.out, epochs=args.epochs, size=args.size,
+                            batch_size=args.batch_size, validation=args.validation,
+                            vertical_flip=args.all_orientations,
+                            class_agnostic_nms=args.class_agnostic)
+    last = record["history"][-1]
+    print(f"{args.out}: {record['train_images']} training images, validation mAP@0.5 "
+          f"{last['val_map50']:.3f} after {last['epoch']} epochs")
+    return 0
+
+
+def add_dice_cli(subparsers: Any) -> None:
+    """``sensekit dice`` and ``sensekit train detector``."""
+    parser = subparsers.add_parser("dice", help="read dice in a photo, or follow a roll in "
+                                                "a video or camera")
+    parser.add_argument("source", metavar="PHOTO|VIDEO|CAMERA")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--draw", metavar="OUT.png", help="write the (last ended) frame with "
+                                                          "each die's box and value")
+    parser.add_argument("--every", type=int, default=3, help="analyse one frame in N (3)")
+    parser.add_argument("--model", help="zoo name or .skmodel path (default: dice)")
+    parser.set_defaults(func=_dice)
+    train = subparsers.add_parser("train", help="train a model on your own data")
+    kinds = train.add_subparsers(dest="train_command", required=True)
+    detector = kinds.add_parser("detector", help="an object detector from labelled boxes "
+                                                 "(YOLO folder, COCO .json, VOC folder)")
+    detector.add_argument("data")
+    detector.add_argument("--out", required=True, metavar="NAME.skmodel")
+    detector.add_argument("--epochs", type=int, default=30)
+    detector.add_argument("--size", type=int, default=384, help="input side in pixels")
+    detector.add_argument("--batch-size", type=int, default=16)
+    detector.add_argument("--validation", type=float, default=0.1,
+                          help="share of images held out for the validation mAP")
+    detector.add_argument("--all-orientations", action="store_true",
+                          help="also flip vertically and rotate (objects with no 'up')")
+    detector.add_argument("--class-agnostic", action="store_true",
+                          help="one box per object whatever its label")
+    detector.set_defaults(func=_train_detector)

@@ -10,13 +10,11 @@ quantizes the graph to int8 (dynamic); the int8 graph is checked against fp32 to
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from sensekit.core.errors import ConversionError, ModelIntegrityError
-from sensekit.core.package import sha256_file
+from sensekit.core.errors import ConversionError
 from sensekit.core.registry import BuildContext, Recipe, register
 from sensekit.zoo.minilm_embed import ENCODER_SOURCES, hf_directory
 
@@ -28,14 +26,10 @@ INT8_TOLERANCE = 2.0  # max abs logit difference int8 vs fp32 accepted at build 
 
 
 def trained_info() -> dict[str, Any]:
-    from sensekit.zoo import data_file
+    """The training record, after checking the shipped weights against it."""
+    from sensekit.zoo import trained_record
 
-    info = json.loads(data_file(TRAINED_INFO).read_text(encoding="utf-8"))
-    actual = sha256_file(data_file(TRAINED))
-    if actual != info["sha256"]:
-        raise ModelIntegrityError(f"{TRAINED} has sha256 {actual}, {TRAINED_INFO} pins "
-                                  f"{info['sha256']}; retrain or restore the file")
-    return info
+    return trained_record(TRAINED, TRAINED_INFO)
 
 
 def overlay(directory: Path, trained: Path) -> None:
