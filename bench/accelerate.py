@@ -20,6 +20,7 @@ import numpy as np
 import scipy.signal
 from PIL import Image
 
+from sensekit.accelerate import cpu
 from sensekit.accelerate import dsp, image, linalg, nn
 from sensekit.samples import media_path
 
@@ -208,6 +209,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--only", nargs="*", help="subset: logmel yamnet image nms resample gemm")
     args = parser.parse_args()
+    print(cpu.describe())  # every figure says which CPU it came from
     benches = {"logmel": bench_log_mel, "yamnet": bench_yamnet, "image": bench_resize_normalize,
                "nms": bench_nms, "resample": bench_resample, "gemm": bench_gemm}
     for key, bench in benches.items():

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sensekit.accelerate import cpu
 from sensekit.core import registry
 from sensekit.core.compress import compress
 from sensekit.core.errors import SensekitError
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-budget", type=float, default=4.0,
                         help="seconds of timed runs per variant (sets the repeats)")
     args = parser.parse_args(argv)
+    print(cpu.describe())  # every figure says which CPU it came from
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization's chatter
     print(f"CPU: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     print(HEADER, flush=True)

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
+from sensekit.accelerate import cpu
 from sensekit.core.model import ORT_SPIN_WAIT, Model
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    print(cpu.describe())  # every figure says which CPU it came from
 
     model = Model.load(args.model, compute_units="cpu", threads=args.threads)
     options = ort.SessionOptions()

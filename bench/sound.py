@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from sensekit.accelerate import cpu
 
 def _median_all(fns: dict, repeats: int) -> dict:
     """Median seconds of each callable, interleaved, the order shuffled in every round."""
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
+    print(cpu.describe())  # every figure says which CPU it came from
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     audio = _clip(args.seconds)
     bench_front_end(audio, args.repeats)

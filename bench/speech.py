@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "speech"))
+from sensekit.accelerate import cpu  # noqa: E402
 
 JFK = ("And so my fellow Americans, ask not what your country can do for you, "
        "ask what you can do for your country")
@@ -174,4 +175,5 @@ if __name__ == "__main__":
         parser.add_argument("--clips", nargs="*", default=["jfk", "long"],
                             choices=["jfk", "long"])
         cli = parser.parse_args()
+        print(cpu.describe())  # every figure says which CPU it came from
         run_bench(cli.rounds, cli.threads, cli.variants, not cli.no_openai, cli.clips)

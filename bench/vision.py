@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from sensekit.accelerate import cpu
 from sensekit.core.model import ORT_SPIN_WAIT
 from sensekit.core.registry import home
 from sensekit.samples import media_path
@@ -197,6 +198,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
+    print(cpu.describe())  # every figure says which CPU it came from
     images = [load_image(media_path(name)) for name in IMAGES]
     bench_preprocess(images, args.repeats)
     bench_tasks(images, args.repeats)

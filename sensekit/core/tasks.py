@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sensekit.core.errors import InvalidInput
@@ -53,11 +54,169 @@ def filter_labels(allow: Any, deny: Any) -> tuple[frozenset[str] | None, frozens
         if isinstance(value, str):
             value = [value]
         if not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{name} must be a list of label strings")
+            raise InvalidInput(f"{name} must be a list of label strings")
         return frozenset(v.lower() for v in value)
 
     allowed = as_set(allow, "allow")
     denied = as_set(deny, "deny") or frozenset()
     if allowed is not None and allowed & denied:
-        raise ValueError(f"labels both allowed and denied: {sorted(allowed & denied)}")
+        raise InvalidInput(f"labels both allowed and denied: {sorted(allowed & denied)}")
     return allowed, denied
+
+
+# -- the task table ---------------------------------------------------------------------
+# The one list of what sensekit can do. The CLI, ``sensekit batch`` and ``sensekit serve``
+# read it, so a task listed here appears everywhere. Classes are named by import path and
+# resolved on first use: core never imports a domain at import time.
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task: what it takes, which class runs it, its options and default model.
+
+    Attributes:
+        name: the task's name in the CLI, batch runs and the HTTP API ("classify").
+        domain: "vision", "language", "speech" or "sound".
+        inputs: what one call takes, in order: "image", "audio", "text", "question" and
+            "document".
+        runner: "module:Class" of the task class (with ``from_model(name, options)``).
+        method: the method of that class that runs the task on the inputs.
+        options: "module:Class" of the options dataclass, or "" when there are none.
+        default_model: the zoo model used when none is named.
+        summary: one line for help texts.
+    """
+
+    name: str
+    domain: str
+    inputs: tuple[str, ...]
+    runner: str
+    method: str
+    options: str
+    default_model: str
+    summary: str
+
+    def task_class(self) -> type:
+        return _resolve(self.runner)
+
+    def options_class(self) -> type | None:
+        return _resolve(self.options) if self.options else None
+
+    def option_fields(self) -> dict[str, dataclasses.Field]:
+        """The options a caller may set (public dataclass fields)."""
+        cls = self.options_class()
+        if cls is None:
+            return {}
+        return {f.name: f for f in dataclasses.fields(cls) if not f.name.startswith("_")}
+
+    def make_options(self, **options: Any) -> Any:
+        """The validated options dataclass (None for a task without options), built
+        without loading a model (``sensekit batch`` checks options before any work).
+
+        Raises:
+            InvalidInput: an unknown or invalid option.
+        """
+        options_cls = self.options_class()
+        if options_cls is None:
+            if options:
+                raise InvalidInput(f"{self.name} takes no options, got {sorted(options)}")
+            return None
+        unknown = set(options) - set(self.option_fields())
+        if unknown:
+            raise InvalidInput(f"Unknown option(s) {sorted(unknown)} for {self.name}; valid: "
+                               f"{sorted(self.option_fields())}")
+        try:
+            return options_cls(**options)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, InvalidInput):
+                raise
+            raise InvalidInput(f"{self.name}: {e}") from e
+
+    def create(self, model: str | None = None, **options: Any) -> Any:
+        """The task object for ``model`` (default: the zoo default) with ``options``.
+
+        Raises:
+            InvalidInput: an unknown or invalid option.
+        """
+        validated = self.make_options(**options)
+        name = model or self.default_model
+        if validated is None:
+            return self.task_class().from_model(name)
+        try:
+            return self.task_class().from_model(name, validated)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, InvalidInput):
+                raise
+            raise InvalidInput(f"{self.name}: {e}") from e
+
+    def run(self, task: Any, *inputs: Any, **overrides: Any) -> Any:
+        """Runs ``task`` (from :meth:`create`) on one set of inputs; ``overrides`` are
+        option fields for this call only (the shared task object is not changed)."""
+        if len(inputs) != len(self.inputs):
+            raise InvalidInput(f"{self.name} takes {len(self.inputs)} input(s) "
+                               f"({', '.join(self.inputs)}), got {len(inputs)}")
+        unknown = set(overrides) - set(self.option_fields())
+        if unknown:
+            raise InvalidInput(f"Unknown option(s) {sorted(unknown)} for {self.name}; valid: "
+                               f"{sorted(self.option_fields())}")
+        return getattr(task, self.method)(*inputs, **overrides)
+
+
+def _resolve(path: str) -> Any:
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def to_jsonable(result: Any) -> Any:
+    """A task's result as JSON-ready data: ``to_dict()`` of each result object, lists of
+    them as lists, arrays (embeddings) as nested lists, None as None."""
+    if result is None or isinstance(result, (str, int, float, bool)):
+        return result
+    if hasattr(result, "to_dict"):
+        return result.to_dict()
+    if hasattr(result, "tolist"):
+        return result.tolist()
+    if isinstance(result, dict):
+        return {str(k): to_jsonable(v) for k, v in result.items()}
+    if isinstance(result, (list, tuple)):
+        return [to_jsonable(r) for r in result]
+    raise TypeError(f"no JSON form for {type(result).__name__}")
+
+
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
+    TaskSpec("classify", "vision", ("image",), "sensekit.vision.classify:ImageClassifier",
+             "classify", "sensekit.vision.classify:ClassifierOptions", "efficientnet-lite0",
+             "label what an image shows"),
+    TaskSpec("detect", "vision", ("image",), "sensekit.vision.detect:ObjectDetector",
+             "detect", "sensekit.vision.detect:DetectorOptions", "nanodet-m",
+             "find objects with boxes"),
+    TaskSpec("pose", "vision", ("image",), "sensekit.vision.pose:PoseDetector", "detect",
+             "sensekit.vision.pose:PoseOptions", "blazepose", "find body keypoints of people"),
+    TaskSpec("answer", "language", ("question", "document"),
+             "sensekit.language.qa:QuestionAnswerer", "answer",
+             "sensekit.language.qa:AnswerOptions", "minilm-qa",
+             "answer a question from a document"),
+    TaskSpec("embed", "language", ("text",), "sensekit.language.embed:TextEmbedder", "embed",
+             "sensekit.language.embed:EmbedOptions", "minilm-embed",
+             "sentence embeddings of a text"),
+    TaskSpec("transcribe", "speech", ("audio",),
+             "sensekit.speech.whisper.transcribe:Transcriber", "transcribe",
+             "sensekit.speech.whisper.transcribe:TranscribeOptions", "whisper-tiny.en",
+             "speech to text with timestamps"),
+    TaskSpec("identify", "sound", ("audio",), "sensekit.sound.identify:SoundClassifier",
+             "identify", "sensekit.sound.identify:SoundOptions", "yamnet",
+             "sound events over time"),
+    TaskSpec("classify-sound", "sound", ("audio",), "sensekit.sound.identify:SoundClassifier",
+             "classify", "sensekit.sound.identify:SoundOptions", "yamnet",
+             "label what a clip sounds like"),
+    TaskSpec("speech-activity", "sound", ("audio",), "sensekit.sound.vad:SpeechActivity",
+             "detect", "", "silero-vad", "time ranges that hold speech"),
+)}
+
+
+def task(name: str) -> TaskSpec:
+    """The table entry of ``name``; an unknown name lists the known ones."""
+    if name not in TASKS:
+        raise InvalidInput(f"Unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[name]
