@@ -323,6 +323,16 @@ BAD_INPUTS = {
                                     "{tmp}/missing.npz"], "Cannot read"),
     "models-update-bad-examples": (["models", "update", "yamnet", "--examples", "{tmp}/x.npz",
                                     "--name", "x"], "must hold arrays"),
+    "classify-draw-unwritable": (["classify", "{media}/dog.jpg", "--draw", "{tmp}/no/x.png"],
+                                 "cannot write an image"),
+    "classify-sound-not-audio": (["classify-sound", "{tmp}/notes.txt"], "notes.txt"),
+    "speech-activity-missing": (["speech-activity", "{tmp}/missing.wav"], "not found"),
+    "dice-missing-model": (["dice", "{tmp}/notes.mp4", "--model", "{tmp}/shapes.skmodel"],
+                           "shapes.skmodel"),
+    "train-detector-empty": (["train", "detector", "{tmp}", "--out", "{tmp}/x.skmodel"],
+                             "expected a YOLO folder"),
+    "train-detector-bad-out": (["train", "detector", "{tmp}", "--out", "{tmp}/x.onnx"],
+                               "must end in .skmodel"),
 }
 
 
@@ -333,3 +343,38 @@ def test_bad_input_is_one_error_line_and_exit_2(case: str, media, tmp_path: Path
     argv, fragment = BAD_INPUTS[case]
     folders = {"tmp": str(tmp_path), "media": str(media("jfk.wav").parent)}
     failed_cleanly(sensekit(*(a.format(**folders) for a in argv)), fragment)
+
+
+# -- verbs added with the task table, dice and detector training -----------------------------
+def test_doctor_names_the_cpu_and_the_kernels() -> None:
+    report = json.loads(succeeded(sensekit("doctor", "--json")))
+    from sensekit.accelerate import cpu
+
+    assert report["cpu"] == cpu.describe().removeprefix("CPU: ")
+    assert report["sensekit"] and "CPUExecutionProvider" in report["onnxruntime"]
+    assert report["log-mel kernel"].startswith(("C (", "numpy"))
+    assert "cpu:" in succeeded(sensekit("doctor"))
+
+
+def test_train_detector_then_dice_and_detect_use_the_package(tmp_path: Path) -> None:
+    """A tiny YOLO folder of rendered dice: the CLI trains, writes a package, and the dice
+    and detect verbs read it (plumbing: two steps do not make a useful detector)."""
+    import cv2
+
+    from sensekit.vision.synthetic.dice import write_dataset
+
+    data = write_dataset(tmp_path / "dice", 8, seed=3)
+    out = tmp_path / "tiny.skmodel"
+    text = succeeded(sensekit("train", "detector", data, "--out", out, "--epochs", "1",
+                              "--size", "64", "--batch-size", "4", "--validation", "0.25",
+                              "--all-orientations", "--class-agnostic"))
+    assert str(out) in text and "validation mAP@0.5" in text
+    photo = next((data / "images").iterdir())
+    reading = json.loads(succeeded(sensekit("dice", photo, "--model", out, "--json",
+                                            "--draw", tmp_path / "drawn.png")))
+    assert set(reading) == {"values", "total", "dice"} and reading["total"] == \
+        sum(reading["values"])
+    assert cv2.imread(str(tmp_path / "drawn.png")) is not None
+    detections = json.loads(succeeded(sensekit("detect", photo, "--model", out, "--json",
+                                               "--threshold", "0")))
+    assert {d["label"] for d in detections} <= {"1", "2", "3", "4", "5", "6"}
