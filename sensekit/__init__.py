@@ -9,6 +9,8 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
+# Modules whose import registers model recipes; the registry imports them on first use.
+RECIPE_MODULES = ("sensekit.zoo",)
 __all__ = ["core", "accelerate", "vision", "language", "speech", "sound", "zoo", "__version__"]
 
 

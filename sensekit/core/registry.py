@@ -113,10 +113,29 @@ def register(recipe: Recipe) -> Recipe:
     return recipe
 
 
-def recipes() -> dict[str, Recipe]:
-    """All zoo recipes by name (imports sensekit.zoo on first call)."""
-    import sensekit.zoo  # noqa: F401  (registers the recipes)
+_DISCOVERED: set[str] = set()
 
+
+def _discover() -> None:
+    """Imports every module that registers recipes: those the top-level package names
+    (sensekit's own zoo; core never imports it itself) and any "sensekit.recipes" entry
+    point of another installed package."""
+    import importlib
+    import importlib.metadata
+
+    import sensekit
+
+    names = list(sensekit.RECIPE_MODULES)
+    names += [ep.value for ep in importlib.metadata.entry_points(group="sensekit.recipes")]
+    for module in names:
+        if module not in _DISCOVERED:
+            importlib.import_module(module)
+            _DISCOVERED.add(module)
+
+
+def recipes() -> dict[str, Recipe]:
+    """All known recipes by name (their modules are imported on the first call)."""
+    _discover()
     return dict(_RECIPES)
 
 
