@@ -107,9 +107,14 @@ class SpeechGate:
             state = values[1] if state is not None else None
         return scores
 
-    def speech_mask(self, audio: np.ndarray) -> np.ndarray:
-        """Boolean speech mask per chunk; isolated single chunks are dropped."""
-        speech = self.probabilities(audio) >= self.threshold
+    def speech_mask(self, audio: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """Boolean speech mask per chunk; isolated single chunks are dropped.
+
+        ``threshold`` (default: the gate's) is per call, so one gate shared by threads
+        serves callers with different thresholds.
+        """
+        limit = self.threshold if threshold is None else threshold
+        speech = self.probabilities(audio) >= limit
         if len(speech) >= 3:  # a lone 32 ms blip is a click, not speech
             neighbours = np.convolve(speech.astype(np.int8), np.ones(3, np.int8), "same")
             speech &= neighbours >= 2

@@ -137,3 +137,22 @@ def test_stream_gives_partials_then_absolute_finals(transcriber, jfk) -> None:
     assert word_error_rate(f"{JFK} {JFK}", text) < 0.1, text
     assert 24.0 < finals[0].start < 26.5 and finals[-1].end < len(padded) / rate + 0.05
     assert [s.start for s in finals] == sorted(s.start for s in finals)
+
+
+def test_vad_threshold_is_per_call_on_the_shared_gate(transcriber, jfk, media) -> None:
+    """Threads share one speech gate; a call's vad_threshold must not leak into another's."""
+    import concurrent.futures
+
+    audio, _ = jfk
+    gate = transcriber._session(transcriber.options).gate
+    default = gate.threshold
+    assert gate.speech_mask(audio, 0.05).sum() > gate.speech_mask(audio, 0.995).sum()
+
+    def run(threshold: float) -> str:
+        return transcriber.transcribe(media("jfk.wav"), vad_threshold=threshold).text
+
+    alone = {t: run(t) for t in (0.5, 0.999)}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        mixed = list(pool.map(run, [0.5, 0.999, 0.5, 0.999]))
+    assert mixed == [alone[0.5], alone[0.999], alone[0.5], alone[0.999]]
+    assert alone[0.5] != alone[0.999] and gate.threshold == default

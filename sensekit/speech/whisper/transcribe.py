@@ -147,8 +147,7 @@ class Transcriber:
 
             if self._gate is None:
                 self._gate = SpeechGate.load()
-            gate = self._gate
-            gate.threshold = options.vad_threshold
+            gate = self._gate  # shared by threads: the threshold travels with the session
         return WindowSession(self.runner, options, gate)
 
     def segments(self, audio: Any, sample_rate: int | None = None, progress: bool = False,

@@ -73,7 +73,8 @@ class WindowSession:
             usable = (self.end - self._vad_pos) // chunk * chunk
             if usable:
                 start = self._vad_pos - self.offset
-                self.speech.append(self.gate.speech_mask(self.buffer[start:start + usable]))
+                self.speech.append(self.gate.speech_mask(self.buffer[start:start + usable],
+                                                          self.options.vad_threshold))
                 self._vad_pos += usable
 
     def ready(self, final: bool) -> Iterator[Segment]:
@@ -87,7 +88,7 @@ class WindowSession:
     def _score_tail(self) -> None:
         tail = self.buffer[self._vad_pos - self.offset:]
         padded = np.pad(tail, (0, self.gate.chunk - len(tail) % self.gate.chunk))
-        self.speech.append(self.gate.speech_mask(padded))
+        self.speech.append(self.gate.speech_mask(padded, self.options.vad_threshold))
         self._vad_pos += len(padded)
 
     def _trim(self) -> None:
