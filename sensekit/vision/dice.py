@@ -18,11 +18,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput
 from sensekit.core.tasks import cached_default
 from sensekit.core.types import Detection
 from sensekit.vision.detect import DetectorOptions, ObjectDetector
 from sensekit.vision.image_input import ImageInput, load_image
+from sensekit.vision.video import _box_of
 
 DEFAULT_MODEL = "dice"
 SCORE_THRESHOLD = 0.2  # Apple's sample: confidence 0.2
@@ -82,19 +84,13 @@ class DiceState:
                 **self.reading.to_dict()}
 
 
-def _box(d: Detection) -> np.ndarray:
-    return np.array([d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max], np.float64)
-
-
 def same_dice(current: list[Detection], previous: list[Detection], still_iou: float) -> bool:
     """Apple's roll-end rule: as many dice as before, each matching a previous die with the
     same value and IoU above ``still_iou``."""
     if not current or len(current) != len(previous):
         return False
-    from sensekit.vision.metrics import iou_matrix
-
-    overlap = iou_matrix(np.stack([_box(d) for d in current]),
-                         np.stack([_box(d) for d in previous]))
+    overlap = nn.box_iou(np.stack([_box_of(d) for d in current]),
+                         np.stack([_box_of(d) for d in previous]))
     labels = np.array([d.label for d in current])[:, None] == \
         np.array([d.label for d in previous])[None, :]
     return bool(np.all(((overlap > still_iou) & labels).any(axis=1)))

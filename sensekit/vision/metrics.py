@@ -6,19 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` [N, 4] with every box in ``b`` [M, 4] (x0, y0, x1, y1)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+from sensekit.accelerate import nn
 
 
 @dataclass(frozen=True)
@@ -42,7 +30,8 @@ def _greedy_matches(pred: Prediction, truth: Truth, iou: float, same_class: bool
                     ) -> np.ndarray:
     """For each prediction (best first) the index of the truth it matches, or -1."""
     order = np.argsort(-pred.scores, kind="stable")
-    overlaps = iou_matrix(pred.boxes, truth.boxes)
+    overlaps = nn.box_iou(np.asarray(pred.boxes, np.float64).reshape(-1, 4),
+                          np.asarray(truth.boxes, np.float64).reshape(-1, 4))
     taken = np.zeros(len(truth.labels), bool)
     matched = np.full(len(pred.scores), -1)
     for p in order:
