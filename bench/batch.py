@@ -22,6 +22,7 @@ compare runs taken together.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -33,11 +34,25 @@ from pathlib import Path
 
 CONFIGS = ("loop", "local1", "local2", "ray2")
 SOURCES = {
-    "classify": ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "dog.jpg",
-                 "person.jpg", "horses.jpg", "giraffe.jpg", "motorcycle_left.png",
-                 "motorcycle_right.png"],
-    "transcribe": ["jfk.wav", "Front_Center.wav", "Front_Left.wav", "Rear_Right.wav",
-                   "Side_Left.wav"],
+    "classify": [
+        "chelsea.png",
+        "coffee.png",
+        "astronaut.png",
+        "rocket.jpg",
+        "dog.jpg",
+        "person.jpg",
+        "horses.jpg",
+        "giraffe.jpg",
+        "motorcycle_left.png",
+        "motorcycle_right.png",
+    ],
+    "transcribe": [
+        "jfk.wav",
+        "Front_Center.wav",
+        "Front_Left.wav",
+        "Rear_Right.wav",
+        "Side_Left.wav",
+    ],
 }
 SAMPLE_S = 0.05  # memory sampling period
 
@@ -72,10 +87,8 @@ class PeakMemory:
         while not self._done.wait(SAMPLE_S):
             total = 0
             for process in [self._process, *self._process.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a process that just ended
                     total += process.memory_info().rss
-                except psutil.Error:  # a process that just ended
-                    pass
             self.peak = max(self.peak, total)
 
     def stop(self) -> int:
@@ -94,8 +107,12 @@ def plain_loop(task_name: str, corpus: Path, out: Path) -> int:
         for path in files:
             start = time.perf_counter()
             result = to_jsonable(spec.run(runner, str(path)))
-            f.write(json.dumps({"path": str(path), "result": result,
-                                "seconds": time.perf_counter() - start}) + "\n")
+            f.write(
+                json.dumps(
+                    {"path": str(path), "result": result, "seconds": time.perf_counter() - start}
+                )
+                + "\n"
+            )
             f.flush()
     return len(files)
 
@@ -117,15 +134,28 @@ def one(task_name: str, config: str, corpus: Path, out: Path) -> dict[str, float
         items = plain_loop(task_name, corpus, out)
     else:
         workers = 2 if config.endswith("2") else 1
-        summary = batch.run(task_name, corpus, out=out, workers=workers, progress=False,
-                            engine="ray" if config == "ray2" else "local")
+        summary = batch.run(
+            task_name,
+            corpus,
+            out=out,
+            workers=workers,
+            progress=False,
+            engine="ray" if config == "ray2" else "local",
+        )
         if summary.failed:
             raise SystemExit(f"{summary.failed} failed rows in {out}")
         items = summary.computed
     seconds = time.perf_counter() - start
     peak = memory.stop()
-    return {"task": task_name, "config": config, "items": items, "seconds": round(seconds, 1),
-            "items_per_s": round(items / seconds, 2), "peak_mb": round(peak / 2**20), **extra}
+    return {
+        "task": task_name,
+        "config": config,
+        "items": items,
+        "seconds": round(seconds, 1),
+        "items_per_s": round(items / seconds, 2),
+        "peak_mb": round(peak / 2**20),
+        **extra,
+    }
 
 
 def main() -> None:
@@ -133,8 +163,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="files per task")
     parser.add_argument("--tasks", nargs="+", default=list(SOURCES), choices=list(SOURCES))
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
-    parser.add_argument("--one", nargs=4, metavar=("TASK", "CONFIG", "CORPUS", "OUT"),
-                        help=argparse.SUPPRESS)  # a child process: one configuration
+    parser.add_argument(
+        "--one", nargs=4, metavar=("TASK", "CONFIG", "CORPUS", "OUT"), help=argparse.SUPPRESS
+    )  # a child process: one configuration
     args = parser.parse_args()
     if args.one:
         task_name, config, corpus, out = args.one
@@ -143,19 +174,27 @@ def main() -> None:
     from sensekit.accelerate import cpu
 
     print(cpu.describe())
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.count} "
-          f"files per task")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; {args.count} "
+        f"files per task"
+    )
     with tempfile.TemporaryDirectory() as work:
         for task_name in args.tasks:
             corpus = make_corpus(task_name, args.count, Path(work))
-            figures = [_child(task_name, c, corpus, Path(work) / f"{task_name}-{c}.jsonl")
-                       for c in args.configs]
+            figures = [
+                _child(task_name, c, corpus, Path(work) / f"{task_name}-{c}.jsonl")
+                for c in args.configs
+            ]
             _report(figures)
 
 
 def _child(task_name: str, config: str, corpus: Path, out: Path) -> dict[str, float | str]:
-    done = subprocess.run([sys.executable, __file__, "--one", task_name, config, str(corpus),
-                           str(out)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, "--one", task_name, config, str(corpus), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{task_name} {config} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -171,9 +210,11 @@ def _report(figures: list[dict[str, float | str]]) -> None:
             overhead = 1 - float(f["items_per_s"]) / base["local2"]
             ratios.append(f"Ray overhead vs local2 {overhead:+.0%}")
         extra = f"  (Ray start {f['ray_start_s']} s)" if "ray_start_s" in f else ""
-        print(f"{f['task']:<11} {f['config']:<7} {f['items']:>4} items {f['seconds']:>7} s "
-              f"{f['items_per_s']:>7} items/s  peak {f['peak_mb']:>5} MB  "
-              f"{', '.join(ratios)}{extra}")
+        print(
+            f"{f['task']:<11} {f['config']:<7} {f['items']:>4} items {f['seconds']:>7} s "
+            f"{f['items_per_s']:>7} items/s  peak {f['peak_mb']:>5} MB  "
+            f"{', '.join(ratios)}{extra}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,16 @@ from sensekit.core.compress import compress
 from sensekit.core.errors import SensekitError
 from sensekit.core.model import Model
 
-DEFAULT_MODELS = ["efficientnet-lite0", "yamnet", "silero-vad", "whisper-tiny.en",
-                  "minilm-embed", "minilm-qa", "nanodet-m", "blazepose"]
+DEFAULT_MODELS = [
+    "efficientnet-lite0",
+    "yamnet",
+    "silero-vad",
+    "whisper-tiny.en",
+    "minilm-embed",
+    "minilm-qa",
+    "nanodet-m",
+    "blazepose",
+]
 SENSITIVE = ["first", "last", "depthwise"]
 VARIANTS = {
     "fp16": ("fp16", {}),
@@ -62,8 +70,10 @@ VARIANTS = {
     "prune-50": ("prune", {"sparsity": 0.5}),
     "prune-50-x": ("prune", {"sparsity": 0.5, "exclude": SENSITIVE}),
 }
-HEADER = (f"{'model':<18} {'variant':<12} {'MB':>6} {'zipMB':>6} {'smaller':>7} {'ms':>8} "
-          f"{'speed':>6}  {'metric':<26} {'loss':>6} goal  other")
+HEADER = (
+    f"{'model':<18} {'variant':<12} {'MB':>6} {'zipMB':>6} {'smaller':>7} {'ms':>8} "
+    f"{'speed':>6}  {'metric':<26} {'loss':>6} goal  other"
+)
 
 
 def _headline(scores: dict[str, float]) -> tuple[str, float]:
@@ -79,15 +89,24 @@ def _format(scores: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in list(scores.items())[1:])
 
 
-def _row(name: str, variant: str, sizes: tuple[int, int, int], ms: float, speed: float,
-         scores: dict[str, float], reference: dict[str, float]) -> str:
+def _row(
+    name: str,
+    variant: str,
+    sizes: tuple[int, int, int],
+    ms: float,
+    speed: float,
+    scores: dict[str, float],
+    reference: dict[str, float],
+) -> str:
     metric, value = _headline(scores)
     loss = _loss(metric, value, reference[metric])
     smaller = sizes[2] / max(sizes[0], 1)
     goal = "yes" if smaller >= 2 and loss < 1 else ""
-    return (f"{name:<18} {variant:<12} {sizes[0] / 1e6:>6.2f} {sizes[1] / 1e6:>6.2f} "
-            f"{smaller:>6.2f}x {ms:>8.2f} {speed:>5.2f}x  {metric + f' {value:.2f}':<26} "
-            f"{loss:>6.2f} {goal:<4}  {_format(scores)}")
+    return (
+        f"{name:<18} {variant:<12} {sizes[0] / 1e6:>6.2f} {sizes[1] / 1e6:>6.2f} "
+        f"{smaller:>6.2f}x {ms:>8.2f} {speed:>5.2f}x  {metric + f' {value:.2f}':<26} "
+        f"{loss:>6.2f} {goal:<4}  {_format(scores)}"
+    )
 
 
 def _repeats(model: Model, feeds: dict[str, np.ndarray], budget_s: float) -> int:
@@ -118,9 +137,17 @@ def bench_model(name: str, variants: list[str], workdir: Path, budget_s: float) 
             params = dict(params, target_ratio=suite.mixed_ratio)
         target = workdir / f"{name}-{label}.skmodel"
         try:
-            report = compress(model, method, target, sample_inputs=suite.sample_inputs,
-                              calibration=suite.calibration, graph_inputs=suite.graph_inputs,
-                              fixed_inputs=suite.fixed_inputs, repeats=repeats, **params)
+            report = compress(
+                model,
+                method,
+                target,
+                sample_inputs=suite.sample_inputs,
+                calibration=suite.calibration,
+                graph_inputs=suite.graph_inputs,
+                fixed_inputs=suite.fixed_inputs,
+                repeats=repeats,
+                **params,
+            )
             scores = suite.score(suite.evaluate(report.path), reference)
         except (SensekitError, ValueError, RuntimeError) as e:
             rows.append(f"{name:<18} {label:<12} FAILED: {str(e).splitlines()[0][:100]}")
@@ -130,12 +157,23 @@ def bench_model(name: str, variants: list[str], workdir: Path, budget_s: float) 
             shutil.rmtree(target, ignore_errors=True)
         if base is None:
             base = (report.size_before, report.zipped_before, report.latency_before_ms)
-            rows.append(_row(name, "shipped", (base[0], base[1], base[0]), base[2], 1.0,
-                             ref_scores, ref_scores) + f"  [{suite.data}]")
+            rows.append(
+                _row(
+                    name,
+                    "shipped",
+                    (base[0], base[1], base[0]),
+                    base[2],
+                    1.0,
+                    ref_scores,
+                    ref_scores,
+                )
+                + f"  [{suite.data}]"
+            )
             print(rows[-1], flush=True)
         sizes = (report.size_after, report.zipped_after, report.size_before)
-        rows.append(_row(name, label, sizes, report.latency_after_ms, report.speedup, scores,
-                         ref_scores))
+        rows.append(
+            _row(name, label, sizes, report.latency_after_ms, report.speedup, scores, ref_scores)
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -144,8 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--time-budget", type=float, default=4.0,
-                        help="seconds of timed runs per variant (sets the repeats)")
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=4.0,
+        help="seconds of timed runs per variant (sets the repeats)",
+    )
     args = parser.parse_args(argv)
     print(cpu.describe())  # every figure says which CPU it came from
     logging.getLogger().setLevel(logging.ERROR)  # onnxruntime.quantization's chatter

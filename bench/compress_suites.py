@@ -19,13 +19,35 @@ import numpy as np
 from sensekit.samples import media_path
 
 Feeds = dict[str, np.ndarray]
-PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png",
-          "dog.jpg", "person.jpg", "horses.jpg", "giraffe.jpg"]
-CLIPS = ["jfk.wav", "Front_Center.wav", "Front_Left.wav", "Noise.wav", "Rear_Right.wav",
-         "Side_Left.wav", "phone-incoming-call.oga", "camera-shutter.oga",
-         "alarm-clock-elapsed.oga", "bell.oga", "dialog-warning.oga", "complete.oga"]
-JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for you, ask what "
-            "you can do for your country.")
+PHOTOS = [
+    "chelsea.png",
+    "coffee.png",
+    "astronaut.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "dog.jpg",
+    "person.jpg",
+    "horses.jpg",
+    "giraffe.jpg",
+]
+CLIPS = [
+    "jfk.wav",
+    "Front_Center.wav",
+    "Front_Left.wav",
+    "Noise.wav",
+    "Rear_Right.wav",
+    "Side_Left.wav",
+    "phone-incoming-call.oga",
+    "camera-shutter.oga",
+    "alarm-clock-elapsed.oga",
+    "bell.oga",
+    "dialog-warning.oga",
+    "complete.oga",
+]
+JFK_TEXT = (
+    "And so my fellow Americans, ask not what your country can do for you, ask what "
+    "you can do for your country."
+)
 
 
 @dataclass
@@ -45,7 +67,7 @@ def _crop(image: np.ndarray, fraction: float, fx: float, fy: float) -> np.ndarra
     h, w = image.shape[:2]
     ch, cw = max(8, int(h * fraction)), max(8, int(w * fraction))
     y, x = int((h - ch) * fy), int((w - cw) * fx)
-    return np.ascontiguousarray(image[y:y + ch, x:x + cw])
+    return np.ascontiguousarray(image[y : y + ch, x : x + cw])
 
 
 def image_views(per_photo: int = 12) -> list[np.ndarray]:
@@ -57,10 +79,20 @@ def image_views(per_photo: int = 12) -> list[np.ndarray]:
         img = load_image(media_path(photo))
         flip = np.ascontiguousarray(img[:, ::-1])
         gray = np.repeat(img.mean(2, keepdims=True), 3, 2).astype(np.uint8)
-        items = [img, flip, _crop(img, 0.8, 0.5, 0.5), _crop(img, 0.6, 0.5, 0.5),
-                 _crop(img, 0.75, 0, 0), _crop(img, 0.75, 1, 0), _crop(img, 0.75, 0, 1),
-                 _crop(img, 0.75, 1, 1), _crop(flip, 0.7, 0.5, 0.3), gray,
-                 (img * 0.6).astype(np.uint8), np.ascontiguousarray(np.rot90(img))]
+        items = [
+            img,
+            flip,
+            _crop(img, 0.8, 0.5, 0.5),
+            _crop(img, 0.6, 0.5, 0.5),
+            _crop(img, 0.75, 0, 0),
+            _crop(img, 0.75, 1, 0),
+            _crop(img, 0.75, 0, 1),
+            _crop(img, 0.75, 1, 1),
+            _crop(flip, 0.7, 0.5, 0.3),
+            gray,
+            (img * 0.6).astype(np.uint8),
+            np.ascontiguousarray(np.rot90(img)),
+        ]
         views += items[:per_photo]
     return views
 
@@ -93,13 +125,15 @@ def classifier_suite(model: Any) -> Suite:
         clf = ImageClassifier.from_model(path)
         rows = []
         for i in range(0, len(views), 16):
-            rows += [[c.index for c in r] for r in clf.classify_batch(views[i:i + 16], top_k=5)]
+            rows += [[c.index for c in r] for r in clf.classify_batch(views[i : i + 16], top_k=5)]
         return np.array(rows)
 
     def score(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(out, ref)])
-        return {"top-1 agr": 100 * float(np.mean(out[:, 0] == ref[:, 0])),
-                "top-5 overlap": 100 * float(overlap)}
+        return {
+            "top-1 agr": 100 * float(np.mean(out[:, 0] == ref[:, 0])),
+            "top-5 overlap": 100 * float(overlap),
+        }
 
     return Suite(f"{len(views)} photo views", feeds, calib, evaluate, score)
 
@@ -112,8 +146,9 @@ def _iou(a: Any, b: Any) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _match_f1(out: list[list[Any]], ref: list[list[Any]], same: Callable[[Any, Any], bool]
-              ) -> float:
+def _match_f1(
+    out: list[list[Any]], ref: list[list[Any]], same: Callable[[Any, Any], bool]
+) -> float:
     hits = total = 0
     for got, want in zip(out, ref):
         free = list(got)
@@ -140,10 +175,13 @@ def detector_suite(model: Any) -> Suite:
         return ObjectDetector.from_model(path).detect_batch(views)
 
     def score(out: Any, ref: Any) -> dict[str, float]:
-        same = lambda g, w: g.label == w.label and _iou(g.box, w.box) >= 0.5  # noqa: E731
-        strict = lambda g, w: g.label == w.label and _iou(g.box, w.box) >= 0.9  # noqa: E731
-        return {"det F1@.5": _match_f1(out, ref, same), "det F1@.9": _match_f1(out, ref, strict),
-                "boxes": float(sum(map(len, out)))}
+        same = lambda g, w: g.label == w.label and _iou(g.box, w.box) >= 0.5
+        strict = lambda g, w: g.label == w.label and _iou(g.box, w.box) >= 0.9
+        return {
+            "det F1@.5": _match_f1(out, ref, same),
+            "det F1@.9": _match_f1(out, ref, strict),
+            "boxes": float(sum(map(len, out))),
+        }
 
     return Suite(f"{len(views)} photo views", feeds, calib, evaluate, score)
 
@@ -154,8 +192,11 @@ def pose_suite(model: Any) -> Suite:
 
     spec = model.manifest.preprocess["detector"]
     name = spec.get("input", "input_1")
-    views = [v for i, v in enumerate(image_views()) if i // 12 in (2, 4, 6, 7, 8)
-             and i % 12 in (0, 1, 2, 3, 9, 10)]
+    views = [
+        v
+        for i, v in enumerate(image_views())
+        if i // 12 in (2, 4, 6, 7, 8) and i % 12 in (0, 1, 2, 3, 9, 10)
+    ]
     feeds = [{name: prepare(v, spec).tensor} for v in views[:2]]
     calib_images = calibration_images(24)
     calib = [{name: prepare(v, spec).tensor} for v in calib_images]
@@ -184,16 +225,24 @@ def pose_suite(model: Any) -> Suite:
                 g = min(got, key=lambda p: _iou(p.box, w.box), default=None)
                 total += len(w.keypoints)
                 if g is not None and _iou(g.box, w.box) > 0.3:
-                    good += sum(np.hypot(a.x - b.x, a.y - b.y) <= 0.05 * side
-                                for a, b in zip(g.keypoints, w.keypoints))
+                    good += sum(
+                        np.hypot(a.x - b.x, a.y - b.y) <= 0.05 * side
+                        for a, b in zip(g.keypoints, w.keypoints)
+                    )
         people = _match_f1(out, ref, lambda g, w: _iou(g.box, w.box) >= 0.5)
         return {"PCK@.05": 100.0 * good / max(total, 1), "person F1": people}
 
     # The detector's keypoints place the landmark crop, and 8-bit weights there move it
     # enough to shift a few percent of the keypoints: it stays float16, landmarks go 3x.
-    return Suite(f"{len(views)} photo views", feeds, calib, evaluate, score,
-                 {"landmarks": crops[:24]} if crops else None,
-                 {"detector": 2.0, "landmarks": 3.0})
+    return Suite(
+        f"{len(views)} photo views",
+        feeds,
+        calib,
+        evaluate,
+        score,
+        {"landmarks": crops[:24]} if crops else None,
+        {"detector": 2.0, "landmarks": 3.0},
+    )
 
 
 # -- audio -------------------------------------------------------------------------------
@@ -223,7 +272,7 @@ def sound_suite(model: Any) -> Suite:
         for samples in samples_list:
             frames = clf.features(samples)
             for start in range(0, max(1, len(frames) - patch + 1), step):
-                x = frames[start:start + patch][None, None]
+                x = frames[start : start + patch][None, None]
                 if x.shape[2] == patch:
                     x = nn.quantize(x, q["scale"], q["zero_point"], q["dtype"]) if q else x
                     out.append({spec.get("input", "audio"): x})
@@ -235,15 +284,23 @@ def sound_suite(model: Any) -> Suite:
 
     def score(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
         top3 = np.argsort(-ref, 1)[:, :3]
-        overlap = np.mean([len(set(a) & set(b)) / 3 for a, b in
-                           zip(np.argsort(-out, 1)[:, :3], top3)])
-        return {"label agr": 100 * float(np.mean(out.argmax(1) == ref.argmax(1))),
-                "top-3 overlap": 100 * float(overlap),
-                "max|d score|": float(np.abs(out - ref).max())}
+        overlap = np.mean(
+            [len(set(a) & set(b)) / 3 for a, b in zip(np.argsort(-out, 1)[:, :3], top3)]
+        )
+        return {
+            "label agr": 100 * float(np.mean(out.argmax(1) == ref.argmax(1))),
+            "top-3 overlap": 100 * float(overlap),
+            "max|d score|": float(np.abs(out - ref).max()),
+        }
 
     windows = len(evaluate(model.package.root))
-    return Suite(f"{windows} windows of {len(clips)} clips", patches(clips, hop)[:1],
-                 patches(_clips(1), 4 * hop)[:48], evaluate, score)
+    return Suite(
+        f"{windows} windows of {len(clips)} clips",
+        patches(clips, hop)[:1],
+        patches(_clips(1), 4 * hop)[:48],
+        evaluate,
+        score,
+    )
 
 
 def vad_suite(model: Any) -> Suite:
@@ -255,23 +312,36 @@ def vad_suite(model: Any) -> Suite:
 
     def feeds_of(samples_list: list[np.ndarray], step: int) -> list[Feeds]:
         state = np.zeros(spec["state_shape"], np.float32)
-        return [{spec["input"]: s[i:i + width][None].astype(np.float32), spec["state"]: state,
-                 spec["rate"]: np.array(int(spec["sample_rate"]), np.int64)}
-                for s in samples_list for i in range(0, len(s) - width, step)]
+        return [
+            {
+                spec["input"]: s[i : i + width][None].astype(np.float32),
+                spec["state"]: state,
+                spec["rate"]: np.array(int(spec["sample_rate"]), np.int64),
+            }
+            for s in samples_list
+            for i in range(0, len(s) - width, step)
+        ]
 
     def evaluate(path: Path) -> np.ndarray:
         vad = SpeechActivity.from_model(path)
         return np.concatenate([vad.probabilities(c) for c in clips])
 
     def score(out: np.ndarray, ref: np.ndarray) -> dict[str, float]:
-        return {"speech agr": 100 * float(np.mean((out > 0.5) == (ref > 0.5))),
-                "max|d p|": float(np.abs(out - ref).max())}
+        return {
+            "speech agr": 100 * float(np.mean((out > 0.5) == (ref > 0.5))),
+            "max|d p|": float(np.abs(out - ref).max()),
+        }
 
     chunks = sum(-(-len(c) // int(spec["chunk"])) for c in clips)
     # sensekit resamples everything to 16 kHz, so the 8 kHz network behind `sr` is dead
-    return Suite(f"{chunks} chunks of {len(clips)} clips; sr fixed at 16000",
-                 feeds_of(clips[:1], 10 ** 9), feeds_of(_clips(1), 4000)[:64], evaluate, score,
-                 fixed_inputs={spec["rate"]: int(spec["sample_rate"])})
+    return Suite(
+        f"{chunks} chunks of {len(clips)} clips; sr fixed at 16000",
+        feeds_of(clips[:1], 10**9),
+        feeds_of(_clips(1), 4000)[:64],
+        evaluate,
+        score,
+        fixed_inputs={spec["rate"]: int(spec["sample_rate"])},
+    )
 
 
 def whisper_suite(model: Any) -> Suite:
@@ -283,22 +353,27 @@ def whisper_suite(model: Any) -> Suite:
     clips = dict(zip(CLIPS, _clips()))
     n_mels = int(model.manifest.preprocess.get("mels", 80))
     name = model.session("encoder").get_inputs()[0].name
-    mel = lambda a: {name: window_mel(a, n_mels)[None]}  # noqa: E731
+    mel = lambda a: {name: window_mel(a, n_mels)[None]}
     calib = [mel(c) for c in _clips(1)[:8]]
 
     def evaluate(path: Path) -> list[str]:
         transcriber = Transcriber.from_model(path)
-        return [transcriber.transcribe(clips[v], 16000, vad=False, beam_size=1).text for v in voices]
+        return [
+            transcriber.transcribe(clips[v], 16000, vad=False, beam_size=1).text for v in voices
+        ]
 
     def score(out: list[str], ref: list[str]) -> dict[str, float]:
         vs_ref = np.mean([word_error_rate(r, o) for r, o in zip(ref, out)])
         # headline: all five clips against the shipped model's transcripts (jfk alone
         # missed a variant that kept jfk word-perfect and garbled the others)
-        return {"WER vs shipped": 100 * float(vs_ref),
-                "WER jfk": 100 * word_error_rate(JFK_TEXT, out[0])}
+        return {
+            "WER vs shipped": 100 * float(vs_ref),
+            "WER jfk": 100 * word_error_rate(JFK_TEXT, out[0]),
+        }
 
-    return Suite(f"{len(voices)} voice clips (jfk + alsa)", [mel(clips["jfk.wav"])], calib,
-                 evaluate, score)
+    return Suite(
+        f"{len(voices)} voice clips (jfk + alsa)", [mel(clips["jfk.wav"])], calib, evaluate, score
+    )
 
 
 # -- text --------------------------------------------------------------------------------
@@ -318,8 +393,11 @@ def _text_feeds(model: Any, pairs: list[tuple[str, str | None]]) -> list[Feeds]:
     feeds = []
     for first, second in pairs:
         e = tokenizer.encode(first, second) if second else tokenizer.encode(first)
-        arrays = {"input_ids": e.ids, "attention_mask": e.attention_mask,
-                  "token_type_ids": e.type_ids}
+        arrays = {
+            "input_ids": e.ids,
+            "attention_mask": e.attention_mask,
+            "token_type_ids": e.type_ids,
+        }
         feeds.append({n: np.array([arrays[n]], np.int64) for n in names})
     return feeds
 
@@ -343,13 +421,19 @@ def qa_suite(model: Any) -> Suite:
         return out
 
     def score(out: list[str], ref: list[str]) -> dict[str, float]:
-        return {"F1": score_predictions(ordered, out)["f1"],
-                "answer agr": 100 * float(np.mean([a == b for a, b in zip(out, ref)]))}
+        return {
+            "F1": score_predictions(ordered, out)["f1"],
+            "answer agr": 100 * float(np.mean([a == b for a, b in zip(out, ref)])),
+        }
 
     calib = _text_feeds(model, [(e.question, e.context) for e in train[::90]])
-    return Suite(f"{len(dev)} dev questions", _text_feeds(model, [(dev[0].question,
-                                                                  dev[0].context)]),
-                 calib, evaluate, score)
+    return Suite(
+        f"{len(dev)} dev questions",
+        _text_feeds(model, [(dev[0].question, dev[0].context)]),
+        calib,
+        evaluate,
+        score,
+    )
 
 
 def embed_suite(model: Any) -> Suite:
@@ -367,17 +451,33 @@ def embed_suite(model: Any) -> Suite:
         cos = np.sum(out * ref, 1)
         q = len(questions)
         best, want = (out[:q] @ out[q:].T).argmax(1), (ref[:q] @ ref[q:].T).argmax(1)
-        return {"cosine": 100 * float(cos.mean()), "min cos": 100 * float(cos.min()),
-                "retrieval agr": 100 * float(np.mean(best == want)),
-                "retrieval acc": 100 * float(np.mean(best == gold))}
+        return {
+            "cosine": 100 * float(cos.mean()),
+            "min cos": 100 * float(cos.min()),
+            "retrieval agr": 100 * float(np.mean(best == want)),
+            "retrieval acc": 100 * float(np.mean(best == gold)),
+        }
 
-    calib = _text_feeds(model, [(e.question, None) for e in train[::100]] +
-                        [(e.context, None) for e in train[::400]])
-    return Suite(f"{len(questions)} questions + {len(contexts)} passages",
-                 _text_feeds(model, [(contexts[0], None)]), calib, evaluate, score)
+    calib = _text_feeds(
+        model,
+        [(e.question, None) for e in train[::100]] + [(e.context, None) for e in train[::400]],
+    )
+    return Suite(
+        f"{len(questions)} questions + {len(contexts)} passages",
+        _text_feeds(model, [(contexts[0], None)]),
+        calib,
+        evaluate,
+        score,
+    )
 
 
-SUITES = {"image-classification": classifier_suite, "object-detection": detector_suite,
-          "pose-estimation": pose_suite, "sound-classification": sound_suite,
-          "speech-activity": vad_suite, "speech-recognition": whisper_suite,
-          "question-answering": qa_suite, "text-embedding": embed_suite}
+SUITES = {
+    "image-classification": classifier_suite,
+    "object-detection": detector_suite,
+    "pose-estimation": pose_suite,
+    "sound-classification": sound_suite,
+    "speech-activity": vad_suite,
+    "speech-recognition": whisper_suite,
+    "question-answering": qa_suite,
+    "text-embedding": embed_suite,
+}

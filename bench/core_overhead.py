@@ -41,8 +41,9 @@ def main() -> None:
     # spins steals the cores of the other side, which would skew the ratio either way.
     if not ORT_SPIN_WAIT:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    raw = ort.InferenceSession(str(model.package.graph_path()), options,
-                               providers=["CPUExecutionProvider"])
+    raw = ort.InferenceSession(
+        str(model.package.graph_path()), options, providers=["CPUExecutionProvider"]
+    )
     rng = np.random.default_rng(0)
     feeds = {}
     for spec in raw.get_inputs():
@@ -60,12 +61,16 @@ def main() -> None:
         ours.append(timings["sensekit"])
         theirs.append(timings["raw"])
         ratios.append(timings["sensekit"] / timings["raw"])
-    print(f"model {args.model}, {args.rounds} interleaved rounds x {args.repeats} runs, "
-          f"{args.threads} threads")
+    print(
+        f"model {args.model}, {args.rounds} interleaved rounds x {args.repeats} runs, "
+        f"{args.threads} threads"
+    )
     print(f"  sensekit Model.predict   median {statistics.median(ours) * 1e3:8.3f} ms")
     print(f"  raw InferenceSession.run median {statistics.median(theirs) * 1e3:8.3f} ms")
-    print(f"  ratio sensekit/raw: median {statistics.median(ratios):.3f} "
-          f"(goal <= 1.02), IQR {np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f}")
+    print(
+        f"  ratio sensekit/raw: median {statistics.median(ratios):.3f} "
+        f"(goal <= 1.02), IQR {np.percentile(ratios, 25):.3f}-{np.percentile(ratios, 75):.3f}"
+    )
 
 
 if __name__ == "__main__":

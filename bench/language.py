@@ -51,7 +51,7 @@ def dev_items() -> tuple[list, list[dict]]:
 def scores(dev: list, answers: list) -> dict:
     from sensekit.language.squad import score_predictions
 
-    texts = ["" if a is None else e.context[a[0]:a[1]] for e, a in zip(dev, answers)]
+    texts = ["" if a is None else e.context[a[0] : a[1]] for e, a in zip(dev, answers)]
     return score_predictions(dev, texts)
 
 
@@ -72,12 +72,15 @@ def main() -> None:
     dev, items = dev_items()
     with tempfile.TemporaryDirectory() as tmp:
         hf = trained_directory(Path(tmp))
-        fp32 = convert(hf, kind="transformers", destination=Path(tmp) / "fp32.skmodel",
-                       name="minilm-qa-fp32")
+        fp32 = convert(
+            hf, kind="transformers", destination=Path(tmp) / "fp32.skmodel", name="minilm-qa-fp32"
+        )
         # The shipped package is int8 (dynamic, uint8 weights: dev F1 -0.5); the fp32
         # conversion of the same weights shows what int8 buys and costs.
-        systems = {"sensekit": QuestionAnswerer.from_model("minilm-qa"),
-                   "sensekit-fp32": QuestionAnswerer.from_model(fp32)}
+        systems = {
+            "sensekit": QuestionAnswerer.from_model("minilm-qa"),
+            "sensekit-fp32": QuestionAnswerer.from_model(fp32),
+        }
         peer = Peer(hf)
         try:
             report(dev, items, systems, peer, args)
@@ -92,9 +95,11 @@ def report(dev, items, systems, peer, args) -> None:
     for name, got in answers.items():
         print(f"  {name:14s} {scores(dev, got)}")
     for name in systems:
-        print(f"  same answer as hf-pipeline: {name} "
-              f"{agreement(answers[name], answers['hf-pipeline']):.1f} %")
-    subset = items[:args.latency_questions]
+        print(
+            f"  same answer as hf-pipeline: {name} "
+            f"{agreement(answers[name], answers['hf-pipeline']):.1f} %"
+        )
+    subset = items[: args.latency_questions]
     times: dict[str, list[float]] = {n: [] for n in [*systems, "hf-pipeline"]}
     for _ in range(args.rounds):  # interleaved rounds
         for name, s in systems.items():
@@ -114,18 +119,21 @@ def throughput(dev, systems, peer, passages: int) -> None:
     questions = [e.question for e in dev if e.context in contexts][:100]
     questions = (questions * (100 // max(1, len(questions)) + 1))[:100]
     tokens = len(systems["sensekit"].document(document).tokens)
-    print(f"throughput: 100 questions over one document of {len(document):,} characters "
-          f"({tokens:,} tokens)")
+    print(
+        f"throughput: 100 questions over one document of {len(document):,} characters "
+        f"({tokens:,} tokens)"
+    )
     results = {}
     for name, s in systems.items():
         started = time.perf_counter()
         s.answer_many(questions, document, **OPTIONS)
         results[name] = time.perf_counter() - started
-    results["hf-pipeline"] = peer.run([{"question": q, "context": document}
-                                       for q in questions])[1]
+    results["hf-pipeline"] = peer.run([{"question": q, "context": document} for q in questions])[1]
     for name, seconds in results.items():
-        print(f"  {name:14s} {100 / seconds:7.2f} questions/s  ({seconds:.1f} s)   "
-              f"x{results['hf-pipeline'] / seconds:.2f} vs hf-pipeline")
+        print(
+            f"  {name:14s} {100 / seconds:7.2f} questions/s  ({seconds:.1f} s)   "
+            f"x{results['hf-pipeline'] / seconds:.2f} vs hf-pipeline"
+        )
 
 
 if __name__ == "__main__":

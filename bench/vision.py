@@ -58,19 +58,26 @@ def raw_classifier(model_dir: str) -> Callable[[np.ndarray], int]:
         h, w = image.shape[:2]
         side = round(0.875 * min(h, w))
         y0, x0 = (h - side) // 2, (w - side) // 2
-        crop = cv2.resize(image[y0:y0 + side, x0:x0 + side], (224, 224),
-                          interpolation=cv2.INTER_AREA if side > 448 else cv2.INTER_LINEAR)
+        crop = cv2.resize(
+            image[y0 : y0 + side, x0 : x0 + side],
+            (224, 224),
+            interpolation=cv2.INTER_AREA if side > 448 else cv2.INTER_LINEAR,
+        )
         x = ((crop.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[None]
         logits = sess.run(["logits"], {"image": x})[0][0]
         return int(np.argmax(logits))
+
     return run
 
 
 def raw_detector(model_dir: str) -> Callable[[np.ndarray], list[int]]:
     sess = session(f"{model_dir}/model.onnx")
     mean, std = np.float32([103.53, 116.28, 123.675]), np.float32([57.375, 57.12, 58.395])
-    heads = [(8, "Identity:0", "Identity_3:0"), (16, "Identity_1:0", "Identity_4:0"),
-             (32, "Identity_2:0", "Identity_5:0")]
+    heads = [
+        (8, "Identity:0", "Identity_3:0"),
+        (16, "Identity_1:0", "Identity_4:0"),
+        (32, "Identity_2:0", "Identity_5:0"),
+    ]
     centers = []
     for stride, _, _ in heads:
         ys, xs = np.meshgrid(np.arange(416 // stride), np.arange(416 // stride), indexing="ij")
@@ -79,24 +86,35 @@ def raw_detector(model_dir: str) -> Callable[[np.ndarray], list[int]]:
     strides = np.concatenate([np.full((416 // s) ** 2, s, np.float32) for s, _, _ in heads])
 
     def run(image: np.ndarray) -> list[int]:
-        x = ((cv2.resize(image[:, :, ::-1], (416, 416)).astype(np.float32) - mean) / std)
-        out = dict(zip([o.name for o in sess.get_outputs()],
-                       sess.run(None, {"input_1:0": x.transpose(2, 0, 1)[None]})))
+        x = (cv2.resize(image[:, :, ::-1], (416, 416)).astype(np.float32) - mean) / std
+        out = dict(
+            zip(
+                [o.name for o in sess.get_outputs()],
+                sess.run(None, {"input_1:0": x.transpose(2, 0, 1)[None]}),
+            )
+        )
         scores = np.concatenate([out[s][0] for _, s, _ in heads])
         dist = np.concatenate([out[b][0] for _, _, b in heads]).reshape(-1, 4, 11)
         prob = np.exp(dist - dist.max(2, keepdims=True))
         side = (prob / prob.sum(2, keepdims=True)) @ np.arange(11, dtype=np.float32)
         side *= strides[:, None]
         cells, classes = np.nonzero(scores > 0.35)
-        boxes = np.concatenate([centers[cells] - side[cells, :2], side[cells, :2] + side[cells, 2:]], 1)
-        keep = cv2.dnn.NMSBoxesBatched(boxes.tolist(), scores[cells, classes].tolist(),
-                                       classes.tolist(), 0.35, 0.5)
+        boxes = np.concatenate(
+            [centers[cells] - side[cells, :2], side[cells, :2] + side[cells, 2:]], 1
+        )
+        keep = cv2.dnn.NMSBoxesBatched(
+            boxes.tolist(), scores[cells, classes].tolist(), classes.tolist(), 0.35, 0.5
+        )
         return sorted({int(classes[i]) for i in np.ravel(keep)})
+
     return run
 
 
 def raw_pose(model_dir: str, anchors: np.ndarray) -> Callable[[np.ndarray], float]:
-    detector, landmarks = session(f"{model_dir}/detector.onnx"), session(f"{model_dir}/landmarks.onnx")
+    detector, landmarks = (
+        session(f"{model_dir}/detector.onnx"),
+        session(f"{model_dir}/landmarks.onnx"),
+    )
 
     def run(image: np.ndarray) -> float:
         h, w = image.shape[:2]
@@ -104,7 +122,7 @@ def raw_pose(model_dir: str, anchors: np.ndarray) -> Callable[[np.ndarray], floa
         nw, nh = round(w * scale), round(h * scale)
         boxed = np.zeros((224, 224, 3), np.uint8)
         x0, y0 = (224 - nw) // 2, (224 - nh) // 2
-        boxed[y0:y0 + nh, x0:x0 + nw] = cv2.resize(image, (nw, nh))
+        boxed[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(image, (nw, nh))
         raw, logits = detector.run(None, {"input_1": (boxed.astype(np.float32) / 127.5 - 1)[None]})
         best = int(np.argmax(logits[0, :, 0]))  # the single best anchor, no NMS
         kp = (raw[0, best, 4:8].reshape(2, 2) + anchors[best] * 224 - [x0, y0]) / scale
@@ -114,9 +132,14 @@ def raw_pose(model_dir: str, anchors: np.ndarray) -> Callable[[np.ndarray], floa
         c, s = np.cos(angle), np.sin(angle)
         lin = np.array([[c, -s], [s, c]]) * size / 256
         matrix = np.hstack([lin, (kp[0] - lin @ [128, 128])[:, None]])
-        crop = cv2.warpAffine(image, matrix, (256, 256), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
-        out = landmarks.run(["Identity", "Identity_1"], {"input_1": (crop.astype(np.float32) / 255)[None]})
+        crop = cv2.warpAffine(
+            image, matrix, (256, 256), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        )
+        out = landmarks.run(
+            ["Identity", "Identity_1"], {"input_1": (crop.astype(np.float32) / 255)[None]}
+        )
         return float(out[1][0, 0])
+
     return run
 
 
@@ -125,25 +148,40 @@ def bench_tasks(images: list[np.ndarray], repeats: int) -> None:
     classifier = ImageClassifier.from_model("efficientnet-lite0", compute_units="cpu")
     detector = ObjectDetector.from_model("nanodet-m", compute_units="cpu")
     poser = PoseDetector.from_model("blazepose", compute_units="cpu")
-    pairs = {"classify": (classifier, raw_classifier(str(classifier.model.package.root))),
-             "detect": (detector, raw_detector(str(detector.model.package.root))),
-             "pose": (poser, raw_pose(str(poser.model.package.root), poser._anchors))}
-    print(f"{'task':<9} {'sensekit ms':>12} {'raw ORT ms':>11} {'overhead':>9}  (per image, "
-          f"median over {repeats} x {len(images)} images)")
+    pairs = {
+        "classify": (classifier, raw_classifier(str(classifier.model.package.root))),
+        "detect": (detector, raw_detector(str(detector.model.package.root))),
+        "pose": (poser, raw_pose(str(poser.model.package.root), poser._anchors)),
+    }
+    print(
+        f"{'task':<9} {'sensekit ms':>12} {'raw ORT ms':>11} {'overhead':>9}  (per image, "
+        f"median over {repeats} x {len(images)} images)"
+    )
     for name, (task, raw) in pairs.items():
-        medians = interleaved({"sensekit": lambda t=task: [t(i) for i in images],
-                               "raw": lambda r=raw: [r(i) for i in images]}, repeats)
+        medians = interleaved(
+            {
+                "sensekit": lambda t=task: [t(i) for i in images],
+                "raw": lambda r=raw: [r(i) for i in images],
+            },
+            repeats,
+        )
         a, b = (medians[k] * 1000 / len(images) for k in ("sensekit", "raw"))
         print(f"{name:<9} {a:12.2f} {b:11.2f} {a / b:9.3f}")
     agree = sum(classifier(i, top_k=1)[0].index == pairs["classify"][1](i) for i in images)
     det_agree = sum(sorted({d.index for d in detector(i)}) == pairs["detect"][1](i) for i in images)
-    print(f"accuracy: classify top-1 agrees with raw ORT on {agree}/{len(images)} images; "
-          f"detect label sets agree on {det_agree}/{len(images)}")
+    print(
+        f"accuracy: classify top-1 agrees with raw ORT on {agree}/{len(images)} images; "
+        f"detect label sets agree on {det_agree}/{len(images)}"
+    )
     batch = images * 2
-    medians = interleaved({name: (lambda t=task: t.predict_batch(batch))
-                           for name, (task, _) in pairs.items()}, max(3, repeats // 3))
-    print("batch throughput (images/s, predict_batch of "
-          f"{len(batch)}): " + ", ".join(f"{k} {len(batch) / v:.1f}" for k, v in medians.items()))
+    medians = interleaved(
+        {name: (lambda t=task: t.predict_batch(batch)) for name, (task, _) in pairs.items()},
+        max(3, repeats // 3),
+    )
+    print(
+        "batch throughput (images/s, predict_batch of "
+        f"{len(batch)}): " + ", ".join(f"{k} {len(batch) / v:.1f}" for k, v in medians.items())
+    )
 
 
 def bench_pytorch(images: list[np.ndarray], repeats: int) -> None:
@@ -153,8 +191,9 @@ def bench_pytorch(images: list[np.ndarray], repeats: int) -> None:
     from sensekit.core.sources import fetch
     from sensekit.zoo.efficientnet_lite0 import WEIGHTS
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                       weights_path=str(fetch(WEIGHTS, home() / "downloads"))).eval()
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=str(fetch(WEIGHTS, home() / "downloads"))
+    ).eval()
     classifier = ImageClassifier.from_model("efficientnet-lite0", compute_units="cpu")
     spec = classifier.model.manifest.preprocess
 
@@ -162,36 +201,64 @@ def bench_pytorch(images: list[np.ndarray], repeats: int) -> None:
         with torch.inference_mode():
             return int(net(torch.from_numpy(preprocess(image, spec)[0])).argmax())
 
-    medians = interleaved({"sensekit": lambda: [classifier(i) for i in images],
-                           "torch": lambda: [torch_classify(i) for i in images]}, repeats)
+    medians = interleaved(
+        {
+            "sensekit": lambda: [classifier(i) for i in images],
+            "torch": lambda: [torch_classify(i) for i in images],
+        },
+        repeats,
+    )
     ratio = medians["torch"] / medians["sensekit"]
     agree = sum(classifier(i, top_k=1)[0].index == torch_classify(i) for i in images)
     batch = np.concatenate([preprocess(i, spec)[0] for i in images * 2])
     with torch.inference_mode():
-        tb = interleaved({"sensekit": lambda: classifier.model.predict({"image": batch}),
-                          "torch": lambda: net(torch.from_numpy(batch))}, max(3, repeats // 3))
-    print(f"EfficientNet-Lite0 vs PyTorch eager ({torch.get_num_threads()} threads): per image "
-          f"sensekit {medians['sensekit'] * 1000 / len(images):.2f} ms, torch "
-          f"{medians['torch'] * 1000 / len(images):.2f} ms -> {ratio:.2f}x faster; batch "
-          f"{len(batch)}: {tb['torch'] / tb['sensekit']:.2f}x; top-1 agrees {agree}/{len(images)}")
+        tb = interleaved(
+            {
+                "sensekit": lambda: classifier.model.predict({"image": batch}),
+                "torch": lambda: net(torch.from_numpy(batch)),
+            },
+            max(3, repeats // 3),
+        )
+    print(
+        f"EfficientNet-Lite0 vs PyTorch eager ({torch.get_num_threads()} threads): per image "
+        f"sensekit {medians['sensekit'] * 1000 / len(images):.2f} ms, torch "
+        f"{medians['torch'] * 1000 / len(images):.2f} ms -> {ratio:.2f}x faster; batch "
+        f"{len(batch)}: {tb['torch'] / tb['sensekit']:.2f}x; top-1 agrees {agree}/{len(images)}"
+    )
 
 
 def bench_preprocess(images: list[np.ndarray], repeats: int) -> None:
-    spec = {"size": [416, 416], "resize": "scale_fill", "color": "BGR", "layout": "NCHW",
-            "scale": 1.0, "mean": [103.53, 116.28, 123.675], "std": [57.375, 57.12, 58.395]}
+    spec = {
+        "size": [416, 416],
+        "resize": "scale_fill",
+        "color": "BGR",
+        "layout": "NCHW",
+        "scale": 1.0,
+        "mean": [103.53, 116.28, 123.675],
+        "std": [57.375, 57.12, 58.395],
+    }
     mean, std = np.float32(spec["mean"]), np.float32(spec["std"])
 
     def opencv(image: np.ndarray) -> np.ndarray:
-        return cv2.dnn.blobFromImage(image, 1.0, (416, 416), tuple(mean.tolist()), swapRB=True) \
+        return (
+            cv2.dnn.blobFromImage(image, 1.0, (416, 416), tuple(mean.tolist()), swapRB=True)
             / std[None, :, None, None]
+        )
 
-    medians = interleaved({"sensekit": lambda: [preprocess(i, spec) for i in images],
-                           "opencv": lambda: [opencv(i) for i in images]}, repeats)
+    medians = interleaved(
+        {
+            "sensekit": lambda: [preprocess(i, spec) for i in images],
+            "opencv": lambda: [opencv(i) for i in images],
+        },
+        repeats,
+    )
     diff = max(float(np.abs(preprocess(i, spec)[0] - opencv(i)).max()) for i in images)
-    print(f"preprocess (416x416 BGR mean/std NCHW): sensekit "
-          f"{medians['sensekit'] * 1000 / len(images):.3f} ms, cv2.dnn.blobFromImage "
-          f"{medians['opencv'] * 1000 / len(images):.3f} ms -> ratio "
-          f"{medians['sensekit'] / medians['opencv']:.2f}; max abs diff {diff:.3g}")
+    print(
+        f"preprocess (416x416 BGR mean/std NCHW): sensekit "
+        f"{medians['sensekit'] * 1000 / len(images):.3f} ms, cv2.dnn.blobFromImage "
+        f"{medians['opencv'] * 1000 / len(images):.3f} ms -> ratio "
+        f"{medians['sensekit'] / medians['opencv']:.2f}; max abs diff {diff:.3g}"
+    )
 
 
 def main() -> None:

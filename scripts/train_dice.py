@@ -23,14 +23,23 @@ from pathlib import Path
 
 from sensekit.core import registry
 from sensekit.core.package import sha256_file
-from sensekit.vision.synthetic.dice import write_dataset
 from sensekit.vision.detector_training import DetectorTraining, fit
+from sensekit.vision.synthetic.dice import write_dataset
 from sensekit.zoo import data_file
 from sensekit.zoo.dice import TRAINED, TRAINED_INFO, save_weights
 
 SCENES = 12000
-SETTINGS = DetectorTraining(epochs=3, size=384, batch_size=16, lr=2e-3, validation=0.04,
-                            seed=0, vertical_flip=True, class_agnostic_nms=True, workers=1)
+SETTINGS = DetectorTraining(
+    epochs=2,
+    size=384,
+    batch_size=16,
+    lr=2e-3,
+    validation=0.04,
+    seed=0,
+    vertical_flip=True,
+    class_agnostic_nms=True,
+    workers=1,
+)
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "dice" / "dev"
 
 

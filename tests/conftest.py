@@ -28,8 +28,9 @@ def synthesize_speech(text: str, name: str, rate: int = 16000) -> Path:
             pytest.fail("espeak-ng is not installed; run scripts/install.sh")
         raw = target / f"{name}.raw.wav"
         subprocess.run(["espeak-ng", "-w", str(raw), text], check=True, timeout=60)
-        subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", str(path)], check=True,
-                       timeout=60)
+        subprocess.run(
+            ["sox", str(raw), "-r", str(rate), "-c", "1", str(path)], check=True, timeout=60
+        )
         raw.unlink()
     return path
 
@@ -57,8 +58,11 @@ _unexpected_skips: list[str] = []
 def _expected_skip_reasons() -> set[str]:
     """The reasons in expected_skips.txt: one per line, before " -- why"; # starts a comment."""
     lines = _EXPECTED_SKIPS.read_text(encoding="utf-8").splitlines()
-    return {line.split(" -- ")[0].strip() for line in lines
-            if line.strip() and not line.lstrip().startswith("#")}
+    return {
+        line.split(" -- ")[0].strip()
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    }
 
 
 def _note_skip(report: pytest.CollectReport | pytest.TestReport) -> None:

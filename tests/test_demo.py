@@ -9,8 +9,14 @@ def test_demo_prints_real_results_of_every_domain(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "FAILED" not in out
-    for verb in ("vision.classify", "vision.detect", "vision.pose", "language.answer",
-                 "speech.transcribe", "sound.identify"):
+    for verb in (
+        "vision.classify",
+        "vision.detect",
+        "vision.pose",
+        "language.answer",
+        "speech.transcribe",
+        "sound.identify",
+    ):
         assert verb in out
     lower = out.lower()
     assert "tabby" in lower or "cat" in lower  # chelsea.png

@@ -69,7 +69,7 @@ def xp() -> ModuleType:
 
 
 def name() -> str:
-    """"numpy" or "cupy"."""
+    """ "numpy" or "cupy"."""
     return xp().__name__
 
 

@@ -19,17 +19,38 @@ from pathlib import Path
 
 # sensekit's name -> the /proc/cpuinfo flag (x86) or feature (ARM) that shows it
 _LINUX_FLAGS = {
-    "sse4_2": "sse4_2", "avx": "avx", "avx2": "avx2", "fma": "fma", "f16c": "f16c",
-    "avx512f": "avx512f", "avx512bw": "avx512bw", "avx512_vnni": "avx512_vnni",
-    "avx512_bf16": "avx512_bf16", "avx_vnni": "avx_vnni", "amx_tile": "amx_tile",
-    "amx_int8": "amx_int8", "amx_bf16": "amx_bf16",
-    "neon": "asimd", "dotprod": "asimddp", "i8mm": "i8mm", "sve": "sve",
+    "sse4_2": "sse4_2",
+    "avx": "avx",
+    "avx2": "avx2",
+    "fma": "fma",
+    "f16c": "f16c",
+    "avx512f": "avx512f",
+    "avx512bw": "avx512bw",
+    "avx512_vnni": "avx512_vnni",
+    "avx512_bf16": "avx512_bf16",
+    "avx_vnni": "avx_vnni",
+    "amx_tile": "amx_tile",
+    "amx_int8": "amx_int8",
+    "amx_bf16": "amx_bf16",
+    "neon": "asimd",
+    "dotprod": "asimddp",
+    "i8mm": "i8mm",
+    "sve": "sve",
 }
 # the same from NumPy's dispatch table (macOS, Windows)
 _NUMPY_FEATURES = {
-    "sse4_2": "SSE42", "avx": "AVX", "avx2": "AVX2", "fma": "FMA3", "f16c": "F16C",
-    "avx512f": "AVX512F", "avx512bw": "AVX512BW", "avx512_vnni": "AVX512_CLX",
-    "avx512_bf16": "AVX512_SPR", "neon": "ASIMD", "dotprod": "ASIMDDP", "i8mm": "I8MM",
+    "sse4_2": "SSE42",
+    "avx": "AVX",
+    "avx2": "AVX2",
+    "fma": "FMA3",
+    "f16c": "F16C",
+    "avx512f": "AVX512F",
+    "avx512bw": "AVX512BW",
+    "avx512_vnni": "AVX512_CLX",
+    "avx512_bf16": "AVX512_SPR",
+    "neon": "ASIMD",
+    "dotprod": "ASIMDDP",
+    "i8mm": "I8MM",
     "sve": "SVE",
 }
 
@@ -53,10 +74,15 @@ class CpuInfo:
         """The class of CPU that decides kernel choices: "amx", "avx512-vnni", "avx-vnni",
         "avx512", "avx2", "arm-dotprod", "arm" or "baseline"."""
         f = self.features
-        for name, needs in (("amx", {"amx_int8"}), ("avx512-vnni", {"avx512_vnni"}),
-                            ("avx-vnni", {"avx_vnni"}), ("avx512", {"avx512f"}),
-                            ("avx2", {"avx2", "fma"}), ("arm-dotprod", {"dotprod"}),
-                            ("arm", {"neon"})):
+        for name, needs in (
+            ("amx", {"amx_int8"}),
+            ("avx512-vnni", {"avx512_vnni"}),
+            ("avx-vnni", {"avx_vnni"}),
+            ("avx512", {"avx512f"}),
+            ("avx2", {"avx2", "fma"}),
+            ("arm-dotprod", {"dotprod"}),
+            ("arm", {"neon"}),
+        ):
             if needs <= f:
                 return name
         return "baseline"
@@ -76,8 +102,11 @@ def _from_proc(text: str) -> tuple[str, frozenset[str]]:
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()
-        if key in ("model name", "hardware", "processor") and not model and \
-                not value.strip().isdigit():
+        if (
+            key in ("model name", "hardware", "processor")
+            and not model
+            and not value.strip().isdigit()
+        ):
             model = value.strip()
         elif key in ("flags", "features"):
             flags |= set(value.split())
@@ -102,8 +131,12 @@ def info() -> CpuInfo:
         model, features = _from_proc(proc.read_text(errors="replace"))
     if not features:
         features = _from_numpy()
-    return CpuInfo(model or platform.processor() or "unknown CPU", platform.machine(),
-                   os.cpu_count() or 1, features)
+    return CpuInfo(
+        model or platform.processor() or "unknown CPU",
+        platform.machine(),
+        os.cpu_count() or 1,
+        features,
+    )
 
 
 def describe() -> str:

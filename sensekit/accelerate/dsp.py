@@ -39,9 +39,9 @@ except ImportError:  # optional: the numpy path computes the same, 2.3-2.8x slow
     _melkernel = None
 
 WHISPER_SAMPLE_RATE = 16_000  # Hz
-WHISPER_N_FFT = 400           # samples = 25 ms
-WHISPER_HOP = 160             # samples = 10 ms
-WHISPER_FRAMES = 3000         # frames in a 30 s window
+WHISPER_N_FFT = 400  # samples = 25 ms
+WHISPER_HOP = 160  # samples = 10 ms
+WHISPER_FRAMES = 3000  # frames in a 30 s window
 
 
 def to_mono_float(samples: np.ndarray) -> np.ndarray:
@@ -59,8 +59,8 @@ def to_mono_float(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(audio)
 
 
-RESAMPLE_PASSBAND = 0.90       # flat up to 90% of the lower Nyquist (soxr HQ: 91.3%)
-RESAMPLE_STOPBAND_DB = 90.0    # attenuation from the lower Nyquist up
+RESAMPLE_PASSBAND = 0.90  # flat up to 90% of the lower Nyquist (soxr HQ: 91.3%)
+RESAMPLE_STOPBAND_DB = 90.0  # attenuation from the lower Nyquist up
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -74,9 +74,12 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarra
     if source_rate == target_rate:
         return np.asarray(audio, np.float32)
     ratio = Fraction(int(target_rate), int(source_rate))
-    out = scipy.signal.resample_poly(np.asarray(audio, np.float32), ratio.numerator,
-                                     ratio.denominator,
-                                     window=_resample_filter(ratio.numerator, ratio.denominator))
+    out = scipy.signal.resample_poly(
+        np.asarray(audio, np.float32),
+        ratio.numerator,
+        ratio.denominator,
+        window=_resample_filter(ratio.numerator, ratio.denominator),
+    )
     return out.astype(np.float32, copy=False)
 
 
@@ -104,8 +107,11 @@ def frame(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
     if count == 0:
         return np.empty((0, length), audio.dtype)
     return np.lib.stride_tricks.as_strided(
-        audio, shape=(count, length), strides=(audio.strides[0] * hop, audio.strides[0]),
-        writeable=False)
+        audio,
+        shape=(count, length),
+        strides=(audio.strides[0] * hop, audio.strides[0]),
+        writeable=False,
+    )
 
 
 @lru_cache(maxsize=16)
@@ -121,8 +127,14 @@ def hann64(length: int, periodic: bool = True) -> np.ndarray:
     return scipy.signal.get_window("hann", length, fftbins=periodic)
 
 
-def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
-         center: bool = True, pad_mode: str = "reflect") -> np.ndarray:
+def stft(
+    audio: np.ndarray,
+    n_fft: int,
+    hop: int,
+    win_length: int | None = None,
+    center: bool = True,
+    pad_mode: str = "reflect",
+) -> np.ndarray:
     """Complex STFT [frames, n_fft // 2 + 1] with a periodic Hann window."""
     win_length = win_length or n_fft
     window = hann(win_length)
@@ -137,7 +149,7 @@ def stft(audio: np.ndarray, n_fft: int, hop: int, win_length: int | None = None,
 
 
 def power_spectrum(spectrum: np.ndarray) -> np.ndarray:
-    return spectrum.real ** 2 + spectrum.imag ** 2
+    return spectrum.real**2 + spectrum.imag**2
 
 
 def hz_to_mel(hz: np.ndarray, htk: bool = False) -> np.ndarray:
@@ -148,8 +160,9 @@ def hz_to_mel(hz: np.ndarray, htk: bool = False) -> np.ndarray:
     f_sp, min_log_hz = 200.0 / 3, 1000.0
     min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
     linear = hz / f_sp
-    return np.where(hz >= min_log_hz,
-                    min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, linear)
+    return np.where(
+        hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-10) / min_log_hz) / logstep, linear
+    )
 
 
 def mel_to_hz(mel: np.ndarray, htk: bool = False) -> np.ndarray:
@@ -158,14 +171,21 @@ def mel_to_hz(mel: np.ndarray, htk: bool = False) -> np.ndarray:
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
     f_sp, min_log_hz = 200.0 / 3, 1000.0
     min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)),
-                    f_sp * mel)
+    return np.where(
+        mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel
+    )
 
 
 @lru_cache(maxsize=16)
-def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
-                   fmax: float | None = None, htk: bool = False, norm: str | None = "slaney"
-                   ) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+) -> np.ndarray:
     """[n_mels, n_fft // 2 + 1] triangular filters, as librosa.filters.mel computes them."""
     fmax = sample_rate / 2.0 if fmax is None else fmax
     bins = np.linspace(0, sample_rate / 2.0, n_fft // 2 + 1)
@@ -176,19 +196,21 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float = 0.0,
     upper = ramps[2:] / widths[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
     if norm == "slaney":
-        weights *= (2.0 / (edges[2:n_mels + 2] - edges[:n_mels]))[:, None]
+        weights *= (2.0 / (edges[2 : n_mels + 2] - edges[:n_mels]))[:, None]
     return weights.astype(np.float32)
 
 
 @lru_cache(maxsize=8)
-def mel_filterbank_tf(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
-                      ) -> np.ndarray:
+def mel_filterbank_tf(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> np.ndarray:
     """[n_mels, n_fft // 2 + 1] filters as ``tf.signal.linear_to_mel_weight_matrix`` builds
     them (HTK mel with 1127 ln, triangles in mel space, DC bin zeroed); YAMNet uses these."""
     bins = n_fft // 2 + 1
     linear_mel = 1127.0 * np.log1p(np.linspace(0.0, sample_rate / 2.0, bins)[1:] / 700.0)
-    edges = np.linspace(1127.0 * np.log1p(fmin / 700.0), 1127.0 * np.log1p(fmax / 700.0),
-                        n_mels + 2)
+    edges = np.linspace(
+        1127.0 * np.log1p(fmin / 700.0), 1127.0 * np.log1p(fmax / 700.0), n_mels + 2
+    )
     lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
     lower_slope = (linear_mel[:, None] - lower) / (center - lower)
     upper_slope = (upper - linear_mel[:, None]) / (upper - center)
@@ -196,8 +218,9 @@ def mel_filterbank_tf(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fm
     return np.vstack([np.zeros((1, n_mels)), weights]).T.astype(np.float32)
 
 
-def log_mel_whisper(audio: np.ndarray, n_mels: int = 80, frames: int | None = WHISPER_FRAMES
-                    ) -> np.ndarray:
+def log_mel_whisper(
+    audio: np.ndarray, n_mels: int = 80, frames: int | None = WHISPER_FRAMES
+) -> np.ndarray:
     """Whisper's log-mel spectrogram [n_mels, frames] of 16 kHz audio.
 
     Matches openai-whisper's ``log_mel_spectrogram``: 400-point STFT, hop 160, centered
@@ -210,9 +233,12 @@ def log_mel_whisper(audio: np.ndarray, n_mels: int = 80, frames: int | None = WH
         wanted = frames * WHISPER_HOP
         audio = audio[:wanted] if len(audio) >= wanted else np.pad(audio, (0, wanted - len(audio)))
     padded = _center_pad(audio, WHISPER_N_FFT, "reflect")
-    mel = spectrogram_frames(frame(padded, WHISPER_N_FFT, WHISPER_HOP)[:-1],
-                             hann(WHISPER_N_FFT), WHISPER_N_FFT,
-                             filters=_slaney_columns(n_mels))
+    mel = spectrogram_frames(
+        frame(padded, WHISPER_N_FFT, WHISPER_HOP)[:-1],
+        hann(WHISPER_N_FFT),
+        WHISPER_N_FFT,
+        filters=_slaney_columns(n_mels),
+    )
     if len(mel) == 0:
         return np.empty((n_mels, 0), np.float32)
     # max(log10(max(m, 1e-10)), peak - 8) == log10(max(m, floor)): one clamp, one log.
@@ -224,9 +250,16 @@ def log_mel_whisper(audio: np.ndarray, n_mels: int = 80, frames: int | None = WH
     return np.ascontiguousarray(mel.T)
 
 
-def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float = 0.025,
-                   hop_s: float = 0.010, n_mels: int = 64, fmin: float = 125.0,
-                   fmax: float = 7500.0, log_offset: float = 0.001) -> np.ndarray:
+def log_mel_frames(
+    audio: np.ndarray,
+    sample_rate: int = 16_000,
+    window_s: float = 0.025,
+    hop_s: float = 0.010,
+    n_mels: int = 64,
+    fmin: float = 125.0,
+    fmax: float = 7500.0,
+    log_offset: float = 0.001,
+) -> np.ndarray:
     """YAMNet/VGGish-style log-mel frames [frames, n_mels]: magnitude STFT (no centering,
     FFT size the next power of two of the window), TF-style HTK mel, log(mel + offset)."""
     window = int(round(sample_rate * window_s))
@@ -234,14 +267,21 @@ def log_mel_frames(audio: np.ndarray, sample_rate: int = 16_000, window_s: float
     n_fft = 1 << (window - 1).bit_length()
     audio = np.ascontiguousarray(audio, np.float32)
     if native_kernels() and NATIVE_N_FFT[0] <= n_fft <= NATIVE_N_FFT[1]:
-        return _log_mel_native(audio, hann64(window), n_fft, hop,
-                               _mel_bands(sample_rate, n_fft, n_mels, fmin, fmax), log_offset)
+        return _log_mel_native(
+            audio,
+            hann64(window),
+            n_fft,
+            hop,
+            _mel_bands(sample_rate, n_fft, n_mels, fmin, fmax),
+            log_offset,
+        )
     frames = frame(audio, window, hop)
     if len(frames) == 0:
         return np.empty((0, n_mels), np.float32)
     filters, lo, hi = _mel_support(sample_rate, n_fft, n_mels, fmin, fmax)
-    mel = spectrogram_frames(frames, hann64(window), n_fft, power=1.0, bins=(lo, hi),
-                             precise=True, filters=filters)
+    mel = spectrogram_frames(
+        frames, hann64(window), n_fft, power=1.0, bins=(lo, hi), precise=True, filters=filters
+    )
     mel += np.float32(log_offset)
     return np.log(mel, out=mel)
 
@@ -256,9 +296,14 @@ def _native_setting() -> str:
     return os.environ.get("SENSEKIT_NATIVE", "").strip()
 
 
-def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
-                    bands: tuple[int, int, np.ndarray, np.ndarray, np.ndarray],
-                    log_offset: float) -> np.ndarray:
+def _log_mel_native(
+    audio: np.ndarray,
+    window: np.ndarray,
+    n_fft: int,
+    hop: int,
+    bands: tuple[int, int, np.ndarray, np.ndarray, np.ndarray],
+    log_offset: float,
+) -> np.ndarray:
     """log(mel + offset) of float32 audio through the C kernel, split over the DSP threads
     (it releases the GIL) in runs of whole frames."""
     lo, hi, starts, lengths, weights = bands
@@ -270,9 +315,20 @@ def _log_mel_native(audio: np.ndarray, window: np.ndarray, n_fft: int, hop: int,
     portable = _native_setting() == "base"
 
     def work(start: int, stop: int) -> None:
-        _melkernel.log_mel(audio[start * hop:(stop - 1) * hop + width], window, n_fft, hop,
-                           lo, hi, starts, lengths, weights, log_offset, out[start:stop],
-                           portable)
+        _melkernel.log_mel(
+            audio[start * hop : (stop - 1) * hop + width],
+            window,
+            n_fft,
+            hop,
+            lo,
+            hi,
+            starts,
+            lengths,
+            weights,
+            log_offset,
+            out[start:stop],
+            portable,
+        )
 
     threads = min(dsp_threads(), -(-count // NATIVE_MIN_FRAMES))
     _over_blocks(count, work, block=-(-count // threads))
@@ -284,8 +340,9 @@ NATIVE_N_FFT = (4, 1 << 16)  # FFT sizes the C kernel takes (powers of two)
 
 
 @lru_cache(maxsize=8)
-def _mel_bands(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
-               ) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+def _mel_bands(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
     """TF-style filters as the C kernel takes them: bins [lo, hi), then per band the first
     bin (relative to lo) and count of its nonzero weights, and those weights back to back."""
     filters, lo, hi = _mel_support(sample_rate, n_fft, n_mels, fmin, fmax)
@@ -294,8 +351,13 @@ def _mel_bands(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: flo
     first = np.where(any_bin, nonzero.argmax(axis=0), 0)
     last = np.where(any_bin, len(filters) - nonzero[::-1].argmax(axis=0), 0)
     weights = np.concatenate([filters[a:b, band] for band, (a, b) in enumerate(zip(first, last))])
-    return (lo, hi, first.astype(np.int32), (last - first).astype(np.int32),
-            np.ascontiguousarray(weights, np.float32))
+    return (
+        lo,
+        hi,
+        first.astype(np.int32),
+        (last - first).astype(np.int32),
+        np.ascontiguousarray(weights, np.float32),
+    )
 
 
 @lru_cache(maxsize=4)
@@ -305,8 +367,9 @@ def _slaney_columns(n_mels: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _mel_support(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
-                 ) -> tuple[np.ndarray, int, int]:
+def _mel_support(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> tuple[np.ndarray, int, int]:
     """TF-style filters restricted to the FFT bins they touch: ([bins, n_mels], lo, hi)."""
     filters = mel_filterbank_tf(sample_rate, n_fft, n_mels, fmin, fmax)
     used = np.flatnonzero(filters.any(axis=0))
@@ -320,8 +383,12 @@ def patches(features: np.ndarray, length: int, hop: int) -> np.ndarray:
     if count == 0:
         return np.empty((0, length, features.shape[1]), features.dtype)
     s0, s1 = features.strides
-    return np.lib.stride_tricks.as_strided(features, shape=(count, length, features.shape[1]),
-                                           strides=(s0 * hop, s0, s1), writeable=False)
+    return np.lib.stride_tricks.as_strided(
+        features,
+        shape=(count, length, features.shape[1]),
+        strides=(s0 * hop, s0, s1),
+        writeable=False,
+    )
 
 
 def frame_energy_db(audio: np.ndarray, length: int = 400, hop: int = 160) -> np.ndarray:
@@ -336,7 +403,7 @@ _POOL: ThreadPoolExecutor | None = None
 
 
 def fft_backend() -> str:
-    """"ducc0" or "scipy": the library that runs the real FFTs."""
+    """ "ducc0" or "scipy": the library that runs the real FFTs."""
     wanted = os.environ.get("SENSEKIT_FFT", "").strip().lower()
     return "scipy" if ducc0 is None or wanted == "scipy" else "ducc0"
 
@@ -362,8 +429,9 @@ def _rfft_rows(block: np.ndarray, out: np.ndarray) -> np.ndarray:
 _SCRATCH = threading.local()
 
 
-def _scratch(n_fft: int, dtype: type, width: int, bins: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _scratch(
+    n_fft: int, dtype: type, width: int, bins: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """This thread's [STFT_BLOCK_FRAMES, n_fft] frame buffer (zero past ``width``), complex
     spectrum buffer, float32 [STFT_BLOCK_FRAMES, bins] staging buffer and complex64
     [STFT_BLOCK_FRAMES, bins] buffer (a float64 spectrum's rounding to single precision).
@@ -374,16 +442,18 @@ def _scratch(n_fft: int, dtype: type, width: int, bins: int
     cached = getattr(_SCRATCH, "buffers", None)
     if cached is None or cached[0] != key:
         block = np.zeros((STFT_BLOCK_FRAMES, n_fft), dtype)
-        spectrum = np.empty((STFT_BLOCK_FRAMES, n_fft // 2 + 1),
-                            np.result_type(dtype, np.complex64))
+        spectrum = np.empty(
+            (STFT_BLOCK_FRAMES, n_fft // 2 + 1), np.result_type(dtype, np.complex64)
+        )
         staged = np.empty((STFT_BLOCK_FRAMES, bins), np.float32)
         narrow = np.empty((STFT_BLOCK_FRAMES, bins), np.complex64)
         _SCRATCH.buffers = cached = (key, block, spectrum, staged, narrow)
     return cached[1:]
 
 
-def _over_blocks(count: int, work: Callable[[int, int], None],
-                 block: int = STFT_BLOCK_FRAMES) -> None:
+def _over_blocks(
+    count: int, work: Callable[[int, int], None], block: int = STFT_BLOCK_FRAMES
+) -> None:
     """Runs ``work(start, stop)`` over blocks of frames, on the DSP threads when worth it."""
     global _POOL
     starts = list(range(0, count, block))
@@ -399,9 +469,15 @@ def _over_blocks(count: int, work: Callable[[int, int], None],
     list(_POOL.map(lambda start: work(start, min(start + block, count)), starts))
 
 
-def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power: float = 2.0,
-                       bins: tuple[int, int] | None = None, precise: bool = False,
-                       filters: np.ndarray | None = None) -> np.ndarray:
+def spectrogram_frames(
+    frames: np.ndarray,
+    window: np.ndarray,
+    n_fft: int,
+    power: float = 2.0,
+    bins: tuple[int, int] | None = None,
+    precise: bool = False,
+    filters: np.ndarray | None = None,
+) -> np.ndarray:
     """|rfft(frames * window, n_fft)| ** power as float32 [frames, bins], or that times
     ``filters`` [bins, n_mels] (a mel projection) as float32 [frames, n_mels].
 
@@ -418,8 +494,10 @@ def spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int, power
     window = np.asarray(window, dtype)
     width = len(window)
     if width > n_fft or frames.ndim != 2 or frames.shape[1] != width:
-        raise ValueError(f"frames [N, {width}] and a window no longer than n_fft={n_fft} "
-                         f"needed, got frames {frames.shape}")
+        raise ValueError(
+            f"frames [N, {width}] and a window no longer than n_fft={n_fft} "
+            f"needed, got frames {frames.shape}"
+        )
     if filters is not None:
         filters = np.ascontiguousarray(filters, np.float32)
         if filters.ndim != 2 or filters.shape[0] != hi - lo:
@@ -467,8 +545,11 @@ def _project(spectrum: np.ndarray, filters: np.ndarray, out: np.ndarray) -> None
     step = max(1, OPENBLAS_SINGLE_THREAD_MNK // (width * filters.shape[1]))
     whole = rows - rows % step
     if whole:
-        np.matmul(spectrum[:whole].reshape(-1, step, width), filters,
-                  out=out[:whole].reshape(-1, step, filters.shape[1]))
+        np.matmul(
+            spectrum[:whole].reshape(-1, step, width),
+            filters,
+            out=out[:whole].reshape(-1, step, filters.shape[1]),
+        )
     if whole < rows:
         np.matmul(spectrum[whole:], filters, out=out[whole:])
 
@@ -478,8 +559,9 @@ def power_spectrogram_frames(frames: np.ndarray, window: np.ndarray, n_fft: int)
     return spectrogram_frames(frames, window, n_fft, power=2.0)
 
 
-def power_spectrogram(audio: np.ndarray, n_fft: int, hop: int, center: bool = True,
-                      pad_mode: str = "reflect") -> np.ndarray:
+def power_spectrogram(
+    audio: np.ndarray, n_fft: int, hop: int, center: bool = True, pad_mode: str = "reflect"
+) -> np.ndarray:
     """Power STFT [frames, n_fft // 2 + 1] float32 with a periodic Hann window (blocked)."""
     audio = np.asarray(audio, np.float32)
     if center:

@@ -13,8 +13,12 @@ import numpy as np
 
 MAX_PIXELS = 100_000_000  # decompression-bomb guard: 100 Mpx (~10000x10000)
 
-_INTERPOLATION = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR,
-                  "bicubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
+_INTERPOLATION = {
+    "area": cv2.INTER_AREA,
+    "bilinear": cv2.INTER_LINEAR,
+    "bicubic": cv2.INTER_CUBIC,
+    "nearest": cv2.INTER_NEAREST,
+}
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,10 @@ class Transform:
     offset_y: float = 0.0
 
     def to_source(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return ((x - self.pad_x) / self.scale_x + self.offset_x,
-                (y - self.pad_y) / self.scale_y + self.offset_y)
+        return (
+            (x - self.pad_x) / self.scale_x + self.offset_x,
+            (y - self.pad_y) / self.scale_y + self.offset_y,
+        )
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -73,8 +79,9 @@ def to_rgb8(array: np.ndarray, bgr: bool = False) -> np.ndarray:
     return np.ascontiguousarray(array[:, :, ::-1] if bgr else array)
 
 
-def resize(image: np.ndarray, width: int, height: int, interpolation: str = "bilinear"
-           ) -> np.ndarray:
+def resize(
+    image: np.ndarray, width: int, height: int, interpolation: str = "bilinear"
+) -> np.ndarray:
     """Resizes to exactly width x height; 'area' is used automatically when shrinking >2x."""
     h, w = image.shape[:2]
     mode = _INTERPOLATION[interpolation]
@@ -87,11 +94,16 @@ def crop(image: np.ndarray, x: int, y: int, width: int, height: int) -> np.ndarr
     """A view of a rectangle, clipped to the image."""
     h, w = image.shape[:2]
     x0, y0 = max(0, int(x)), max(0, int(y))
-    return image[y0:min(h, y0 + int(height)), x0:min(w, x0 + int(width))]
+    return image[y0 : min(h, y0 + int(height)), x0 : min(w, x0 + int(width))]
 
 
-def center_crop(image: np.ndarray, width: int, height: int, fraction: float = 0.875,
-                interpolation: str = "bilinear") -> tuple[np.ndarray, Transform]:
+def center_crop(
+    image: np.ndarray,
+    width: int,
+    height: int,
+    fraction: float = 0.875,
+    interpolation: str = "bilinear",
+) -> tuple[np.ndarray, Transform]:
     """Resizes so the crop of ``fraction`` of the shorter side fills width x height."""
     h, w = image.shape[:2]
     scale = max(width, height) / (fraction * min(h, w))
@@ -101,32 +113,48 @@ def center_crop(image: np.ndarray, width: int, height: int, fraction: float = 0.
     x0, y0 = (w - crop_w) / 2.0, (h - crop_h) / 2.0
     patch = crop(image, round(x0), round(y0), round(crop_w), round(crop_h))
     out = resize(patch, width, height, interpolation)
-    return out, Transform(width / max(patch.shape[1], 1), height / max(patch.shape[0], 1), 0, 0,
-                          round(x0), round(y0))
+    return out, Transform(
+        width / max(patch.shape[1], 1), height / max(patch.shape[0], 1), 0, 0, round(x0), round(y0)
+    )
 
 
-def letterbox(image: np.ndarray, width: int, height: int, fill: int = 0,
-              interpolation: str = "bilinear") -> tuple[np.ndarray, Transform]:
+def letterbox(
+    image: np.ndarray, width: int, height: int, fill: int = 0, interpolation: str = "bilinear"
+) -> tuple[np.ndarray, Transform]:
     """Scales to fit inside width x height keeping aspect, padding the rest (scale_fit)."""
     h, w = image.shape[:2]
     scale = min(width / w, height / h)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     resized = resize(image, new_w, new_h, interpolation)
     pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
-    out = cv2.copyMakeBorder(resized, pad_y, height - new_h - pad_y, pad_x, width - new_w - pad_x,
-                             cv2.BORDER_CONSTANT, value=(fill, fill, fill))
+    out = cv2.copyMakeBorder(
+        resized,
+        pad_y,
+        height - new_h - pad_y,
+        pad_x,
+        width - new_w - pad_x,
+        cv2.BORDER_CONSTANT,
+        value=(fill, fill, fill),
+    )
     return out, Transform(new_w / w, new_h / h, pad_x, pad_y)
 
 
-def scale_fill(image: np.ndarray, width: int, height: int, interpolation: str = "bilinear"
-               ) -> tuple[np.ndarray, Transform]:
+def scale_fill(
+    image: np.ndarray, width: int, height: int, interpolation: str = "bilinear"
+) -> tuple[np.ndarray, Transform]:
     """Stretches to width x height, ignoring aspect."""
     h, w = image.shape[:2]
     return resize(image, width, height, interpolation), Transform(width / w, height / h, 0, 0)
 
 
-def fit(image: np.ndarray, width: int, height: int, mode: str, crop_fraction: float = 0.875,
-        interpolation: str = "bilinear") -> tuple[np.ndarray, Transform]:
+def fit(
+    image: np.ndarray,
+    width: int,
+    height: int,
+    mode: str,
+    crop_fraction: float = 0.875,
+    interpolation: str = "bilinear",
+) -> tuple[np.ndarray, Transform]:
     """Dispatches on Apple Vision's crop-and-scale modes."""
     if mode == "center_crop":
         return center_crop(image, width, height, crop_fraction, interpolation)
@@ -137,15 +165,20 @@ def fit(image: np.ndarray, width: int, height: int, mode: str, crop_fraction: fl
     raise ValueError(f"resize mode must be center_crop, scale_fit or scale_fill, not {mode!r}")
 
 
-def normalize(image: np.ndarray, scale: float = 1 / 255.0, mean: tuple[float, ...] = (0, 0, 0),
-              std: tuple[float, ...] = (1, 1, 1), layout: str = "NCHW", bgr: bool = False
-              ) -> np.ndarray:
+def normalize(
+    image: np.ndarray,
+    scale: float = 1 / 255.0,
+    mean: tuple[float, ...] = (0, 0, 0),
+    std: tuple[float, ...] = (1, 1, 1),
+    layout: str = "NCHW",
+    bgr: bool = False,
+) -> np.ndarray:
     """uint8 HxWx3 RGB -> float32 [1,3,H,W] (or NHWC) of ((x*scale) - mean) / std.
 
     The three constants fold into one multiply and one add per value.
     """
     pixels = image[:, :, ::-1] if bgr else image
-    gain = (np.float32(scale) / np.asarray(std, np.float32))
+    gain = np.float32(scale) / np.asarray(std, np.float32)
     offset = -np.asarray(mean, np.float32) / np.asarray(std, np.float32)
     if layout == "NCHW":
         planes = np.empty((1, 3, pixels.shape[0], pixels.shape[1]), np.float32)
@@ -158,8 +191,9 @@ def normalize(image: np.ndarray, scale: float = 1 / 255.0, mean: tuple[float, ..
     raise ValueError(f"layout must be NCHW or NHWC, not {layout!r}")
 
 
-def warp_affine(image: np.ndarray, matrix: np.ndarray, width: int, height: int,
-                border: str = "replicate") -> np.ndarray:
+def warp_affine(
+    image: np.ndarray, matrix: np.ndarray, width: int, height: int, border: str = "replicate"
+) -> np.ndarray:
     """Applies a 2x3 affine map (source -> destination) with bilinear sampling.
 
     ``border`` is "replicate" (edge pixels extended: what MediaPipe's ImageToTensor does
@@ -168,5 +202,11 @@ def warp_affine(image: np.ndarray, matrix: np.ndarray, width: int, height: int,
     modes = {"replicate": cv2.BORDER_REPLICATE, "zero": cv2.BORDER_CONSTANT}
     if border not in modes:
         raise ValueError(f"border must be one of {sorted(modes)}, not {border!r}")
-    return cv2.warpAffine(image, np.asarray(matrix, np.float64), (int(width), int(height)),
-                          flags=cv2.INTER_LINEAR, borderMode=modes[border], borderValue=0)
+    return cv2.warpAffine(
+        image,
+        np.asarray(matrix, np.float64),
+        (int(width), int(height)),
+        flags=cv2.INTER_LINEAR,
+        borderMode=modes[border],
+        borderValue=0,
+    )

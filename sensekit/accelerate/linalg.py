@@ -15,10 +15,17 @@ def blas_info() -> list[dict[str, Any]]:
     """The BLAS libraries numpy uses (threadpoolctl's view): name, version, threads."""
     from threadpoolctl import threadpool_info
 
-    return [{"library": i.get("internal_api"), "version": i.get("version"),
-             "threads": i.get("num_threads"), "architecture": i.get("architecture"),
-             "filepath": i.get("filepath")}
-            for i in threadpool_info() if i.get("user_api") == "blas"]
+    return [
+        {
+            "library": i.get("internal_api"),
+            "version": i.get("version"),
+            "threads": i.get("num_threads"),
+            "architecture": i.get("architecture"),
+            "filepath": i.get("filepath"),
+        }
+        for i in threadpool_info()
+        if i.get("user_api") == "blas"
+    ]
 
 
 @contextlib.contextmanager
@@ -33,8 +40,9 @@ def blas_threads(count: int | None) -> Iterator[None]:
         yield
 
 
-def gemm(a: np.ndarray, b: np.ndarray, alpha: float = 1.0, out: np.ndarray | None = None
-         ) -> np.ndarray:
+def gemm(
+    a: np.ndarray, b: np.ndarray, alpha: float = 1.0, out: np.ndarray | None = None
+) -> np.ndarray:
     """alpha * a @ b in float32 through the BLAS sgemm (cuBLAS for CuPy inputs).
 
     Float32 inputs go straight to ``matmul`` (no copy), so this runs at numpy's speed.
@@ -60,8 +68,7 @@ def blas_summary() -> str:
     if not libraries:
         return "unknown BLAS (threadpoolctl sees none)"
     lib = libraries[0]
-    return (f"{lib['library']} {lib['version']} ({lib['architecture']}, "
-            f"{lib['threads']} threads)")
+    return f"{lib['library']} {lib['version']} ({lib['architecture']}, {lib['threads']} threads)"
 
 
 def numpy_blas() -> list[dict[str, Any]]:
@@ -70,5 +77,7 @@ def numpy_blas() -> list[dict[str, Any]]:
     import os
 
     root = os.path.dirname(os.path.dirname(np.__file__))
-    mine = [i for i in blas_info() if str(i.get("filepath", "")).startswith(root + os.sep + "numpy")]
+    mine = [
+        i for i in blas_info() if str(i.get("filepath", "")).startswith(root + os.sep + "numpy")
+    ]
     return mine or blas_info()

@@ -43,9 +43,16 @@ def top_k(scores: np.ndarray, k: int, axis: int = -1) -> tuple[np.ndarray, np.nd
         shape = list(scores.shape)
         shape[axis] = 0
         return np.empty(shape, scores.dtype), np.empty(shape, np.int64)
-    part = np.argpartition(-scores, k - 1, axis=axis) if k < n else \
-        np.broadcast_to(np.arange(n).reshape([-1 if a == (axis % scores.ndim) else 1
-                                              for a in range(scores.ndim)]), scores.shape)
+    part = (
+        np.argpartition(-scores, k - 1, axis=axis)
+        if k < n
+        else np.broadcast_to(
+            np.arange(n).reshape(
+                [-1 if a == (axis % scores.ndim) else 1 for a in range(scores.ndim)]
+            ),
+            scores.shape,
+        )
+    )
     part = np.take(part, np.arange(k), axis=axis)
     values = np.take_along_axis(scores, part, axis=axis)
     order = np.argsort(-values, axis=axis, kind="stable")
@@ -68,8 +75,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
-        classes: np.ndarray | None = None, max_output: int | None = None) -> np.ndarray:
+def nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float,
+    classes: np.ndarray | None = None,
+    max_output: int | None = None,
+) -> np.ndarray:
     """Greedy non-maximum suppression (torchvision semantics); class-aware with ``classes``.
 
     A box is dropped when its IoU with a kept, higher-scored box of the same class is
@@ -87,8 +99,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     if boxes.shape[0] != scores.shape[0]:
         raise ValueError(f"nms: {boxes.shape[0]} boxes but {scores.shape[0]} scores")
     order = np.argsort(-scores, kind="stable")
-    iou = _IouTester(boxes[order], None if classes is None else
-                     np.asarray(classes).reshape(-1)[order], iou_threshold)
+    iou = _IouTester(
+        boxes[order],
+        None if classes is None else np.asarray(classes).reshape(-1)[order],
+        iou_threshold,
+    )
     alive = np.ones(len(order), dtype=bool)
     limit = max_output or len(order)
     kept: list[np.ndarray] = []
@@ -96,7 +111,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     for start in range(0, len(order), NMS_BLOCK):
         stop = min(start + NMS_BLOCK, len(order))
         block = np.flatnonzero(alive[start:stop]) + start
-        winners = block[_greedy(np.triu(iou.above(block, block), 1))][:limit - count]
+        winners = block[_greedy(np.triu(iou.above(block, block), 1))][: limit - count]
         kept.append(winners)
         count += len(winners)
         rest = np.flatnonzero(alive[stop:]) + stop
@@ -132,7 +147,7 @@ class _IouTester:
     def above(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """[len(rows), len(cols)] bool view into a reused buffer (valid until next call)."""
         shape = (len(rows), len(cols))
-        w, h, tmp = (buf[:shape[0] * shape[1]].reshape(shape) for buf in self.work)
+        w, h, tmp = (buf[: shape[0] * shape[1]].reshape(shape) for buf in self.work)
         col = (self.x1[cols], self.y1[cols], self.x2[cols], self.y2[cols])
         row = [c[rows, None] for c in (self.x1, self.y1, self.x2, self.y2)]
         np.minimum(row[2], col[2], out=w)
@@ -144,7 +159,7 @@ class _IouTester:
         w *= h
         w *= self.gain
         np.add(self.scaled_areas[rows, None], self.scaled_areas[cols], out=h)
-        over = np.greater(w, h, out=self.mask[:shape[0] * shape[1]].reshape(shape))
+        over = np.greater(w, h, out=self.mask[: shape[0] * shape[1]].reshape(shape))
         if self.labels is not None:
             over &= self.labels[rows, None] == self.labels[cols]
         return over
@@ -160,9 +175,13 @@ def _greedy(overlaps: np.ndarray) -> np.ndarray:
     return alive
 
 
-def batched_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
-                classes: np.ndarray | None = None, max_output: int | None = None
-                ) -> list[np.ndarray]:
+def batched_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float,
+    classes: np.ndarray | None = None,
+    max_output: int | None = None,
+) -> list[np.ndarray]:
     """:func:`nms` over a batch: boxes [B, N, 4], scores [B, N], classes [B, N] or None.
 
     Returns:
@@ -171,11 +190,20 @@ def batched_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
     boxes = np.asarray(boxes, np.float32)
     scores = np.asarray(scores, np.float32)
     if boxes.ndim != 3 or boxes.shape[2] != 4 or scores.shape != boxes.shape[:2]:
-        raise ValueError(f"batched_nms: boxes must be [B, N, 4] and scores [B, N], got "
-                         f"{boxes.shape} and {scores.shape}")
-    return [nms(boxes[i], scores[i], iou_threshold,
-                None if classes is None else np.asarray(classes)[i], max_output)
-            for i in range(len(boxes))]
+        raise ValueError(
+            f"batched_nms: boxes must be [B, N, 4] and scores [B, N], got "
+            f"{boxes.shape} and {scores.shape}"
+        )
+    return [
+        nms(
+            boxes[i],
+            scores[i],
+            iou_threshold,
+            None if classes is None else np.asarray(classes)[i],
+            max_output,
+        )
+        for i in range(len(boxes))
+    ]
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -188,8 +216,9 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
-def kmeans(values: np.ndarray, k: int, iterations: int = 25, seed: int = 0
-           ) -> tuple[np.ndarray, np.ndarray]:
+def kmeans(
+    values: np.ndarray, k: int, iterations: int = 25, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """1-D or N-D k-means (k-means++ init, Lloyd iterations).
 
     Returns:
@@ -219,10 +248,15 @@ def kmeans(values: np.ndarray, k: int, iterations: int = 25, seed: int = 0
     return centroids, assignment
 
 
-def train_softmax_regression(features: np.ndarray, labels: np.ndarray, classes: int,
-                             epochs: int = 200, learning_rate: float = 0.5,
-                             l2: float = 1e-3, progress: Callable[[int, float], bool] | None = None
-                             ) -> tuple[np.ndarray, np.ndarray]:
+def train_softmax_regression(
+    features: np.ndarray,
+    labels: np.ndarray,
+    classes: int,
+    epochs: int = 200,
+    learning_rate: float = 0.5,
+    l2: float = 1e-3,
+    progress: Callable[[int, float], bool] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression by full-batch gradient descent.
 
     Args:
@@ -251,8 +285,9 @@ def train_softmax_regression(features: np.ndarray, labels: np.ndarray, classes: 
     return weights, bias
 
 
-def span_top_k(start: np.ndarray, end: np.ndarray, valid: np.ndarray, k: int, max_len: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def span_top_k(
+    start: np.ndarray, end: np.ndarray, valid: np.ndarray, k: int, max_len: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` best (start <= end < start + max_len) spans of each row, by start * end.
 
     Args:
@@ -267,8 +302,9 @@ def span_top_k(start: np.ndarray, end: np.ndarray, valid: np.ndarray, k: int, ma
     """
     rows, length = start.shape
     pairs = start[:, :, None] * end[:, None, :]  # [R, L, L]
-    band = np.triu(np.ones((length, length), bool)) & ~np.triu(np.ones((length, length), bool),
-                                                               max_len)
+    band = np.triu(np.ones((length, length), bool)) & ~np.triu(
+        np.ones((length, length), bool), max_len
+    )
     ok = band[None] & valid[:, :, None] & valid[:, None, :]
     pairs = np.where(ok, pairs, -1.0).reshape(rows, -1)
     k = min(k, pairs.shape[1])
@@ -306,8 +342,9 @@ def kmeans_1d(values: np.ndarray, k: int, iterations: int = 30) -> tuple[np.ndar
         prefix = np.concatenate([[0.0], np.cumsum(data)])
         centroids = np.unique(data[((np.arange(k) + 0.5) / k * data.size).astype(np.int64)])
         for _ in range(iterations):
-            bounds = np.concatenate([[0], np.searchsorted(data, (centroids[1:] + centroids[:-1])
-                                                          / 2), [data.size]])
+            bounds = np.concatenate(
+                [[0], np.searchsorted(data, (centroids[1:] + centroids[:-1]) / 2), [data.size]]
+            )
             counts = np.diff(bounds)
             sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
             updated = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
@@ -329,12 +366,14 @@ def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str = "uint8")
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Inverse of :func:`quantize` (ONNX DequantizeLinear): (q - zp) * scale, float32."""
-    return ((np.asarray(q).astype(np.float32) - np.float32(zero_point))
-            * np.float32(scale)).astype(np.float32)
+    return ((np.asarray(q).astype(np.float32) - np.float32(zero_point)) * np.float32(scale)).astype(
+        np.float32
+    )
 
 
-def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float
-                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """MediaPipe's WEIGHTED non-maximum suppression (BlazeFace/BlazePose detectors).
 
     The best remaining box takes every box overlapping it by more than ``iou_threshold``
@@ -356,9 +395,12 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float
     return clusters
 
 
-def ssd_anchor_centers(input_size: tuple[int, int], strides: list[int],
-                       anchors_per_layer: int = 2, offset: tuple[float, float] = (0.5, 0.5)
-                       ) -> np.ndarray:
+def ssd_anchor_centers(
+    input_size: tuple[int, int],
+    strides: list[int],
+    anchors_per_layer: int = 2,
+    offset: tuple[float, float] = (0.5, 0.5),
+) -> np.ndarray:
     """Anchor centres (x, y) in [0, 1], in MediaPipe ``SsdAnchorsCalculator`` order.
 
     Consecutive layers with the same stride share one grid, each contributing
@@ -375,8 +417,11 @@ def ssd_anchor_centers(input_size: tuple[int, int], strides: list[int],
             last += 1
         rows = int(np.ceil(input_size[0] / strides[layer]))
         cols = int(np.ceil(input_size[1] / strides[layer]))
-        ys, xs = np.meshgrid((np.arange(rows) + offset[1]) / rows,
-                             (np.arange(cols) + offset[0]) / cols, indexing="ij")
+        ys, xs = np.meshgrid(
+            (np.arange(rows) + offset[1]) / rows,
+            (np.arange(cols) + offset[0]) / cols,
+            indexing="ij",
+        )
         grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
         centers.append(np.repeat(grid, anchors_per_layer * (last - layer), axis=0))
         layer = last
@@ -392,8 +437,9 @@ def distribution_expectation(logits: np.ndarray, bins: int) -> np.ndarray:
     return softmax(shaped, axis=-1) @ np.arange(bins, dtype=np.float32)
 
 
-def kmeans_1d_rows(values: np.ndarray, k: int, iterations: int = 30
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def kmeans_1d_rows(
+    values: np.ndarray, k: int, iterations: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
     """Independent scalar k-means on every row of ``values`` [R, N], all rows at once.
 
     The per-row palettes of weight palettization (one look-up table per output channel).
@@ -419,16 +465,19 @@ def kmeans_1d_rows(values: np.ndarray, k: int, iterations: int = 30
     for _ in range(iterations):
         mids = (centroids[:, 1:] + centroids[:, :-1]) / 2 + shift
         inner = np.searchsorted(flat, mids.ravel()).reshape(rows, k - 1) - base
-        bounds = np.concatenate([np.zeros((rows, 1), np.int64), inner,
-                                 np.full((rows, 1), n, np.int64)], axis=1)
+        bounds = np.concatenate(
+            [np.zeros((rows, 1), np.int64), inner, np.full((rows, 1), n, np.int64)], axis=1
+        )
         counts = np.diff(bounds, axis=1)
-        sums = np.take_along_axis(prefix, bounds[:, 1:], 1) - \
-            np.take_along_axis(prefix, bounds[:, :-1], 1)
+        sums = np.take_along_axis(prefix, bounds[:, 1:], 1) - np.take_along_axis(
+            prefix, bounds[:, :-1], 1
+        )
         updated = np.sort(np.where(counts > 0, sums / np.maximum(counts, 1), centroids), axis=1)
         if np.allclose(updated, centroids, rtol=0, atol=1e-12):
             break
         centroids = updated
     mids = ((centroids[:, 1:] + centroids[:, :-1]) / 2 + shift).ravel()
-    assignment = np.searchsorted(mids, (x + shift).ravel(), side="left").reshape(rows, n) \
-        - np.arange(rows)[:, None] * (k - 1)
+    assignment = np.searchsorted(mids, (x + shift).ravel(), side="left").reshape(
+        rows, n
+    ) - np.arange(rows)[:, None] * (k - 1)
     return centroids.astype(np.float32), assignment.astype(np.int64)

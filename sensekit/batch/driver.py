@@ -22,8 +22,8 @@ from sensekit.batch.journal import Journal, identity
 from sensekit.batch.local import PREFETCH, LocalEngine, cores, plan_workers
 from sensekit.batch.outputs import require_pyarrow, write_parquet, write_side_files
 from sensekit.batch.runner import TEXT_INPUTS, Item, Job, make_row
-from sensekit.core.errors import InvalidInput, ModelNotFound
 from sensekit.core import tasks as task_table
+from sensekit.core.errors import InvalidInput, ModelNotFound
 from sensekit.core.tasks import TaskSpec, to_jsonable
 
 ENGINES = ("local", "ray")
@@ -73,13 +73,23 @@ class _Plan:
     retry_failed: bool
 
 
-def run(task: str, inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-        out: str | os.PathLike[str], model: str | None = None,
-        options: dict[str, Any] | None = None, workers: int | None = None,
-        engine: str = "local", ray_address: str | None = None, include: Sequence[str] = (),
-        exclude: Sequence[str] = (), retry_failed: bool = False,
-        questions: str | os.PathLike[str] | None = None, subtitles: Sequence[str] = (),
-        progress: bool = True) -> BatchSummary:
+def run(
+    task: str,
+    inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    out: str | os.PathLike[str],
+    model: str | None = None,
+    options: dict[str, Any] | None = None,
+    workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    retry_failed: bool = False,
+    questions: str | os.PathLike[str] | None = None,
+    subtitles: Sequence[str] = (),
+    progress: bool = True,
+) -> BatchSummary:
     """Runs a task of the task table over a corpus, resumably.
 
     Args:
@@ -109,27 +119,58 @@ def run(task: str, inputs: str | os.PathLike[str] | Sequence[str | os.PathLike[s
             any input is read; or a worker that cannot load the model.
     """
     started = time.perf_counter()
-    plan = _plan(task, _listed(inputs), out=out, model=model, options=options or {},
-                 workers=workers, engine=engine, ray_address=ray_address,
-                 include=_listed(include), exclude=_listed(exclude),
-                 retry_failed=retry_failed, questions=questions, subtitles=_listed(subtitles))
+    plan = _plan(
+        task,
+        _listed(inputs),
+        out=out,
+        model=model,
+        options=options or {},
+        workers=workers,
+        engine=engine,
+        ray_address=ray_address,
+        include=_listed(include),
+        exclude=_listed(exclude),
+        retry_failed=retry_failed,
+        questions=questions,
+        subtitles=_listed(subtitles),
+    )
     with Journal.open(plan.journal) as journal:
-        plan = dataclasses.replace(plan, job=dataclasses.replace(
-            plan.job, model=_resolve_model(plan.job.model, plan.engine)))
+        plan = dataclasses.replace(
+            plan,
+            job=dataclasses.replace(plan.job, model=_resolve_model(plan.job.model, plan.engine)),
+        )
         counts = _execute(plan, journal, progress)
         notes = tuple(journal.notes)
     if plan.parquet is not None:
         write_parquet(plan.journal, plan.parquet)
-    return BatchSummary(str(plan.journal), str(plan.parquet) if plan.parquet else None,
-                        len(plan.sources) * len(plan.questions), counts["computed"],
-                        counts["failed"], counts["skipped"], time.perf_counter() - started,
-                        notes)
+    return BatchSummary(
+        str(plan.journal),
+        str(plan.parquet) if plan.parquet else None,
+        len(plan.sources) * len(plan.questions),
+        counts["computed"],
+        counts["failed"],
+        counts["skipped"],
+        time.perf_counter() - started,
+        notes,
+    )
 
 
-def _plan(task_name: str, inputs: Any, *, out: Any, model: str | None,
-          options: dict[str, Any], workers: int | None, engine: str,
-          ray_address: str | None, include: Sequence[str], exclude: Sequence[str],
-          retry_failed: bool, questions: Any, subtitles: Sequence[str]) -> _Plan:
+def _plan(
+    task_name: str,
+    inputs: Any,
+    *,
+    out: Any,
+    model: str | None,
+    options: dict[str, Any],
+    workers: int | None,
+    engine: str,
+    ray_address: str | None,
+    include: Sequence[str],
+    exclude: Sequence[str],
+    retry_failed: bool,
+    questions: Any,
+    subtitles: Sequence[str],
+) -> _Plan:
     """Checks the arguments (no input is read) and lists the inputs."""
     spec = task_table.task(task_name)
     validated = spec.make_options(**options)
@@ -138,13 +179,27 @@ def _plan(task_name: str, inputs: Any, *, out: Any, model: str | None,
     subtitles = _check_subtitles(spec, subtitles)
     asked = _questions(spec, questions)
     journal, parquet = _outputs(Path(out))
-    sources = list_sources(inputs, include=include, exclude=exclude,
-                           text_task=any(kind in TEXT_INPUTS for kind in spec.inputs))
-    job = Job(spec.name, model or spec.default_model, dict(options), settings,
-              subtitles=subtitles)
+    sources = list_sources(
+        inputs,
+        include=include,
+        exclude=exclude,
+        text_task=any(kind in TEXT_INPUTS for kind in spec.inputs),
+    )
+    job = Job(spec.name, model or spec.default_model, dict(options), settings, subtitles=subtitles)
     side_folder = journal.with_name(journal.stem + "-subtitles") if subtitles else None
-    return _Plan(spec, job, sources, asked, journal, parquet, side_folder, engine,
-                 ray_address, workers, retry_failed)
+    return _Plan(
+        spec,
+        job,
+        sources,
+        asked,
+        journal,
+        parquet,
+        side_folder,
+        engine,
+        ray_address,
+        workers,
+        retry_failed,
+    )
 
 
 def _listed(value: Any) -> list[Any]:
@@ -213,8 +268,14 @@ def _execute(plan: _Plan, journal: Journal, progress: bool) -> dict[str, int]:
     counts = {"computed": 0, "failed": 0, "skipped": 0}
     total = len(plan.sources) * len(plan.questions)
     names = {s.path: s.name for s in plan.sources} if plan.subtitles else {}
-    with tqdm(total=total, unit="item", desc=plan.spec.name, smoothing=0.05,
-              disable=None if progress else True) as bar:
+    with tqdm(
+        total=total,
+        unit="item",
+        desc=plan.spec.name,
+        smoothing=0.05,
+        disable=None if progress else True,
+    ) as bar:
+
         def on_row(row: dict[str, Any], side_files: dict[str, str]) -> None:
             if side_files and plan.subtitles is not None:  # before the row: a kill between
                 write_side_files(plan.subtitles, names[row["path"]], side_files)  # reruns it
@@ -231,8 +292,9 @@ def _execute(plan: _Plan, journal: Journal, progress: bool) -> dict[str, int]:
     return counts
 
 
-def _pending(plan: _Plan, journal: Journal, on_row: Callable[..., None],
-             skip: Callable[[], None]) -> Iterator[Item]:
+def _pending(
+    plan: _Plan, journal: Journal, on_row: Callable[..., None], skip: Callable[[], None]
+) -> Iterator[Item]:
     """The items still to run, read lazily; inputs that cannot be read are written as
     error rows here, inputs already done are skipped."""
     for source in plan.sources:
@@ -258,8 +320,9 @@ def _hash(path: str) -> tuple[str | None, str | None]:
         return None, f"Cannot read {path}: {e.strerror or e}"
 
 
-def _run_engine(plan: _Plan, pending: Iterator[Item],
-                on_row: Callable[[dict[str, Any], dict[str, str]], None]) -> None:
+def _run_engine(
+    plan: _Plan, pending: Iterator[Item], on_row: Callable[[dict[str, Any], dict[str, str]], None]
+) -> None:
     if plan.engine == "ray":
         _run_on_ray(plan, pending, on_row)
         return
@@ -273,8 +336,9 @@ def _run_engine(plan: _Plan, pending: Iterator[Item],
     LocalEngine(job, workers, on_row).run(itertools.chain(head, pending))
 
 
-def _run_on_ray(plan: _Plan, pending: Iterator[Item],
-                on_row: Callable[[dict[str, Any], dict[str, str]], None]) -> None:
+def _run_on_ray(
+    plan: _Plan, pending: Iterator[Item], on_row: Callable[[dict[str, Any], dict[str, str]], None]
+) -> None:
     """A cluster is joined before any input is read (an unreachable address fails fast);
     a local Ray is started only when something is left to run."""
     from sensekit.batch import ray_engine

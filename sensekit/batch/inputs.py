@@ -39,8 +39,13 @@ class Source:
     name: str
 
 
-def list_sources(inputs: Iterable[str | os.PathLike[str]], *, include: Sequence[str] = (),
-                 exclude: Sequence[str] = (), text_task: bool = False) -> list[Source]:
+def list_sources(
+    inputs: Iterable[str | os.PathLike[str]],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    text_task: bool = False,
+) -> list[Source]:
     """Every file named by ``inputs``, in order, each once.
 
     Raises:
@@ -58,8 +63,9 @@ def list_sources(inputs: Iterable[str | os.PathLike[str]], *, include: Sequence[
     return sources
 
 
-def _expand(given: str, include: Sequence[str], exclude: Sequence[str],
-            text_task: bool) -> Iterator[Source]:
+def _expand(
+    given: str, include: Sequence[str], exclude: Sequence[str], text_task: bool
+) -> Iterator[Source]:
     forced_list = given.startswith("@")
     path = Path(given[1:] if forced_list else given)
     if path.is_dir():
@@ -95,6 +101,7 @@ def _walk(root: Path, include: Sequence[str], exclude: Sequence[str]) -> Iterato
 
 def selected(relative: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
     """Whether a file found in a folder passes the globs (case-insensitive)."""
+
     def matches(patterns: Sequence[str]) -> bool:
         candidates = (relative.lower(), relative.rsplit("/", 1)[-1].lower())
         return any(fnmatch.fnmatchcase(c, p.lower()) for p in patterns for c in candidates)

@@ -11,6 +11,7 @@ time may write a results file: a lock file beside it says so.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -24,8 +25,11 @@ from sensekit.core.errors import SensekitError
 
 def identity(row: dict[str, Any]) -> bytes:
     """What makes two rows the same input (16 bytes, so a million fit in ~100 MB)."""
-    key = json.dumps([row["path"], row["task"], row["model"], row["options"],
-                      row.get("question")], sort_keys=True, ensure_ascii=False)
+    key = json.dumps(
+        [row["path"], row["task"], row["model"], row["options"], row.get("question")],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.blake2b(key.encode(), digest_size=16).digest()
 
 
@@ -78,7 +82,7 @@ class Journal:
             raise
 
     def status(self, row_identity: bytes, sha256: str | None) -> str | None:
-        """"ok", "error" or None (no row) for an input with this content."""
+        """ "ok", "error" or None (no row) for an input with this content."""
         found = self._index.get(row_identity)
         if found is None:
             return None
@@ -89,7 +93,7 @@ class Journal:
         data = (json.dumps(row, ensure_ascii=False) + "\n").encode()
         view = memoryview(data)
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
         key = identity(row)
         self._superseded |= key in self._index
         self._index[key] = state(row["sha256"], row["error"] is None)
@@ -216,8 +220,10 @@ def _lock(lock_path: Path) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise SensekitError(f"Another sensekit batch run is writing {lock_path.name[:-5]}; "
-                                f"wait for it or choose another --out") from None
+            raise SensekitError(
+                f"Another sensekit batch run is writing {lock_path.name[:-5]}; "
+                f"wait for it or choose another --out"
+            ) from None
         try:  # the holder before us may have removed the file after we opened it
             if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
                 os.ftruncate(fd, 0)
@@ -229,8 +235,6 @@ def _lock(lock_path: Path) -> int:
 
 
 def _unlock(lock_path: Path, fd: int) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(lock_path)
-    except FileNotFoundError:
-        pass
     os.close(fd)

@@ -9,6 +9,7 @@ driver goes away, even when it is killed.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -93,8 +94,9 @@ class LocalEngine:
             for worker in self._pool:
                 self._feed(worker, items)
             while any(w.inflight for w in self._pool):
-                busy = {h: w for w in self._pool if w.inflight
-                        for h in (w.conn, w.process.sentinel)}
+                busy = {
+                    h: w for w in self._pool if w.inflight for h in (w.conn, w.process.sentinel)
+                }
                 for handle in wait(list(busy)):
                     self._service(busy[handle], items)
         except BaseException:  # Ctrl-C or a fatal error: what is written stays written
@@ -104,8 +106,9 @@ class LocalEngine:
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(child, self.job),
-                                        daemon=True, name="sensekit-batch-worker")
+        process = self._context.Process(
+            target=_worker_main, args=(child, self.job), daemon=True, name="sensekit-batch-worker"
+        )
         process.start()
         child.close()  # so the driver sees EOF when the worker dies
         return _Worker(process, parent)
@@ -135,8 +138,10 @@ class LocalEngine:
     def _receive(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "fatal":
-            raise SensekitError(f"A batch worker could not start {self.job.task} with "
-                                f"{self.job.model}: {message[1]}")
+            raise SensekitError(
+                f"A batch worker could not start {self.job.task} with "
+                f"{self.job.model}: {message[1]}"
+            )
         if kind == "ready":
             worker.ready = True
             return
@@ -149,13 +154,19 @@ class LocalEngine:
         if not worker.ready:  # its items never ran: all go to the successor
             self._load_deaths += 1
             if self._load_deaths > MAX_LOAD_DEATHS or not any(w.ready for w in self._pool):
-                raise SensekitError(f"A batch worker exited (code {code}) while loading "
-                                    f"{self.job.model}")
+                raise SensekitError(
+                    f"A batch worker exited (code {code}) while loading {self.job.model}"
+                )
         elif worker.inflight:  # the first item sent is the one it was running
             culprit = worker.inflight.popleft()
-            self.on_row(make_row(self.job, culprit, error=f"the worker process died (exit "
-                                                          f"code {code}) while running this "
-                                                          f"input"), {})
+            self.on_row(
+                make_row(
+                    self.job,
+                    culprit,
+                    error=f"the worker process died (exit code {code}) while running this input",
+                ),
+                {},
+            )
         successor = self._start()
         self._pool[self._pool.index(worker)] = successor
         for item in worker.inflight:
@@ -166,10 +177,8 @@ class LocalEngine:
     def _stop(self, graceful: bool) -> None:
         for worker in self._pool:
             if graceful:
-                try:
+                with contextlib.suppress(OSError):
                     worker.conn.send(None)
-                except OSError:
-                    pass
             else:
                 worker.process.terminate()
         for worker in self._pool:

@@ -16,18 +16,18 @@ from sensekit.batch.journal import read_rows
 from sensekit.core.errors import SensekitError
 
 PARQUET_ROWS = 10_000  # rows converted at a time: flat memory for any results size
-COLUMNS = ("path", "sha256", "task", "model", "options", "question", "result", "error",
-           "seconds")
+COLUMNS = ("path", "sha256", "task", "model", "options", "question", "result", "error", "seconds")
 
 
 def require_pyarrow() -> None:
     """Raises a clear error when Parquet output is asked for without pyarrow."""
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
         import pyarrow.parquet  # noqa: F401
     except ImportError as e:
-        raise SensekitError("Parquet results need pyarrow: pip install 'sensekit[parquet]' "
-                            "(or write .jsonl)") from e
+        raise SensekitError(
+            "Parquet results need pyarrow: pip install 'sensekit[parquet]' (or write .jsonl)"
+        ) from e
 
 
 def _schema() -> Any:
@@ -41,13 +41,17 @@ def _columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     def as_json(value: Any) -> str | None:
         return None if value is None else json.dumps(value, ensure_ascii=False)
 
-    return {"path": [r["path"] for r in rows], "sha256": [r["sha256"] for r in rows],
-            "task": [r["task"] for r in rows], "model": [r["model"] for r in rows],
-            "options": [as_json(r["options"]) for r in rows],
-            "question": [r.get("question") for r in rows],
-            "result": [as_json(r.get("result")) for r in rows],
-            "error": [r["error"] for r in rows],
-            "seconds": [float(r.get("seconds") or 0.0) for r in rows]}
+    return {
+        "path": [r["path"] for r in rows],
+        "sha256": [r["sha256"] for r in rows],
+        "task": [r["task"] for r in rows],
+        "model": [r["model"] for r in rows],
+        "options": [as_json(r["options"]) for r in rows],
+        "question": [r.get("question") for r in rows],
+        "result": [as_json(r.get("result")) for r in rows],
+        "error": [r["error"] for r in rows],
+        "seconds": [float(r.get("seconds") or 0.0) for r in rows],
+    }
 
 
 def write_parquet(journal: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:

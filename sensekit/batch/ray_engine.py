@@ -35,7 +35,7 @@ def require_ray() -> Any:
     """The ``ray`` module, or a clear error saying how to install it."""
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as e:
         raise SensekitError("The Ray engine needs Ray Data: pip install 'sensekit[ray]'") from e
     return ray
@@ -51,8 +51,7 @@ class RayRunner:
         payloads = []
         for encoded in batch["item"]:
             row, side_files = self._runner(Item(**json.loads(str(encoded))))
-            payloads.append(json.dumps({"row": row, "side_files": side_files},
-                                       ensure_ascii=False))
+            payloads.append(json.dumps({"row": row, "side_files": side_files}, ensure_ascii=False))
         return {"payload": payloads}
 
 
@@ -69,8 +68,12 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=True)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=True,
+        )
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise SensekitError(f"Cannot reach Ray at {address or 'a local Ray'}: {e}") from e
     return True
@@ -85,8 +88,10 @@ def _probe(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=PROBE_S).close()
     except OSError as e:
-        raise SensekitError(f"Cannot reach Ray at {address}: {e.strerror or e}; start the "
-                            f"head with `ray start --head --port={port}`") from e
+        raise SensekitError(
+            f"Cannot reach Ray at {address}: {e.strerror or e}; start the "
+            f"head with `ray start --head --port={port}`"
+        ) from e
 
 
 def cluster_cpus() -> int:
@@ -98,14 +103,14 @@ def run_ray(job: Job, items: list[Item], concurrency: int, on_row: OnRow) -> Non
     """Runs ``items`` on ``concurrency`` single-CPU actors; ``on_row`` per result."""
     ray = require_ray()
     blocks = min(len(items), max(4 * concurrency, math.ceil(len(items) / ITEMS_PER_BLOCK)))
-    encoded = [{"item": json.dumps(dataclasses.asdict(item), ensure_ascii=False)}
-               for item in items]
+    encoded = [{"item": json.dumps(dataclasses.asdict(item), ensure_ascii=False)} for item in items]
     dataset = ray.data.from_items(encoded, override_num_blocks=blocks)
     # A fixed pool of ``concurrency`` actors (map_batches' ``concurrency=N``, which Ray 2.51
     # deprecated for this ``compute=`` form).
     pool = ray.data.ActorPoolStrategy(size=concurrency)
-    results = dataset.map_batches(RayRunner, fn_constructor_kwargs={"job": job},
-                                  batch_size=1, compute=pool, num_cpus=1)
+    results = dataset.map_batches(
+        RayRunner, fn_constructor_kwargs={"job": job}, batch_size=1, compute=pool, num_cpus=1
+    )
     # The driver's bar says how far the run is; Ray Data's own bars and notes would print
     # beside it (its full logs stay in the Ray session folder).
     context = ray.data.DataContext.get_current()

@@ -51,11 +51,17 @@ class Item:
     question: str | None = None
 
 
-def make_row(job: Job, item: Item, *, result: Any = None, error: str | None = None,
-             seconds: float = 0.0) -> dict[str, Any]:
+def make_row(
+    job: Job, item: Item, *, result: Any = None, error: str | None = None, seconds: float = 0.0
+) -> dict[str, Any]:
     """A results row; ``question`` only for tasks that take one."""
-    row: dict[str, Any] = {"path": item.path, "sha256": item.sha256, "task": job.task,
-                           "model": job.model, "options": job.settings}
+    row: dict[str, Any] = {
+        "path": item.path,
+        "sha256": item.sha256,
+        "task": job.task,
+        "model": job.model,
+        "options": job.settings,
+    }
     if "question" in task(job.task).inputs:
         row["question"] = item.question
     row.update(result=result, error=error, seconds=round(seconds, 6))
@@ -94,8 +100,9 @@ class Runner:
             row = make_row(self.job, item, result=jsonable, seconds=time.perf_counter() - start)
             return row, self._side_files(result)
         except Exception as e:  # a bad item becomes an error row, whatever raised
-            return make_row(self.job, item, error=describe_error(e),
-                            seconds=time.perf_counter() - start), {}
+            return make_row(
+                self.job, item, error=describe_error(e), seconds=time.perf_counter() - start
+            ), {}
 
     def _inputs(self, item: Item) -> list[Any]:
         inputs: list[Any] = []

@@ -26,10 +26,16 @@ _INT_KINDS = ("i", "u")
 
 
 def _check_rate(rate: Any, what: str) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer, float, np.floating)) \
-            or not np.isfinite(rate) or int(rate) != rate or not MIN_RATE <= int(rate) <= MAX_RATE:
-        raise InvalidInput(f"{what} must be an integer number of Hz in [{MIN_RATE}, {MAX_RATE}], "
-                           f"not {rate!r}")
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, (int, np.integer, float, np.floating))
+        or not np.isfinite(rate)
+        or int(rate) != rate
+        or not MIN_RATE <= int(rate) <= MAX_RATE
+    ):
+        raise InvalidInput(
+            f"{what} must be an integer number of Hz in [{MIN_RATE}, {MAX_RATE}], not {rate!r}"
+        )
     return int(rate)
 
 
@@ -64,8 +70,9 @@ def _as_samples(array: Any) -> np.ndarray:
     if samples.dtype.kind not in _FLOAT_KINDS + _INT_KINDS:
         raise InvalidInput(f"Audio samples must be float or integer, not dtype {samples.dtype}")
     if samples.ndim not in (1, 2):
-        raise InvalidInput(f"Audio must be [samples] or [samples, channels], got shape "
-                           f"{samples.shape}")
+        raise InvalidInput(
+            f"Audio must be [samples] or [samples, channels], got shape {samples.shape}"
+        )
     if samples.size == 0:
         raise InvalidInput("Audio is empty (no samples)")
     if samples.dtype.kind in _FLOAT_KINDS and not np.all(np.isfinite(samples)):
@@ -73,8 +80,9 @@ def _as_samples(array: Any) -> np.ndarray:
     return dsp.to_mono_float(samples)
 
 
-def load_audio(source: AudioInput, sample_rate: int | None = None,
-               target_rate: int | None = DEFAULT_RATE) -> np.ndarray:
+def load_audio(
+    source: AudioInput, sample_rate: int | None = None, target_rate: int | None = DEFAULT_RATE
+) -> np.ndarray:
     """Loads audio as mono float32 at ``target_rate``.
 
     Args:
@@ -99,8 +107,9 @@ def load_audio(source: AudioInput, sample_rate: int | None = None,
             raise InvalidInput("An audio array needs its sample_rate (e.g. sample_rate=16000)")
         raw, rate = source, _check_rate(sample_rate, "sample_rate")
     else:
-        raise InvalidInput(f"Audio must be a path, bytes or a numpy array, not "
-                           f"{type(source).__name__}")
+        raise InvalidInput(
+            f"Audio must be a path, bytes or a numpy array, not {type(source).__name__}"
+        )
     samples = _as_samples(raw)
     if target_rate is None:
         return samples
@@ -119,8 +128,9 @@ def audio_info(path: str | os.PathLike[str]) -> tuple[int, int, float]:
     return int(info.samplerate), int(info.channels), float(info.duration)
 
 
-def iter_audio_blocks(path: str | os.PathLike[str], seconds: float = 30.0,
-                      target_rate: int | None = DEFAULT_RATE) -> Iterator[np.ndarray]:
+def iter_audio_blocks(
+    path: str | os.PathLike[str], seconds: float = 30.0, target_rate: int | None = DEFAULT_RATE
+) -> Iterator[np.ndarray]:
     """Reads a long file in consecutive blocks of about ``seconds`` each, mono float32.
 
     Memory stays bounded by one block. Each block is resampled on its own, so for
@@ -139,8 +149,7 @@ def iter_audio_blocks(path: str | os.PathLike[str], seconds: float = 30.0,
     rate = _check_rate(rate, f"the sample rate in the header of {Path(path).name!r}")
     block = max(1, int(round(seconds * rate)))
     try:
-        for raw in soundfile.blocks(str(path), blocksize=block, dtype="float32",
-                                    always_2d=True):
+        for raw in soundfile.blocks(str(path), blocksize=block, dtype="float32", always_2d=True):
             mono = dsp.to_mono_float(raw.mean(axis=1))
             if target_rate is not None and target_rate != rate:
                 mono = dsp.resample(mono, rate, _check_rate(target_rate, "target_rate"))

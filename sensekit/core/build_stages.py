@@ -13,14 +13,14 @@ import threading
 from collections.abc import Callable, Iterator
 
 BUILD_STAGES = (
-    "locked",      # registry.build holds the model's lock and is about to build it
-    "fetched",     # every source of the recipe is a verified local file
+    "locked",  # registry.build holds the model's lock and is about to build it
+    "fetched",  # every source of the recipe is a verified local file
     "converting",  # the recipe's build function runs (it converts, then writes a package)
-    "writing",     # write_package made its temp dir; the recipe writes files into it
-    "verified",    # the temp package has its manifest, every hash checked, `check` passed
-    "renaming",    # just before the rename that puts the package in place
-    "replacing",   # only when rebuilding: the older package was moved aside, new not in yet
-    "renamed",     # the new package is in place (an older one is being deleted)
+    "writing",  # write_package made its temp dir; the recipe writes files into it
+    "verified",  # the temp package has its manifest, every hash checked, `check` passed
+    "renaming",  # just before the rename that puts the package in place
+    "replacing",  # only when rebuilding: the older package was moved aside, new not in yet
+    "renamed",  # the new package is in place (an older one is being deleted)
 )
 
 _HOOKS: list[Callable[[str], None]] = []

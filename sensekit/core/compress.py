@@ -114,8 +114,13 @@ class CompressionReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        data.update(path=str(self.path), notes=list(self.notes), accuracy_drop=self.accuracy_drop,
-                    size_ratio=self.size_ratio, speedup=self.speedup)
+        data.update(
+            path=str(self.path),
+            notes=list(self.notes),
+            accuracy_drop=self.accuracy_drop,
+            size_ratio=self.size_ratio,
+            speedup=self.speedup,
+        )
         return data
 
 
@@ -128,8 +133,10 @@ def _feeds_list(sample_inputs: Any, session: Any) -> list[Feeds]:
     items = [sample_inputs] if isinstance(sample_inputs, dict) else list(sample_inputs)
     names = {i.name for i in session.get_inputs()}
     if not items or not all(isinstance(i, dict) and set(i) == names for i in items):
-        raise InvalidInput(f"sample_inputs must be a dict (or a list of dicts) of the model's "
-                           f"inputs {sorted(names)}")
+        raise InvalidInput(
+            f"sample_inputs must be a dict (or a list of dicts) of the model's "
+            f"inputs {sorted(names)}"
+        )
     return [{k: np.asarray(v) for k, v in item.items()} for item in items]
 
 
@@ -142,8 +149,9 @@ def _session(path: Path, threads: int | None = None) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     try:
-        return ort.InferenceSession(str(path), sess_options=options,
-                                    providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
     except Exception as e:
         raise ConversionError(f"The compressed graph {path.name} does not load: {e}") from e
 
@@ -152,9 +160,11 @@ def _run(session: Any, feeds: Feeds) -> list[np.ndarray]:
     try:
         return session.run(None, feeds)
     except Exception as e:
-        raise InvalidInput(f"The model does not run on the sample inputs ("
-                           f"{str(e).splitlines()[0][:200]}); pass sample_inputs of the "
-                           f"shapes it needs") from e
+        raise InvalidInput(
+            f"The model does not run on the sample inputs ("
+            f"{str(e).splitlines()[0][:200]}); pass sample_inputs of the "
+            f"shapes it needs"
+        ) from e
 
 
 def _outputs(session: Any, feeds: list[Feeds]) -> dict[str, np.ndarray]:
@@ -205,8 +215,9 @@ def _graph_files(directory: Path, graphs: dict[str, str]) -> list[Path]:
 
 
 # -- the entry point --------------------------------------------------------------------
-def _compress_graph(method: str, source: Path, out: Path, params: dict[str, Any],
-                    calibration: list[Feeds] | None) -> list[str]:
+def _compress_graph(
+    method: str, source: Path, out: Path, params: dict[str, Any], calibration: list[Feeds] | None
+) -> list[str]:
     try:
         if method == "fp16":
             return graph_ops.fp16(source, out, **params)
@@ -228,8 +239,10 @@ def _compress_graph(method: str, source: Path, out: Path, params: dict[str, Any]
 def _default_destination(model: Model, method: str, params: dict[str, Any]) -> Path:
     from sensekit.core import registry
 
-    suffix = {"palettize": f"{params.get('nbits', 4)}bit",
-              "prune": f"{round(100 * params.get('sparsity', 0.5))}"}.get(method, "")
+    suffix = {
+        "palettize": f"{params.get('nbits', 4)}bit",
+        "prune": f"{round(100 * params.get('sparsity', 0.5))}",
+    }.get(method, "")
     return registry.models_dir() / f"{model.name}-{method}{suffix}{SUFFIX}"
 
 
@@ -239,8 +252,12 @@ def _write(model: Model, workdir: Path, destination: Path, report: dict[str, Any
     manifest.pop("schema", None)
     manifest.update(name=destination.name.removesuffix(SUFFIX), compression=report)
     graph_files = {model.manifest.graphs[g] for g in model.graphs}
-    replaced = {p.relative_to(model.package.root).as_posix() for p in _graph_files(
-        model.package.root, {g: model.manifest.graphs[g] for g in model.graphs})}
+    replaced = {
+        p.relative_to(model.package.root).as_posix()
+        for p in _graph_files(
+            model.package.root, {g: model.manifest.graphs[g] for g in model.graphs}
+        )
+    }
     with write_package(destination, manifest) as writer:
         for relative in model.manifest.files:
             if relative != MANIFEST and relative not in replaced:
@@ -250,8 +267,9 @@ def _write(model: Model, workdir: Path, destination: Path, report: dict[str, Any
                 writer.add_file(str(Path(relative).parent / produced.name), produced)
 
 
-def _gate(verify: Metric | None, max_drop: float | None, drop: float, before_ms: float,
-          after_ms: float) -> str:
+def _gate(
+    verify: Metric | None, max_drop: float | None, drop: float, before_ms: float, after_ms: float
+) -> str:
     """Why the original must be kept ("" when the compressed model passes)."""
     if verify is None and max_drop is None:
         return ""
@@ -263,12 +281,20 @@ def _gate(verify: Metric | None, max_drop: float | None, drop: float, before_ms:
     return ""
 
 
-def compress(model_or_path: Model | str | os.PathLike[str], method: str,
-             destination: str | os.PathLike[str] | None = None, *, verify: Metric | None = None,
-             max_drop: float | None = None, sample_inputs: Any = None, calibration: Any = None,
-             graph_inputs: dict[str, Any] | None = None,
-             fixed_inputs: dict[str, Any] | None = None, repeats: int = 20,
-             **params: Any) -> CompressionReport:
+def compress(
+    model_or_path: Model | str | os.PathLike[str],
+    method: str,
+    destination: str | os.PathLike[str] | None = None,
+    *,
+    verify: Metric | None = None,
+    max_drop: float | None = None,
+    sample_inputs: Any = None,
+    calibration: Any = None,
+    graph_inputs: dict[str, Any] | None = None,
+    fixed_inputs: dict[str, Any] | None = None,
+    repeats: int = 20,
+    **params: Any,
+) -> CompressionReport:
     """Compresses every graph of a model package into a new package and measures it.
 
     Args:
@@ -310,18 +336,25 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
     if method not in METHODS:
         raise InvalidInput(f"method must be one of {METHODS}, not {method!r}")
     model = model_or_path if isinstance(model_or_path, Model) else Model.load(model_or_path)
-    target = Path(destination) if destination is not None else \
-        _default_destination(model, method, params)
+    target = (
+        Path(destination)
+        if destination is not None
+        else _default_destination(model, method, params)
+    )
     if target.resolve() == model.package.root.resolve():
         raise InvalidInput("destination is the model itself; compression writes a new package")
     main = model._graph_key(None)
     source_main = model.package.graph_path(main)
     reference = _session(source_main)
     feeds = _feeds_list(sample_inputs, reference)
-    calibration = _feeds_list(calibration, reference) if calibration is not None \
-        else feeds if sample_inputs is not None else None
-    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.is_dir() else None) \
-            as work:
+    calibration = (
+        _feeds_list(calibration, reference)
+        if calibration is not None
+        else feeds
+        if sample_inputs is not None
+        else None
+    )
+    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.is_dir() else None) as work:
         workdir = Path(work) / "graphs"
         notes: list[str] = []
         inner = _graph_feeds(model, graph_inputs)
@@ -330,23 +363,39 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
             out = workdir / model.manifest.graphs[key]
             out.parent.mkdir(parents=True, exist_ok=True)
             graph_method = method
-            graph_feeds = inner.get(key) if key != main else \
-                (calibration or feeds) if method == "mixed" else calibration
+            graph_feeds = (
+                inner.get(key)
+                if key != main
+                else (calibration or feeds)
+                if method == "mixed"
+                else calibration
+            )
             if method == "int8-static" and key != main and graph_feeds is None:
                 graph_method = "int8-dynamic"
                 notes.append(f"graph {key!r} quantized dynamically (no calibration data)")
             if method == "mixed" and graph_feeds is None:  # random inputs rank its layers
                 graph_feeds = _feeds_list(None, _session(model.package.graph_path(key)))
-                notes.append(f"graph {key!r}: layers ranked on random inputs (no "
-                             "graph_inputs for it)")
+                notes.append(
+                    f"graph {key!r}: layers ranked on random inputs (no graph_inputs for it)"
+                )
             graph_params = params if graph_method == method else {}
             if method == "mixed" and isinstance(params.get("target_ratio"), dict):
                 graph_params = dict(params, target_ratio=_graph_ratio(model, params, key))
-            notes += _compress_graph(graph_method, sources.get(key, model.package.graph_path(key)),
-                                     out, graph_params, graph_feeds)
+            notes += _compress_graph(
+                graph_method,
+                sources.get(key, model.package.graph_path(key)),
+                out,
+                graph_params,
+                graph_feeds,
+            )
         report = _measure(model, workdir, method, params, feeds, verify, repeats, notes)
-        reason = _gate(verify, max_drop, report.accuracy_drop, report.latency_before_ms,
-                       report.latency_after_ms)
+        reason = _gate(
+            verify,
+            max_drop,
+            report.accuracy_drop,
+            report.latency_before_ms,
+            report.latency_after_ms,
+        )
         if reason:
             return _replace(report, path=model.package.root, kept="original", reason=reason)
         summary = {k: v for k, v in report.to_dict().items() if k not in ("path", "kept")}
@@ -354,8 +403,9 @@ def compress(model_or_path: Model | str | os.PathLike[str], method: str,
     return _replace(report, path=target)
 
 
-def _specialized(model: Model, fixed: dict[str, Any] | None, workdir: Path,
-                 notes: list[str]) -> dict[str, Path]:
+def _specialized(
+    model: Model, fixed: dict[str, Any] | None, workdir: Path, notes: list[str]
+) -> dict[str, Path]:
     """Graphs with ``fixed`` inputs baked in, written under ``workdir``: {graph: path}."""
     if fixed is None:
         return {}
@@ -377,8 +427,9 @@ def _specialized(model: Model, fixed: dict[str, Any] | None, workdir: Path,
         out[key].parent.mkdir(parents=True, exist_ok=True)
         graph_ops._save(graph, out[key])
     if set(fixed) - seen:
-        raise InvalidInput(f"fixed_inputs {sorted(set(fixed) - seen)} are inputs of no graph "
-                           f"of {model.name}")
+        raise InvalidInput(
+            f"fixed_inputs {sorted(set(fixed) - seen)} are inputs of no graph of {model.name}"
+        )
     return out
 
 
@@ -388,8 +439,10 @@ def _graph_ratio(model: Model, params: dict[str, Any], key: str) -> float:
     ratios = params["target_ratio"]
     unknown = set(ratios) - set(model.graphs)
     if unknown:
-        raise InvalidInput(f"target_ratio names graphs {sorted(unknown)} that {model.name} "
-                           f"does not have ({sorted(model.graphs)})")
+        raise InvalidInput(
+            f"target_ratio names graphs {sorted(unknown)} that {model.name} "
+            f"does not have ({sorted(model.graphs)})"
+        )
     return ratios.get(key, 2.0)
 
 
@@ -399,10 +452,14 @@ def _graph_feeds(model: Model, graph_inputs: dict[str, Any] | None) -> dict[str,
         return {}
     main = model._graph_key(None)
     if not isinstance(graph_inputs, dict) or not set(graph_inputs) <= set(model.graphs) - {main}:
-        raise InvalidInput(f"graph_inputs must map graphs of {model.name} other than the main "
-                           f"one ({sorted(set(model.graphs) - {main})}) to feeds")
-    return {key: _feeds_list(value, _session(model.package.graph_path(key)))
-            for key, value in graph_inputs.items()}
+        raise InvalidInput(
+            f"graph_inputs must map graphs of {model.name} other than the main "
+            f"one ({sorted(set(model.graphs) - {main})}) to feeds"
+        )
+    return {
+        key: _feeds_list(value, _session(model.package.graph_path(key)))
+        for key, value in graph_inputs.items()
+    }
 
 
 def _replace(report: CompressionReport, **changes: Any) -> CompressionReport:
@@ -411,9 +468,16 @@ def _replace(report: CompressionReport, **changes: Any) -> CompressionReport:
     return dataclasses.replace(report, **changes)
 
 
-def _measure(model: Model, workdir: Path, method: str, params: dict[str, Any],
-             feeds: list[Feeds], verify: Metric | None, repeats: int,
-             notes: list[str]) -> CompressionReport:
+def _measure(
+    model: Model,
+    workdir: Path,
+    method: str,
+    params: dict[str, Any],
+    feeds: list[Feeds],
+    verify: Metric | None,
+    repeats: int,
+    notes: list[str],
+) -> CompressionReport:
     graphs = {k: model.manifest.graphs[k] for k in model.graphs}
     size_before, zipped_before = file_sizes(_graph_files(model.package.root, graphs))
     size_after, zipped_after = file_sizes(_graph_files(workdir, graphs))
@@ -422,14 +486,32 @@ def _measure(model: Model, workdir: Path, method: str, params: dict[str, Any],
     compressed = _session(workdir / graphs[main])
     reference, outputs = _outputs(original, feeds), _outputs(compressed, feeds)
     first = next(iter(reference))
-    diff = float(np.max(np.abs(reference[first].astype(np.float64) - outputs[first]))) \
-        if np.issubdtype(reference[first].dtype, np.floating) else 0.0
+    diff = (
+        float(np.max(np.abs(reference[first].astype(np.float64) - outputs[first])))
+        if np.issubdtype(reference[first].dtype, np.floating)
+        else 0.0
+    )
     metric = verify or top1_agreement
     try:
         before, after = float(metric(reference, reference)), float(metric(outputs, reference))
     except Exception as e:
         raise InvalidInput(f"The metric failed on the model outputs: {e}") from e
     before_ms, after_ms = _latencies([original, compressed], feeds[0], max(1, int(repeats)))
-    return CompressionReport(method, dict(params), workdir, "compressed", "", size_before,
-                             size_after, zipped_before, zipped_after, before_ms, after_ms, diff,
-                             getattr(metric, "__name__", "metric"), before, after, tuple(notes))
+    return CompressionReport(
+        method,
+        dict(params),
+        workdir,
+        "compressed",
+        "",
+        size_before,
+        size_after,
+        zipped_before,
+        zipped_after,
+        before_ms,
+        after_ms,
+        diff,
+        getattr(metric, "__name__", "metric"),
+        before,
+        after,
+        tuple(notes),
+    )

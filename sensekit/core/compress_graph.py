@@ -45,8 +45,9 @@ def _save(model: Any, out: Path) -> None:
 def _weighted_nodes(model: Any) -> list[Any]:
     """Nodes of a weight op that read an initializer, in graph order."""
     inits = {t.name for t in model.graph.initializer}
-    return [n for n in model.graph.node if n.op_type in _WEIGHT_OPS
-            and any(i in inits for i in n.input)]
+    return [
+        n for n in model.graph.node if n.op_type in _WEIGHT_OPS and any(i in inits for i in n.input)
+    ]
 
 
 def resolve_exclude(model: Any, exclude: Sequence[str] | None) -> set[str]:
@@ -63,8 +64,11 @@ def resolve_exclude(model: Any, exclude: Sequence[str] | None) -> set[str]:
         elif item == "last" and weighted:
             names.add(weighted[-1].name)
         elif item == "depthwise":
-            names |= {n.name for n in model.graph.node if n.op_type == "Conv" and
-                      {a.name: a.i for a in n.attribute}.get("group", 1) > 1}
+            names |= {
+                n.name
+                for n in model.graph.node
+                if n.op_type == "Conv" and {a.name: a.i for a in n.attribute}.get("group", 1) > 1
+            }
         else:
             names |= {n.name for n in model.graph.node if item in (n.name, n.op_type)}
     unnamed = [n for n in model.graph.node if not n.name]
@@ -73,25 +77,37 @@ def resolve_exclude(model: Any, exclude: Sequence[str] | None) -> set[str]:
     return names
 
 
-def weight_initializers(model: Any, min_elements: int,
-                        excluded: set[str] | None = None) -> list[Any]:
+def weight_initializers(
+    model: Any, min_elements: int, excluded: set[str] | None = None
+) -> list[Any]:
     """Float32 initializers big enough to matter that are weights of compute ops
     (none read by an ``excluded`` node)."""
     from onnx import TensorProto
 
-    used_as_weight = {name for node in model.graph.node if node.op_type in _WEIGHT_OPS
-                      for name in node.input}
-    protected = {name for node in model.graph.node if node.name in (excluded or set())
-                 for name in node.input}
-    return [t for t in model.graph.initializer
-            if t.data_type == TensorProto.FLOAT and t.name in used_as_weight
-            and t.name not in protected
-            and int(np.prod(t.dims, dtype=np.int64)) >= min_elements]
+    used_as_weight = {
+        name for node in model.graph.node if node.op_type in _WEIGHT_OPS for name in node.input
+    }
+    protected = {
+        name for node in model.graph.node if node.name in (excluded or set()) for name in node.input
+    }
+    return [
+        t
+        for t in model.graph.initializer
+        if t.data_type == TensorProto.FLOAT
+        and t.name in used_as_weight
+        and t.name not in protected
+        and int(np.prod(t.dims, dtype=np.int64)) >= min_elements
+    ]
 
 
 # -- fp16 ------------------------------------------------------------------------------
-def fp16(source: Path, out: Path, exclude: Sequence[str] | None = None,
-         weights_only: bool = False, min_elements: int = 1024) -> list[str]:
+def fp16(
+    source: Path,
+    out: Path,
+    exclude: Sequence[str] | None = None,
+    weights_only: bool = False,
+    min_elements: int = 1024,
+) -> list[str]:
     """float32 -> float16 weights and compute, float32 inputs and outputs kept.
 
     With ``weights_only`` only weights are stored as float16, each behind a Cast back to
@@ -111,8 +127,9 @@ def fp16(source: Path, out: Path, exclude: Sequence[str] | None = None,
     for _ in range(4):
         blocked |= {n.name for n in source_model.graph.node if n.op_type in kept_types}
         try:
-            model = convert_float_to_float16(_copy(source_model), keep_io_types=True,
-                                             node_block_list=sorted(blocked) or None)
+            model = convert_float_to_float16(
+                _copy(source_model), keep_io_types=True, node_block_list=sorted(blocked) or None
+            )
         except Exception as e:
             raise ConversionError(f"fp16 conversion failed: {e}") from e
         _save(model, out)
@@ -120,19 +137,41 @@ def fp16(source: Path, out: Path, exclude: Sequence[str] | None = None,
         if not missing:
             break
         kept_types |= missing  # no float16 kernel on this machine: keep them in float32
-    notes = [("CPU kernels of ONNX Runtime are mostly float32: fp16 halves the size but "
-              "adds casts and rarely runs faster on a CPU")]
+    notes = [
+        (
+            "CPU kernels of ONNX Runtime are mostly float32: fp16 halves the size but "
+            "adds casts and rarely runs faster on a CPU"
+        )
+    ]
     if kept_types:
-        notes.append(f"kept in float32 (no float16 kernel here, or integer quantization): "
-                     f"{', '.join(sorted(kept_types))}")
+        notes.append(
+            f"kept in float32 (no float16 kernel here, or integer quantization): "
+            f"{', '.join(sorted(kept_types))}"
+        )
     return notes + ([f"{len(blocked)} node(s) kept in float32"] if blocked else [])
 
 
-DYNAMIC_INT8_OPS = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
-                    "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
-FLOAT32_OPS = {"DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "MatMulInteger",
-               "ConvInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QLinearMatMul",
-               "QLinearConv", "QLinearAdd", "QLinearMul", "QGemm"}
+DYNAMIC_INT8_OPS = {
+    "DynamicQuantizeLinear",
+    "MatMulInteger",
+    "ConvInteger",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+}
+FLOAT32_OPS = {
+    "DynamicQuantizeLinear",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "MatMulInteger",
+    "ConvInteger",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+    "QLinearMatMul",
+    "QLinearConv",
+    "QLinearAdd",
+    "QLinearMul",
+    "QGemm",
+}
 
 
 def _copy(model: Any) -> Any:
@@ -148,8 +187,11 @@ def _name_nodes(model: Any) -> None:
     taken = {n.name for n in model.graph.node if n.name}
     for index, node in enumerate(model.graph.node):
         if not node.name:
-            node.name = next(f"{node.op_type}_{index}_{k}" for k in range(len(taken) + 1)
-                             if f"{node.op_type}_{index}_{k}" not in taken)
+            node.name = next(
+                f"{node.op_type}_{index}_{k}"
+                for k in range(len(taken) + 1)
+                if f"{node.op_type}_{index}_{k}" not in taken
+            )
             taken.add(node.name)
 
 
@@ -165,23 +207,27 @@ def _ops_without_fp16_kernel(path: Path) -> set[str]:
         ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:
         text = str(e)
-        found = set(re.findall(r"of operator \((\w+)\)", text)) | \
-            set(re.findall(r"implementation for (\w+)\(", text))
+        found = set(re.findall(r"of operator \((\w+)\)", text)) | set(
+            re.findall(r"implementation for (\w+)\(", text)
+        )
         if not found:
             raise ConversionError(f"the float16 graph does not load: {text[:300]}") from e
         return found
     return set()
 
 
-def _fp16_weights(source: Path, out: Path, exclude: Sequence[str] | None,
-                  min_elements: int) -> list[str]:
+def _fp16_weights(
+    source: Path, out: Path, exclude: Sequence[str] | None, min_elements: int
+) -> list[str]:
     model = _load(source)
     chosen = weight_initializers(model, min_elements, resolve_exclude(model, exclude))
     _store_fp16(model, chosen)
     constants = 0 if exclude else specialize.store_constants_fp16(model, min_elements)
     _save(model, out)
-    return [f"{len(chosen) + constants} weight tensor(s) stored as float16 and cast to float32 "
-            "at load: compute and speed stay float32"]
+    return [
+        f"{len(chosen) + constants} weight tensor(s) stored as float16 and cast to float32 "
+        "at load: compute and speed stay float32"
+    ]
 
 
 def _store_fp16(model: Any, chosen: list[Any]) -> None:
@@ -192,11 +238,19 @@ def _store_fp16(model: Any, chosen: list[Any]) -> None:
     names = {t.name for t in chosen}
     casts = []
     for tensor in chosen:
-        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16),
-                                       f"{tensor.name}__fp16")
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(tensor).astype(np.float16), f"{tensor.name}__fp16"
+        )
         graph.initializer.append(half)
-        casts.append(helper.make_node("Cast", [half.name], [tensor.name],
-                                      name=f"{tensor.name}__to_fp32", to=TensorProto.FLOAT))
+        casts.append(
+            helper.make_node(
+                "Cast",
+                [half.name],
+                [tensor.name],
+                name=f"{tensor.name}__to_fp32",
+                to=TensorProto.FLOAT,
+            )
+        )
     kept = [t for t in graph.initializer if t.name not in names]
     del graph.initializer[:]
     graph.initializer.extend(kept)
@@ -241,7 +295,7 @@ def fold_weight_quantize(model: Any) -> tuple[int, bool]:
         if node.op_type != "QuantizeLinear":
             kept.append(node)
             continue
-        x, scale, *zp = list(node.input) + [""]
+        x, scale, *zp = [*list(node.input), ""]
         if x not in inits or scale not in inits or (zp[0] and zp[0] not in inits):
             activations = activations or x not in inits
             kept.append(node)
@@ -252,8 +306,11 @@ def fold_weight_quantize(model: Any) -> tuple[int, bool]:
         axis = {a.name: a.i for a in node.attribute}.get("axis", 1) % max(values.ndim, 1)
         shape = [-1 if a == axis else 1 for a in range(values.ndim)] if s.ndim else []
         info = np.iinfo(z.dtype)
-        q = np.clip(np.rint(values / s.reshape(shape)) + z.astype(np.int64).reshape(shape),
-                    info.min, info.max).astype(z.dtype)
+        q = np.clip(
+            np.rint(values / s.reshape(shape)) + z.astype(np.int64).reshape(shape),
+            info.min,
+            info.max,
+        ).astype(z.dtype)
         folded.append(numpy_helper.from_array(q, node.output[0]))
     del graph.node[:]
     graph.node.extend(kept)
@@ -270,14 +327,21 @@ def _prequantized(source: Path, out: Path) -> list[str] | None:
     if not activations:
         return None
     _save(model, out)
-    return [f"graph is already QDQ int8: {count} float weight tensors stored as the int8 "
-            "values the graph used (lossless); activations left as they were"]
+    return [
+        f"graph is already QDQ int8: {count} float weight tensors stored as the int8 "
+        "values the graph used (lossless); activations left as they were"
+    ]
 
 
-def int8_dynamic(source: Path, out: Path, weight_type: str = "uint8",
-                 per_channel: bool = False, reduce_range: bool = False,
-                 op_types: Sequence[str] | None = None,
-                 exclude: Sequence[str] | None = None) -> list[str]:
+def int8_dynamic(
+    source: Path,
+    out: Path,
+    weight_type: str = "uint8",
+    per_channel: bool = False,
+    reduce_range: bool = False,
+    op_types: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+) -> list[str]:
     """int8 weights, activations quantized on the fly (ONNX Runtime's quantize_dynamic).
 
     ``uint8`` weights are the default because ONNX Runtime's ConvInteger kernel takes
@@ -290,10 +354,15 @@ def int8_dynamic(source: Path, out: Path, weight_type: str = "uint8",
         return notes
     excluded = sorted(resolve_exclude(_load(source), exclude))
     try:
-        quantize_dynamic(str(source), str(out), per_channel=per_channel,
-                         reduce_range=reduce_range, weight_type=_quant_type(weight_type),
-                         op_types_to_quantize=list(op_types) if op_types else None,
-                         nodes_to_exclude=excluded or None)
+        quantize_dynamic(
+            str(source),
+            str(out),
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            weight_type=_quant_type(weight_type),
+            op_types_to_quantize=list(op_types) if op_types else None,
+            nodes_to_exclude=excluded or None,
+        )
     except Exception as e:
         raise ConversionError(f"dynamic int8 quantization failed: {e}") from e
     return [f"{len(excluded)} node(s) kept in float32"] if excluded else []
@@ -311,9 +380,13 @@ def _quiet_root_logger() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def int8_sensitivity(source: Path, feeds: Sequence[dict[str, np.ndarray]],
-                     weight_type: str = "uint8", per_channel: bool = True,
-                     op_types: Sequence[str] = ("MatMul",)) -> dict[str, float]:
+def int8_sensitivity(
+    source: Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    weight_type: str = "uint8",
+    per_channel: bool = True,
+    op_types: Sequence[str] = ("MatMul",),
+) -> dict[str, float]:
     """Relative output error (see :func:`_relative_error`) when each weighted node of
     ``op_types`` alone is quantized by :func:`int8_dynamic` on ``feeds``: which layers to
     keep in float32 when the rest go int8."""
@@ -323,15 +396,24 @@ def int8_sensitivity(source: Path, feeds: Sequence[dict[str, np.ndarray]],
 
     model = onnx.load(str(source))
     inits = {t.name for t in model.graph.initializer}
-    names = [n.name for n in model.graph.node if n.op_type in op_types and n.name
-             and any(i in inits for i in n.input)]
+    names = [
+        n.name
+        for n in model.graph.node
+        if n.op_type in op_types and n.name and any(i in inits for i in n.input)
+    ]
     reference = _run_proto(model, feeds)
     errors = {}
     with tempfile.TemporaryDirectory() as tmp, _quiet_root_logger():
         out = Path(tmp) / "trial.onnx"
         for name in names:
-            int8_dynamic(source, out, weight_type=weight_type, per_channel=per_channel,
-                         op_types=op_types, exclude=[n for n in names if n != name])
+            int8_dynamic(
+                source,
+                out,
+                weight_type=weight_type,
+                per_channel=per_channel,
+                op_types=op_types,
+                exclude=[n for n in names if n != name],
+            )
             errors[name] = _relative_error(reference, _run_proto(onnx.load(str(out)), feeds))
     return errors
 
@@ -361,10 +443,17 @@ def _prepare(source: Path, out: Path) -> tuple[Path, list[str]]:
     return prepared, []
 
 
-def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
-                per_channel: bool = True, reduce_range: bool = False,
-                activation_type: str = "uint8", weight_type: str = "int8",
-                calibrate: str = "minmax", exclude: Sequence[str] | None = None) -> list[str]:
+def int8_static(
+    source: Path,
+    out: Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    per_channel: bool = True,
+    reduce_range: bool = False,
+    activation_type: str = "uint8",
+    weight_type: str = "int8",
+    calibrate: str = "minmax",
+    exclude: Sequence[str] | None = None,
+) -> list[str]:
     """QDQ int8 weights and activations, ranges calibrated on ``feeds``."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -373,8 +462,11 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
         quantize_static,
     )
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     if calibrate not in methods:
         raise InvalidInput(f"calibrate must be one of {sorted(methods)}, not {calibrate!r}")
     notes = _prequantized(source, out)
@@ -386,18 +478,27 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
         graph = prepared_model.graph
         inputs = {i.name for i in graph.input}  # a specialized graph takes fewer
         reader = type("Reader", (_Calibration, CalibrationDataReader), {})(
-            [{k: v for k, v in f.items() if k in inputs} for f in feeds])
+            [{k: v for k, v in f.items() if k in inputs} for f in feeds]
+        )
         # A graph with dynamically quantized MatMuls (MatMulInteger) trips ONNX Runtime's
         # static quantizer on the activations around them: only its float layers are.
         dynamic = any(n.op_type in DYNAMIC_INT8_OPS for n in graph.node)
         op_types = sorted(_WEIGHT_OPS - {"Gather"}) if dynamic else None
         padded = _infinite_padding(prepared_model)
         excluded = sorted(resolve_exclude(prepared_model, exclude) | padded)
-        quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, reduce_range=reduce_range,
-                        activation_type=_quant_type(activation_type),
-                        weight_type=_quant_type(weight_type), calibrate_method=methods[calibrate],
-                        nodes_to_exclude=excluded or None, op_types_to_quantize=op_types)
+        quantize_static(
+            str(prepared),
+            str(out),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            reduce_range=reduce_range,
+            activation_type=_quant_type(activation_type),
+            weight_type=_quant_type(weight_type),
+            calibrate_method=methods[calibrate],
+            nodes_to_exclude=excluded or None,
+            op_types_to_quantize=op_types,
+        )
     except InvalidInput:
         raise
     except Exception as e:
@@ -406,13 +507,20 @@ def int8_static(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
         if prepared != source:
             prepared.unlink(missing_ok=True)
     if padded:
-        notes.append(f"{len(padded)} node(s) around an infinite padding value (a Pad feeding "
-                     "a MaxPool) kept in float32: an infinite range has no int8 scale")
+        notes.append(
+            f"{len(padded)} node(s) around an infinite padding value (a Pad feeding "
+            "a MaxPool) kept in float32: an infinite range has no int8 scale"
+        )
     if dynamic:
-        notes.append("graph already held dynamic int8 MatMuls: static int8 applied to its "
-                     "float MatMul/Conv/Gemm layers only")
-    return notes + [f"calibrated ({calibrate}) on {len(feeds)} sample batch(es)"] + \
-        ([f"{len(excluded)} node(s) kept in float32"] if excluded else [])
+        notes.append(
+            "graph already held dynamic int8 MatMuls: static int8 applied to its "
+            "float MatMul/Conv/Gemm layers only"
+        )
+    return (
+        notes
+        + [f"calibrated ({calibrate}) on {len(feeds)} sample batch(es)"]
+        + ([f"{len(excluded)} node(s) kept in float32"] if excluded else [])
+    )
 
 
 def _infinite_padding(model: Any) -> set[str]:
@@ -422,8 +530,13 @@ def _infinite_padding(model: Any) -> set[str]:
     from onnx import numpy_helper
 
     values = {t.name: t for t in model.graph.initializer}
-    values.update({n.output[0]: n.attribute[0].t for n in model.graph.node
-                   if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"})
+    values.update(
+        {
+            n.output[0]: n.attribute[0].t
+            for n in model.graph.node
+            if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"
+        }
+    )
     names: set[str] = set()
     for node in model.graph.node:
         if node.op_type != "Pad" or len(node.input) < 3 or node.input[2] not in values:
@@ -436,22 +549,33 @@ def _infinite_padding(model: Any) -> set[str]:
 
 
 # -- weight-only -----------------------------------------------------------------------
-def palettize(source: Path, out: Path, nbits: int = 4, min_elements: int = 4096,
-              granularity: str = "per_tensor", per_channel_scale: bool = True,
-              clustering: str = "kmeans", exclude: Sequence[str] | None = None) -> list[str]:
+def palettize(
+    source: Path,
+    out: Path,
+    nbits: int = 4,
+    min_elements: int = 4096,
+    granularity: str = "per_tensor",
+    per_channel_scale: bool = True,
+    clustering: str = "kmeans",
+    exclude: Sequence[str] | None = None,
+) -> list[str]:
     """k-means (or uniform) weight palettization with packed indices (see
     :mod:`compress_palette`)."""
     palette.check_palette_params(nbits, granularity, clustering)
     model = _load(source)
     targets = weight_initializers(model, min_elements, resolve_exclude(model, exclude))
-    notes = palette.palettize(model, targets, nbits, granularity, per_channel_scale,
-                              clustering)
+    notes = palette.palettize(model, targets, nbits, granularity, per_channel_scale, clustering)
     _save(model, out)
     return notes
 
 
-def prune(source: Path, out: Path, sparsity: float = 0.5, min_elements: int = 4096,
-          exclude: Sequence[str] | None = None) -> list[str]:
+def prune(
+    source: Path,
+    out: Path,
+    sparsity: float = 0.5,
+    min_elements: int = 4096,
+    exclude: Sequence[str] | None = None,
+) -> list[str]:
     """Zeroes the ``sparsity`` fraction of smallest-magnitude values of each weight tensor."""
     from onnx import numpy_helper
 
@@ -473,9 +597,11 @@ def prune(source: Path, out: Path, sparsity: float = 0.5, min_elements: int = 40
     _save(model, out)
     if not targets:
         return ["no float32 weight tensors to prune (already quantized?); graph unchanged"]
-    return [f"{zeroed / max(total, 1):.1%} of {total} weights in {len(targets)} tensors are "
-            "zero; ONNX stores them densely, so only the zipped size shrinks and ONNX Runtime "
-            "runs no faster"]
+    return [
+        f"{zeroed / max(total, 1):.1%} of {total} weights in {len(targets)} tensors are "
+        "zero; ONNX stores them densely, so only the zipped size shrinks and ONNX Runtime "
+        "runs no faster"
+    ]
 
 
 # -- mixed precision ---------------------------------------------------------------------
@@ -485,7 +611,7 @@ def _relative_error(reference: list[np.ndarray], outputs: list[np.ndarray]) -> f
     for want, got in zip(reference, outputs):
         if np.issubdtype(want.dtype, np.floating) and want.size:
             want64 = want.astype(np.float64)
-            scale = max(float(np.sum(want64 ** 2)), 1e-30)
+            scale = max(float(np.sum(want64**2)), 1e-30)
             errors.append(float(np.sum((got.astype(np.float64) - want64) ** 2)) / scale)
     return float(np.mean(errors)) if errors else 0.0
 
@@ -501,15 +627,18 @@ def _run_proto(model: Any, feeds: Sequence[dict[str, np.ndarray]]) -> list[np.nd
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), sess_options=options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"]
+    )
     runs = [session.run(None, feeds_for(session, f)) for f in feeds]
-    return [np.concatenate([r[i].reshape(1, -1) for r in runs], axis=1) for i in
-            range(len(runs[0]))]
+    return [
+        np.concatenate([r[i].reshape(1, -1) for r in runs], axis=1) for i in range(len(runs[0]))
+    ]
 
 
-def layer_sensitivity(model: Any, targets: list[Any], feeds: Sequence[dict[str, np.ndarray]],
-                      nbits: int = 8) -> dict[str, float]:
+def layer_sensitivity(
+    model: Any, targets: list[Any], feeds: Sequence[dict[str, np.ndarray]], nbits: int = 8
+) -> dict[str, float]:
     """Output error (relative squared error, see :func:`_relative_error`) when each target
     weight alone is stored at ``nbits`` (uniform, per-channel scale) on ``feeds``."""
     reference = _run_proto(model, feeds)
@@ -522,9 +651,15 @@ def layer_sensitivity(model: Any, targets: list[Any], feeds: Sequence[dict[str, 
     return errors
 
 
-def mixed(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
-          target_ratio: float = 2.5, nbits: int = 8, min_elements: int = 4096,
-          exclude: Sequence[str] | None = None) -> list[str]:
+def mixed(
+    source: Path,
+    out: Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    target_ratio: float = 2.5,
+    nbits: int = 8,
+    min_elements: int = 4096,
+    exclude: Sequence[str] | None = None,
+) -> list[str]:
     """Mixed precision by measured sensitivity: every weight is stored as float16, and the
     weights whose ``nbits`` linear quantization (per-channel scale) changes the outputs on
     ``feeds`` least are stored at ``nbits`` instead, least sensitive first, until the
@@ -557,8 +692,14 @@ def mixed(source: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
     _save(model, out)
     worst = max((errors[n] for n in chosen), default=0.0)
     reached = 4 * sum(sizes.values()) / max(used, 1)
-    return notes + [f"{len(rest)} weight tensor(s) stored as float16, {len(chosen)} at "
-                    f"{nbits} bits (the least sensitive; largest single-layer relative "
-                    f"error {worst:.2e}); weights {reached:.2f}x smaller than float32"
-                    + ("" if used <= budget else f" (target {target_ratio}x not reached: "
-                       "no more layers to quantize)")]
+    return [
+        *notes,
+        f"{len(rest)} weight tensor(s) stored as float16, {len(chosen)} at "
+        f"{nbits} bits (the least sensitive; largest single-layer relative "
+        f"error {worst:.2e}); weights {reached:.2f}x smaller than float32"
+        + (
+            ""
+            if used <= budget
+            else f" (target {target_ratio}x not reached: no more layers to quantize)"
+        ),
+    ]

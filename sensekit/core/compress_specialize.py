@@ -22,9 +22,14 @@ from sensekit.core.errors import InvalidInput
 
 # ops evaluated when all their inputs are known (what guards on fixed inputs use)
 _FOLD: dict[str, Callable[..., np.ndarray]] = {
-    "Equal": np.equal, "Greater": np.greater, "Less": np.less,
-    "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal,
-    "And": np.logical_and, "Or": np.logical_or, "Not": np.logical_not,
+    "Equal": np.equal,
+    "Greater": np.greater,
+    "Less": np.less,
+    "GreaterOrEqual": np.greater_equal,
+    "LessOrEqual": np.less_equal,
+    "And": np.logical_and,
+    "Or": np.logical_or,
+    "Not": np.logical_not,
     "Identity": lambda x: x,
 }
 
@@ -41,8 +46,11 @@ def _constant_value(node: Any) -> np.ndarray | None:
 def _known_values(graph: Any) -> dict[str, np.ndarray]:
     from onnx import numpy_helper
 
-    known = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-             if int(np.prod(t.dims, dtype=np.int64)) <= 16}
+    known = {
+        t.name: numpy_helper.to_array(t)
+        for t in graph.initializer
+        if int(np.prod(t.dims, dtype=np.int64)) <= 16
+    }
     for node in graph.node:
         if node.op_type == "Constant":
             value = _constant_value(node)
@@ -60,8 +68,13 @@ def _fold(graph: Any) -> int:
         if node.op_type in _FOLD and node.input and all(i in known for i in node.input):
             value = np.asarray(_FOLD[node.op_type](*(known[i] for i in node.input)))
             known[node.output[0]] = value
-            node = helper.make_node("Constant", [], [node.output[0]], name=node.name,
-                                    value=numpy_helper.from_array(value, node.output[0]))
+            node = helper.make_node(
+                "Constant",
+                [],
+                [node.output[0]],
+                name=node.name,
+                value=numpy_helper.from_array(value, node.output[0]),
+            )
             folded += 1
         nodes.append(node)
     del graph.node[:]
@@ -83,8 +96,10 @@ def _inline_ifs(graph: Any) -> int:
         branch = next(a.g for a in node.attribute if a.name == name)
         graph.initializer.extend(branch.initializer)
         nodes.extend(branch.node)
-        nodes.extend(helper.make_node("Identity", [inner.name], [outer], name=f"{outer}__inlined")
-                     for inner, outer in zip(branch.output, node.output))
+        nodes.extend(
+            helper.make_node("Identity", [inner.name], [outer], name=f"{outer}__inlined")
+            for inner, outer in zip(branch.output, node.output)
+        )
         inlined += 1
     del graph.node[:]
     graph.node.extend(nodes)
@@ -100,15 +115,18 @@ def fix_inputs(model: Any, fixed: dict[str, Any]) -> list[str]:
     graph = model.graph
     inputs = {i.name: i for i in graph.input}
     if not isinstance(fixed, dict) or not fixed or not set(fixed) <= set(inputs):
-        raise InvalidInput(f"fixed_inputs must map some of the graph's inputs {sorted(inputs)} "
-                           f"to values, not {fixed!r}")
+        raise InvalidInput(
+            f"fixed_inputs must map some of the graph's inputs {sorted(inputs)} "
+            f"to values, not {fixed!r}"
+        )
     for name, value in fixed.items():
         tensor_type = inputs[name].type.tensor_type
         dtype = helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)
         array = np.asarray(value, dtype=dtype)
         if array.ndim != len(tensor_type.shape.dim):
-            raise InvalidInput(f"fixed input {name!r} needs rank {len(tensor_type.shape.dim)}, "
-                               f"got {array.ndim}")
+            raise InvalidInput(
+                f"fixed input {name!r} needs rank {len(tensor_type.shape.dim)}, got {array.ndim}"
+            )
         graph.initializer.append(numpy_helper.from_array(array, name))
     kept = [i for i in graph.input if i.name not in fixed]
     del graph.input[:]
@@ -122,8 +140,10 @@ def fix_inputs(model: Any, fixed: dict[str, Any]) -> list[str]:
     prune_graph(graph)  # drops the branches not taken and the initializers they read
     _hoist_constants(graph)
     values = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in fixed.items())
-    return [f"specialized for {values}: {folded} guard(s) evaluated, {inlined} branch(es) "
-            "inlined, the branches not taken dropped; those inputs are no longer fed"]
+    return [
+        f"specialized for {values}: {folded} guard(s) evaluated, {inlined} branch(es) "
+        "inlined, the branches not taken dropped; those inputs are no longer fed"
+    ]
 
 
 def _hoist_constants(graph: Any, min_elements: int = 16) -> None:
@@ -146,8 +166,12 @@ def _is_weight(node: Any, min_elements: int) -> bool:
     from onnx import TensorProto
 
     return node.op_type == "Constant" and any(
-        a.name == "value" and a.HasField("t") and a.t.data_type == TensorProto.FLOAT and
-        int(np.prod(a.t.dims, dtype=np.int64)) >= min_elements for a in node.attribute)
+        a.name == "value"
+        and a.HasField("t")
+        and a.t.data_type == TensorProto.FLOAT
+        and int(np.prod(a.t.dims, dtype=np.int64)) >= min_elements
+        for a in node.attribute
+    )
 
 
 def store_constants_fp16(model: Any, min_elements: int) -> int:
@@ -166,10 +190,12 @@ def _constants_fp16(graph: Any, min_elements: int) -> int:
             continue
         output = node.output[0]
         half = numpy_helper.from_array(_constant_value(node).astype(np.float16), f"{output}__fp16")
-        nodes += [helper.make_node("Constant", [], [half.name], name=f"{output}__fp16",
-                                   value=half),
-                  helper.make_node("Cast", [half.name], [output], name=f"{output}__to_fp32",
-                                   to=TensorProto.FLOAT)]
+        nodes += [
+            helper.make_node("Constant", [], [half.name], name=f"{output}__fp16", value=half),
+            helper.make_node(
+                "Cast", [half.name], [output], name=f"{output}__to_fp32", to=TensorProto.FLOAT
+            ),
+        ]
         count += 1
     del graph.node[:]
     graph.node.extend(nodes)

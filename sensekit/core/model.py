@@ -28,9 +28,14 @@ _CUDA = "CUDAExecutionProvider"
 # slightly lower latency on a dedicated machine, wasted cores on a shared one.
 ORT_SPIN_WAIT = os.environ.get("SENSEKIT_ORT_SPIN", "0") == "1"
 _ORT_DTYPES = {
-    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
 }
 
 
@@ -51,8 +56,9 @@ class Configuration:
 
     def __post_init__(self) -> None:
         if self.compute_units not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"compute_units must be 'auto', 'cpu' or 'cuda', "
-                             f"not {self.compute_units!r}")
+            raise ValueError(
+                f"compute_units must be 'auto', 'cpu' or 'cuda', not {self.compute_units!r}"
+            )
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive int or None, not {self.threads!r}")
 
@@ -81,10 +87,14 @@ class Description:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "task": self.task,
-                "inputs": [s.to_dict() for s in self.inputs],
-                "outputs": [s.to_dict() for s in self.outputs],
-                "labels": len(self.labels), **self.metadata}
+        return {
+            "name": self.name,
+            "task": self.task,
+            "inputs": [s.to_dict() for s in self.inputs],
+            "outputs": [s.to_dict() for s in self.outputs],
+            "labels": len(self.labels),
+            **self.metadata,
+        }
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,14 @@ class Model:
         self._local = threading.local()
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike[str], compute_units: ComputeUnits = "auto",
-             threads: int | None = None, verify: bool = True, progress: bool = True) -> Model:
+    def load(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        compute_units: ComputeUnits = "auto",
+        threads: int | None = None,
+        verify: bool = True,
+        progress: bool = True,
+    ) -> Model:
         """Opens a model by zoo name or package path.
 
         Args:
@@ -152,7 +168,9 @@ class Model:
         from sensekit.core import registry
 
         if not isinstance(name_or_path, (str, os.PathLike)):
-            raise InvalidInput(f"Model.load takes a name or a path, not {type(name_or_path).__name__}")
+            raise InvalidInput(
+                f"Model.load takes a name or a path, not {type(name_or_path).__name__}"
+            )
         configuration = Configuration(compute_units, threads, verify)
         path = Path(name_or_path)
         if not (path / "manifest.json").is_file():
@@ -181,14 +199,27 @@ class Model:
     def description_of(self, graph: str | None = None) -> Description:
         session = self.session(graph)
         manifest = self.package.manifest
-        metadata = {k: getattr(manifest, k) for k in
-                    ("version", "license", "description", "source", "preprocess", "postprocess",
-                     "conversion")}
+        metadata = {
+            k: getattr(manifest, k)
+            for k in (
+                "version",
+                "license",
+                "description",
+                "source",
+                "preprocess",
+                "postprocess",
+                "conversion",
+            )
+        }
         metadata["graphs"] = self.graphs
-        return Description(manifest.name, manifest.task,
-                           tuple(_spec(a) for a in session.get_inputs()),
-                           tuple(_spec(a) for a in session.get_outputs()),
-                           tuple(self.labels), metadata)
+        return Description(
+            manifest.name,
+            manifest.task,
+            tuple(_spec(a) for a in session.get_inputs()),
+            tuple(_spec(a) for a in session.get_outputs()),
+            tuple(self.labels),
+            metadata,
+        )
 
     @property
     def description(self) -> Description:
@@ -235,8 +266,9 @@ class Model:
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as e:  # ORT raises its own Fail/InvalidGraph types
-            raise ModelIntegrityError(f"{self.name}: ONNX Runtime cannot load graph {key!r} "
-                                      f"({path.name}): {e}") from e
+            raise ModelIntegrityError(
+                f"{self.name}: ONNX Runtime cannot load graph {key!r} ({path.name}): {e}"
+            ) from e
         if _CUDA in providers and _CUDA not in session.get_providers():
             fallback = "CUDA provider failed to initialise; running on CPU"
         self._fallback[key] = fallback
@@ -246,8 +278,9 @@ class Model:
         return session
 
     # -- prediction -----------------------------------------------------------------
-    def predict(self, inputs: dict[str, Any], graph: str | None = None,
-                outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+    def predict(
+        self, inputs: dict[str, Any], graph: str | None = None, outputs: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Runs a graph on named arrays and returns its outputs by name.
 
         Raises:
@@ -263,34 +296,48 @@ class Model:
         except Exception as e:
             raise RuntimeFailure(f"{self.name}: running graph {key!r} failed: {e}") from e
         names = outputs or [o.name for o in session.get_outputs()]
-        self._local.report = RunReport(key, session.get_providers()[0],
-                                       self.configuration.compute_units, self._fallback.get(key),
-                                       time.perf_counter() - start)
+        self._local.report = RunReport(
+            key,
+            session.get_providers()[0],
+            self.configuration.compute_units,
+            self._fallback.get(key),
+            time.perf_counter() - start,
+        )
         return dict(zip(names, values))
 
     def _check_inputs(self, key: str, inputs: dict[str, Any]) -> dict[str, np.ndarray]:
         if not isinstance(inputs, dict):
-            raise InvalidInput(f"predict takes a dict of input name -> array, not "
-                               f"{type(inputs).__name__}")
+            raise InvalidInput(
+                f"predict takes a dict of input name -> array, not {type(inputs).__name__}"
+            )
         expected = self._inputs[key]
         missing = set(expected) - set(inputs)
         unknown = set(inputs) - set(expected)
         if missing or unknown:
-            raise InvalidInput(f"{self.name}: inputs must be {sorted(expected)}; missing "
-                               f"{sorted(missing)}, unknown {sorted(unknown)}")
+            raise InvalidInput(
+                f"{self.name}: inputs must be {sorted(expected)}; missing "
+                f"{sorted(missing)}, unknown {sorted(unknown)}"
+            )
         feeds = {}
         for name, value in inputs.items():
             spec = expected[name]
             dtype = _ORT_DTYPES.get(spec.type, np.float32)
-            array = value if isinstance(value, np.ndarray) and value.dtype == dtype \
+            array = (
+                value
+                if isinstance(value, np.ndarray) and value.dtype == dtype
                 else self._as_array(name, value, dtype)
+            )
             if array.ndim != len(spec.shape):
-                raise InvalidInput(f"{self.name}: input {name!r} needs rank {len(spec.shape)} "
-                                   f"{list(spec.shape)}, got shape {list(array.shape)}")
+                raise InvalidInput(
+                    f"{self.name}: input {name!r} needs rank {len(spec.shape)} "
+                    f"{list(spec.shape)}, got shape {list(array.shape)}"
+                )
             for got, want in zip(array.shape, spec.shape):
                 if isinstance(want, int) and want > 0 and got != want:
-                    raise InvalidInput(f"{self.name}: input {name!r} needs shape "
-                                       f"{list(spec.shape)}, got {list(array.shape)}")
+                    raise InvalidInput(
+                        f"{self.name}: input {name!r} needs shape "
+                        f"{list(spec.shape)}, got {list(array.shape)}"
+                    )
             feeds[name] = array
         return feeds
 
@@ -300,13 +347,15 @@ class Model:
             array = np.asarray(value)
         except Exception as e:
             raise InvalidInput(f"input {name!r} is not array-like: {e}") from e
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                         or array.dtype == np.bool_):
+        if array.dtype == object or not (
+            np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_
+        ):
             raise InvalidInput(f"input {name!r} has non-numeric dtype {array.dtype}")
         return np.ascontiguousarray(array, dtype=dtype)
 
-    def predict_batch(self, batch: list[dict[str, Any]], graph: str | None = None
-                      ) -> list[dict[str, np.ndarray]]:
+    def predict_batch(
+        self, batch: list[dict[str, Any]], graph: str | None = None
+    ) -> list[dict[str, np.ndarray]]:
         """Runs several input dicts; stacks them into one run when the batch axis is dynamic."""
         if not isinstance(batch, (list, tuple)):
             raise InvalidInput("predict_batch takes a list of input dicts")
@@ -314,8 +363,9 @@ class Model:
             return []
         key = self._graph_key(graph)
         self.session(key)
-        dynamic = all(not isinstance(a.shape[0], int) for a in self._inputs[key].values()
-                      if a.shape)
+        dynamic = all(
+            not isinstance(a.shape[0], int) for a in self._inputs[key].values() if a.shape
+        )
         if not dynamic or len(batch) == 1:
             return [self.predict(item, key) for item in batch]
         names = list(self._inputs[key])
@@ -325,9 +375,10 @@ class Model:
             raise InvalidInput(f"predict_batch items do not share input names/shapes: {e}") from e
         sizes = [len(np.asarray(item[names[0]])) for item in batch]
         merged = self.predict(stacked, key)
-        bounds = np.cumsum([0] + sizes)
-        return [{k: v[bounds[i]:bounds[i + 1]] for k, v in merged.items()}
-                for i in range(len(batch))]
+        bounds = np.cumsum([0, *sizes])
+        return [
+            {k: v[bounds[i] : bounds[i + 1]] for k, v in merged.items()} for i in range(len(batch))
+        ]
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, task={self.package.manifest.task!r}, graphs={self.graphs})"

@@ -13,8 +13,13 @@ _SAVE_EXTERNAL_BYTES = 1_500_000_000  # protobuf refuses files of 2 GiB and more
 def external_files(model: Any) -> set[str]:
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
-    return {entry.value for tensor in _get_all_tensors(model) if uses_external_data(tensor)
-            for entry in tensor.external_data if entry.key == "location"}
+    return {
+        entry.value
+        for tensor in _get_all_tensors(model)
+        if uses_external_data(tensor)
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
 
 
 def save_onnx(model: Any, path: Path) -> None:
@@ -22,8 +27,12 @@ def save_onnx(model: Any, path: Path) -> None:
     import onnx
 
     large = sum(t.ByteSize() for t in model.graph.initializer) > _SAVE_EXTERNAL_BYTES
-    onnx.save_model(model, str(path), save_as_external_data=large,
-                    location=f"{path.name}.data" if large else None)
+    onnx.save_model(
+        model,
+        str(path),
+        save_as_external_data=large,
+        location=f"{path.name}.data" if large else None,
+    )
 
 
 def random_feeds(session: Any, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -33,11 +42,16 @@ def random_feeds(session: Any, batch: int = 2, seed: int = 0) -> dict[str, np.nd
     rng = np.random.default_rng(seed)
     feeds = {}
     for arg in session.get_inputs():
-        shape = [d if isinstance(d, int) and d > 0 else (batch if i == 0 else 1)
-                 for i, d in enumerate(arg.shape)]
+        shape = [
+            d if isinstance(d, int) and d > 0 else (batch if i == 0 else 1)
+            for i, d in enumerate(arg.shape)
+        ]
         dtype = np.dtype(_ORT_DTYPES.get(arg.type, np.float32))
-        feeds[arg.name] = rng.standard_normal(shape).astype(dtype) \
-            if dtype.kind == "f" else np.zeros(shape, dtype)
+        feeds[arg.name] = (
+            rng.standard_normal(shape).astype(dtype)
+            if dtype.kind == "f"
+            else np.zeros(shape, dtype)
+        )
     return feeds
 
 
@@ -55,8 +69,9 @@ def _subgraph_inputs(node: Any) -> set[str]:
     """Names a control-flow node's subgraphs read from the enclosing scope (superset)."""
     names: set[str] = set()
     for attribute in node.attribute:
-        for sub in list(attribute.g.node if attribute.HasField("g") else []) + \
-                [n for g in attribute.graphs for n in g.node]:
+        for sub in list(attribute.g.node if attribute.HasField("g") else []) + [
+            n for g in attribute.graphs for n in g.node
+        ]:
             names.update(sub.input)
             names |= _subgraph_inputs(sub)
     return names

@@ -56,8 +56,10 @@ def safe_member(root: Path, relative: str) -> Path:
     resolved = (root / candidate).resolve()
     root_resolved = root.resolve()
     if resolved != root_resolved and root_resolved not in resolved.parents:
-        raise ModelIntegrityError(f"Manifest path {relative!r} resolves outside the package "
-                                  f"(a symbolic link?): {resolved}")
+        raise ModelIntegrityError(
+            f"Manifest path {relative!r} resolves outside the package "
+            f"(a symbolic link?): {resolved}"
+        )
     return resolved
 
 
@@ -80,8 +82,21 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
-    _KNOWN = ("schema", "name", "task", "graphs", "files", "version", "license", "description",
-              "source", "preprocess", "postprocess", "labels", "conversion")
+    _KNOWN = (
+        "schema",
+        "name",
+        "task",
+        "graphs",
+        "files",
+        "version",
+        "license",
+        "description",
+        "source",
+        "preprocess",
+        "postprocess",
+        "labels",
+        "conversion",
+    )
 
     @classmethod
     def from_dict(cls, data: Any) -> Manifest:
@@ -89,8 +104,10 @@ class Manifest:
         if not isinstance(data, dict):
             raise ModelIntegrityError("manifest.json must hold a JSON object")
         if type(data.get("schema")) is not int or data["schema"] != SCHEMA_VERSION:  # not true/1.0
-            raise ModelIntegrityError(f"Unsupported manifest schema {data.get('schema')!r}; "
-                                      f"this sensekit reads schema {SCHEMA_VERSION}")
+            raise ModelIntegrityError(
+                f"Unsupported manifest schema {data.get('schema')!r}; "
+                f"this sensekit reads schema {SCHEMA_VERSION}"
+            )
         for key, kind in (("name", str), ("task", str), ("graphs", dict), ("files", dict)):
             if not isinstance(data.get(key), kind):
                 raise ModelIntegrityError(f"manifest.json: {key!r} must be a {kind.__name__}")
@@ -163,7 +180,8 @@ class ModelPackage:
                 raise ModelIntegrityError(
                     f"{self.root.name}: {relative!r} has sha256 {actual[:12]}..., manifest says "
                     f"{expected[:12]}...; the package is corrupt or was modified. "
-                    f"Rebuild it with `sensekit models build {self.manifest.name} --force`.")
+                    f"Rebuild it with `sensekit models build {self.manifest.name} --force`."
+                )
 
     def path(self, relative: str) -> Path:
         """Absolute path of a file listed in the manifest."""
@@ -175,8 +193,9 @@ class ModelPackage:
         graphs = self.manifest.graphs
         key = graph or ("main" if "main" in graphs else next(iter(graphs)))
         if key not in graphs:
-            raise InvalidInput(f"Model {self.manifest.name!r} has no graph {key!r}; "
-                               f"it has {sorted(graphs)}")
+            raise InvalidInput(
+                f"Model {self.manifest.name!r} has no graph {key!r}; it has {sorted(graphs)}"
+            )
         return self.path(graphs[key])
 
     def labels(self) -> list[str]:
@@ -217,8 +236,9 @@ def _hash_tree(root: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def write_package(destination: str | Path, manifest: dict[str, Any],
-                  check: Callable[[Path], None] | None = None) -> Iterator[PackageWriter]:
+def write_package(
+    destination: str | Path, manifest: dict[str, Any], check: Callable[[Path], None] | None = None
+) -> Iterator[PackageWriter]:
     """Builds a package atomically.
 
     The body writes files into ``writer.dir``; on normal exit every file is hashed
@@ -235,16 +255,18 @@ def write_package(destination: str | Path, manifest: dict[str, Any],
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp",
-                                    dir=destination.parent))
+    workdir = Path(
+        tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent)
+    )
     try:
         writer = PackageWriter(workdir)
         reached("writing")
         yield writer
         final = dict(manifest, schema=SCHEMA_VERSION, files=_hash_tree(workdir))
         Manifest.from_dict(final)
-        (workdir / MANIFEST).write_text(json.dumps(final, indent=1, ensure_ascii=False),
-                                        encoding="utf-8")
+        (workdir / MANIFEST).write_text(
+            json.dumps(final, indent=1, ensure_ascii=False), encoding="utf-8"
+        )
         ModelPackage.open(workdir, verify=True)
         if check is not None:
             check(workdir)

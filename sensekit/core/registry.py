@@ -100,10 +100,14 @@ class BuildContext:
 
     def manifest(self, **fields: Any) -> dict[str, Any]:
         """Base manifest fields of this recipe, updated with ``fields``."""
-        base = {"name": self.recipe.name, "task": self.recipe.task,
-                "version": str(self.recipe.revision),
-                "license": self.recipe.license, "description": self.recipe.summary,
-                "source": dict(self.used_sources)}
+        base = {
+            "name": self.recipe.name,
+            "task": self.recipe.task,
+            "version": str(self.recipe.revision),
+            "license": self.recipe.license,
+            "description": self.recipe.summary,
+            "source": dict(self.used_sources),
+        }
         base.update(fields)
         return base
 
@@ -145,8 +149,11 @@ def package_path(name: str) -> Path:
 
 def available() -> list[str]:
     """Zoo names plus any package already in the cache."""
-    cached = {p.name[: -len(SUFFIX)] for p in models_dir().glob(f"*{SUFFIX}")} \
-        if models_dir().is_dir() else set()
+    cached = (
+        {p.name[: -len(SUFFIX)] for p in models_dir().glob(f"*{SUFFIX}")}
+        if models_dir().is_dir()
+        else set()
+    )
     return sorted(set(recipes()) | cached)
 
 
@@ -185,9 +192,11 @@ def _progress_printer(name: str, show: bool) -> Callable[[str], None]:
     from tqdm import tqdm
 
     bar = tqdm(total=None, desc=f"building {name}", bar_format="{desc}: {postfix} [{elapsed}]")
+
     def report(message: str) -> None:
         bar.set_postfix_str(message)
         bar.update(1)
+
     return report
 
 
@@ -207,9 +216,11 @@ def build(name: str, force: bool = False, progress: bool = True) -> Path:
             try:
                 __import__(module)
             except ImportError as e:
-                raise SourceUnavailable(f"Building {name!r} needs the Python module {module!r}; "
-                                        f"install sensekit's build extra: "
-                                        f"pip install 'sensekit[build]'") from e
+                raise SourceUnavailable(
+                    f"Building {name!r} needs the Python module {module!r}; "
+                    f"install sensekit's build extra: "
+                    f"pip install 'sensekit[build]'"
+                ) from e
         report = _progress_printer(name, progress)
         context = BuildContext(recipe, destination, report)
         for role in recipe.sources:  # all up front, so a build is offline from here on

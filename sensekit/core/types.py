@@ -66,8 +66,12 @@ class Box(_Result):
 
     def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
         """Returns (x_min, y_min, x_max, y_max) in pixels of an image of that size."""
-        return (round(self.x_min * width), round(self.y_min * height),
-                round(self.x_max * width), round(self.y_max * height))
+        return (
+            round(self.x_min * width),
+            round(self.y_min * height),
+            round(self.x_max * width),
+            round(self.y_max * height),
+        )
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,13 @@ import numpy as np
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput, ModelIntegrityError
 from sensekit.core.model import Model
-from sensekit.core.onnx_utils import (external_files, prune_graph, random_feeds, rename_tensor,
-                                      save_onnx)
+from sensekit.core.onnx_utils import (
+    external_files,
+    prune_graph,
+    random_feeds,
+    rename_tensor,
+    save_onnx,
+)
 from sensekit.core.package import MANIFEST, write_package
 
 Progress = Callable[[int, float], "bool | None"]
@@ -61,9 +66,15 @@ class UpdateResult:
     method: str = "logistic"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path) if self.path else None, "labels": list(self.labels),
-                "train_accuracy": self.train_accuracy, "holdout_accuracy": self.holdout_accuracy,
-                "epochs_run": self.epochs_run, "cancelled": self.cancelled, "method": self.method}
+        return {
+            "path": str(self.path) if self.path else None,
+            "labels": list(self.labels),
+            "train_accuracy": self.train_accuracy,
+            "holdout_accuracy": self.holdout_accuracy,
+            "epochs_run": self.epochs_run,
+            "cancelled": self.cancelled,
+            "method": self.method,
+        }
 
 
 @dataclass(frozen=True)
@@ -130,28 +141,33 @@ def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- training --------------------------------------------------------------------------
-def _train_logistic(x: np.ndarray, ids: np.ndarray, classes: int, epochs: int,
-                    progress: Progress | None, cancel: threading.Event | None
-                    ) -> tuple[Head, int, bool]:
+def _train_logistic(
+    x: np.ndarray,
+    ids: np.ndarray,
+    classes: int,
+    epochs: int,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> tuple[Head, int, bool]:
     mean, std = _standardizer(x)
     state = {"epochs": 0, "cancelled": False}
 
     def report(epoch: int, loss: float) -> bool:
         state["epochs"] = epoch + 1
-        stop = (cancel is not None and cancel.is_set()) or \
-            (progress is not None and progress(epoch, loss) is False)
+        stop = (cancel is not None and cancel.is_set()) or (
+            progress is not None and progress(epoch, loss) is False
+        )
         state["cancelled"] = bool(stop)
         return not stop
 
-    weights, bias = nn.train_softmax_regression((x - mean) / std, ids, classes, epochs=epochs,
-                                                progress=report)
-    head = Head("logistic", mean, std, weights.astype(np.float32), bias.astype(np.float32),
-                classes)
+    weights, bias = nn.train_softmax_regression(
+        (x - mean) / std, ids, classes, epochs=epochs, progress=report
+    )
+    head = Head("logistic", mean, std, weights.astype(np.float32), bias.astype(np.float32), classes)
     return head, int(state["epochs"]), bool(state["cancelled"])
 
 
-def _train_knn(x: np.ndarray, ids: np.ndarray, classes: int, max_exemplars: int,
-               seed: int) -> Head:
+def _train_knn(x: np.ndarray, ids: np.ndarray, classes: int, max_exemplars: int, seed: int) -> Head:
     """Exemplars per class (k-means centroids when a class has more than ``max_exemplars``),
     padded by repetition to the same count K so the graph can take a max over [C, K]."""
     mean, std = _standardizer(x)
@@ -192,8 +208,9 @@ def _unique_prefix(graph: Any) -> str:
     return prefix
 
 
-def _head_nodes(head: Head, features: str, opset: int, prefix: str = _HEAD
-                ) -> tuple[list[Any], list[Any]]:
+def _head_nodes(
+    head: Head, features: str, opset: int, prefix: str = _HEAD
+) -> tuple[list[Any], list[Any]]:
     """ONNX nodes and initializers computing ``logits`` from the ``features`` tensor."""
     from onnx import helper, numpy_helper
 
@@ -201,18 +218,24 @@ def _head_nodes(head: Head, features: str, opset: int, prefix: str = _HEAD
         return f"{prefix}/{suffix}"
 
     inits = {"mean": head.mean, "std": head.std, "weights": head.weights}
-    nodes = [helper.make_node("Sub", [features, name("mean")], [name("centered")], name("sub")),
-             helper.make_node("Div", [name("centered"), name("std")], [name("z")], name("div"))]
+    nodes = [
+        helper.make_node("Sub", [features, name("mean")], [name("centered")], name("sub")),
+        helper.make_node("Div", [name("centered"), name("std")], [name("z")], name("div")),
+    ]
     if head.method == "logistic":
         inits["bias"] = head.bias
-        nodes += [helper.make_node("MatMul", [name("z"), name("weights")], [name("zw")],
-                                   name("matmul")),
-                  helper.make_node("Add", [name("zw"), name("bias")], [LOGITS], name("add"))]
+        nodes += [
+            helper.make_node("MatMul", [name("z"), name("weights")], [name("zw")], name("matmul")),
+            helper.make_node("Add", [name("zw"), name("bias")], [LOGITS], name("add")),
+        ]
     else:
         k = head.weights.shape[1] // head.classes
-        inits.update(ones=np.ones((len(head.mean), 1), np.float32),
-                     eps=np.array(1e-12, np.float32), scale=np.array(_KNN_SCALE, np.float32),
-                     shape=np.array([0, head.classes, k], np.int64))
+        inits.update(
+            ones=np.ones((len(head.mean), 1), np.float32),
+            eps=np.array(1e-12, np.float32),
+            scale=np.array(_KNN_SCALE, np.float32),
+            shape=np.array([0, head.classes, k], np.int64),
+        )
         reduce_inputs = [name("grouped")]
         reduce_attrs: dict[str, Any] = {"keepdims": 0}
         if opset >= 18:
@@ -220,18 +243,25 @@ def _head_nodes(head: Head, features: str, opset: int, prefix: str = _HEAD
             reduce_inputs.append(name("axes"))
         else:
             reduce_attrs["axes"] = [2]
-        steps = [("Mul", [name("z"), name("z")], "z2"),
-                 ("MatMul", [name("z2"), name("ones")], "ss"),
-                 ("Sqrt", [name("ss")], "norm"), ("Max", [name("norm"), name("eps")], "safe"),
-                 ("Div", [name("z"), name("safe")], "unit"),
-                 ("MatMul", [name("unit"), name("weights")], "similarity"),
-                 ("Reshape", [name("similarity"), name("shape")], "grouped")]
+        steps = [
+            ("Mul", [name("z"), name("z")], "z2"),
+            ("MatMul", [name("z2"), name("ones")], "ss"),
+            ("Sqrt", [name("ss")], "norm"),
+            ("Max", [name("norm"), name("eps")], "safe"),
+            ("Div", [name("z"), name("safe")], "unit"),
+            ("MatMul", [name("unit"), name("weights")], "similarity"),
+            ("Reshape", [name("similarity"), name("shape")], "grouped"),
+        ]
         nodes += [helper.make_node(op, ins, [name(out)], name(out)) for op, ins, out in steps]
-        nodes += [helper.make_node("ReduceMax", reduce_inputs, [name("best")], name("best"),
-                                   **reduce_attrs),
-                  helper.make_node("Mul", [name("best"), name("scale")], [LOGITS], name("scale"))]
-    return nodes, [numpy_helper.from_array(np.ascontiguousarray(v), name(k))
-                   for k, v in inits.items()]
+        nodes += [
+            helper.make_node(
+                "ReduceMax", reduce_inputs, [name("best")], name("best"), **reduce_attrs
+            ),
+            helper.make_node("Mul", [name("best"), name("scale")], [LOGITS], name("scale")),
+        ]
+    return nodes, [
+        numpy_helper.from_array(np.ascontiguousarray(v), name(k)) for k, v in inits.items()
+    ]
 
 
 def append_head(model: Any, feature_output: str, head: Head) -> Any:
@@ -242,8 +272,9 @@ def append_head(model: Any, feature_output: str, head: Head) -> Any:
     graph = model.graph
     outputs = {o.name: o for o in graph.output}
     if feature_output not in outputs:
-        raise InvalidInput(f"The model has no output {feature_output!r}; its outputs are "
-                           f"{sorted(outputs)}")
+        raise InvalidInput(
+            f"The model has no output {feature_output!r}; its outputs are {sorted(outputs)}"
+        )
     if feature_output == LOGITS:
         raise InvalidInput(f"The feature output must not be named {LOGITS!r}")
     tensor_type = outputs[feature_output].type.tensor_type
@@ -251,8 +282,10 @@ def append_head(model: Any, feature_output: str, head: Head) -> Any:
     if tensor_type.elem_type != TensorProto.FLOAT or len(dims) != 2:
         raise InvalidInput(f"Output {feature_output!r} must be float32 [N, D] to train a head on")
     if dims[1].HasField("dim_value") and dims[1].dim_value != len(head.mean):
-        raise InvalidInput(f"Output {feature_output!r} has {dims[1].dim_value} features, the "
-                           f"examples have {len(head.mean)}")
+        raise InvalidInput(
+            f"Output {feature_output!r} has {dims[1].dim_value} features, the "
+            f"examples have {len(head.mean)}"
+        )
     replaced = f"{_HEAD}_replaced/{LOGITS}"
     rename_tensor(graph, LOGITS, replaced)
     kept = [o for o in graph.output if o.name != replaced]
@@ -271,26 +304,38 @@ def append_head(model: Any, feature_output: str, head: Head) -> Any:
 # -- packaging -------------------------------------------------------------------------
 def _check_head(graph_file: str, feature_output: str, head: Head) -> Callable[[Path], None]:
     """write_package check: the new graph's logits equal the numpy head on its features."""
+
     def check(workdir: Path) -> None:
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(workdir / graph_file),
-                                       providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(workdir / graph_file), providers=["CPUExecutionProvider"]
+        )
         logits, features = session.run([LOGITS, feature_output], random_feeds(session))
         expected = head(features)
         error = float(np.max(np.abs(logits - expected)))
         if not error <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))):
             raise ModelIntegrityError(f"The updated graph disagrees with its head by {error:.3g}")
+
     return check
 
 
-def _write_updated(base: Model, graph_key: str, model: Any, manifest: dict[str, Any],
-                   labels: Sequence[str], destination: Path, check: Callable[[Path], None]
-                   ) -> None:
+def _write_updated(
+    base: Model,
+    graph_key: str,
+    model: Any,
+    manifest: dict[str, Any],
+    labels: Sequence[str],
+    destination: Path,
+    check: Callable[[Path], None],
+) -> None:
     graph_file = base.manifest.graphs[graph_key]
     skip = {MANIFEST, graph_file, base.manifest.labels, *external_files(model)}
-    label_file = "labels.txt" if "labels.txt" not in set(base.manifest.files) - skip \
+    label_file = (
+        "labels.txt"
+        if "labels.txt" not in set(base.manifest.files) - skip
         else f"{_HEAD}_labels.txt"
+    )
     manifest["labels"] = label_file
     with write_package(destination, manifest, check=check) as writer:
         for relative in base.manifest.files:
@@ -301,8 +346,9 @@ def _write_updated(base: Model, graph_key: str, model: Any, manifest: dict[str, 
         writer.add_text(label_file, "\n".join(labels) + "\n")
 
 
-def _updated_manifest(base: Model, name: str, feature_output: str, examples: int,
-                      result: UpdateResult) -> dict[str, Any]:
+def _updated_manifest(
+    base: Model, name: str, feature_output: str, examples: int, result: UpdateResult
+) -> dict[str, Any]:
     manifest = base.manifest.to_dict()
     manifest.pop("files", None)
     manifest.pop("schema", None)
@@ -310,12 +356,20 @@ def _updated_manifest(base: Model, name: str, feature_output: str, examples: int
     post.update(activation="softmax", output=LOGITS, features=feature_output)
     description = manifest.get("description") or base.name
     manifest.update(
-        name=name, postprocess=post,
+        name=name,
+        postprocess=post,
         description=f"{description}; head retrained on {examples} examples of "
-                    f"{len(result.labels)} classes",
-        update={"base": base.name, "method": result.method, "examples": examples,
-                "classes": len(result.labels), "train_accuracy": result.train_accuracy,
-                "holdout_accuracy": result.holdout_accuracy, "epochs": result.epochs_run})
+        f"{len(result.labels)} classes",
+        update={
+            "base": base.name,
+            "method": result.method,
+            "examples": examples,
+            "classes": len(result.labels),
+            "train_accuracy": result.train_accuracy,
+            "holdout_accuracy": result.holdout_accuracy,
+            "epochs": result.epochs_run,
+        },
+    )
     return manifest
 
 
@@ -330,16 +384,29 @@ def _check_options(name: Any, destination: Any, base: Model, method: str, epochs
         raise InvalidInput("destination must be a path")
     path = Path(destination)
     if path.resolve() == base.package.root.resolve():
-        raise InvalidInput("destination is the base package itself; an update never "
-                           "overwrites the model it starts from")
+        raise InvalidInput(
+            "destination is the base package itself; an update never "
+            "overwrites the model it starts from"
+        )
     return path
 
 
-def fit_head(features: np.ndarray, labels: Sequence[str], base: Model | str | os.PathLike[str],
-             feature_output: str, destination: str | os.PathLike[str], name: str,
-             holdout: float = 0.2, epochs: int = 300, progress: Progress | None = None,
-             cancel: threading.Event | None = None, seed: int = 0, method: str = "logistic",
-             max_exemplars: int = 32, graph: str | None = None) -> UpdateResult:
+def fit_head(
+    features: np.ndarray,
+    labels: Sequence[str],
+    base: Model | str | os.PathLike[str],
+    feature_output: str,
+    destination: str | os.PathLike[str],
+    name: str,
+    holdout: float = 0.2,
+    epochs: int = 300,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    seed: int = 0,
+    method: str = "logistic",
+    max_exemplars: int = 32,
+    graph: str | None = None,
+) -> UpdateResult:
     """Trains a classification head on features of ``base`` and writes a new package.
 
     Args:
@@ -369,21 +436,40 @@ def fit_head(features: np.ndarray, labels: Sequence[str], base: Model | str | os
     x, names, ids = _check_examples(features, labels)
     train, held = split_holdout(ids, holdout, seed)
     if method == "knn":
-        head, epochs_run, cancelled = _train_knn(x[train], ids[train], len(names),
-                                                 max(1, int(max_exemplars)), seed), 0, False
+        head, epochs_run, cancelled = (
+            _train_knn(x[train], ids[train], len(names), max(1, int(max_exemplars)), seed),
+            0,
+            False,
+        )
         cancelled = cancel is not None and cancel.is_set()
     else:
-        head, epochs_run, cancelled = _train_logistic(x[train], ids[train], len(names), epochs,
-                                                      progress, cancel)
-    result = UpdateResult(None, tuple(names), _accuracy(head, x[train], ids[train]) or 0.0,
-                          _accuracy(head, x[held], ids[held]), epochs_run, cancelled, method)
+        head, epochs_run, cancelled = _train_logistic(
+            x[train], ids[train], len(names), epochs, progress, cancel
+        )
+    result = UpdateResult(
+        None,
+        tuple(names),
+        _accuracy(head, x[train], ids[train]) or 0.0,
+        _accuracy(head, x[held], ids[held]),
+        epochs_run,
+        cancelled,
+        method,
+    )
     if cancelled:
         return result
     return _package(model, graph, feature_output, head, path, name, len(x), result)
 
 
-def _package(base: Model, graph: str | None, feature_output: str, head: Head, path: Path,
-             name: str, examples: int, result: UpdateResult) -> UpdateResult:
+def _package(
+    base: Model,
+    graph: str | None,
+    feature_output: str,
+    head: Head,
+    path: Path,
+    name: str,
+    examples: int,
+    result: UpdateResult,
+) -> UpdateResult:
     import onnx
 
     key = base._graph_key(graph)
@@ -395,5 +481,12 @@ def _package(base: Model, graph: str | None, feature_output: str, head: Head, pa
     manifest = _updated_manifest(base, name, feature_output, examples, result)
     check = _check_head(base.manifest.graphs[key], feature_output, head)
     _write_updated(base, key, proto, manifest, result.labels, path, check)
-    return UpdateResult(path, result.labels, result.train_accuracy, result.holdout_accuracy,
-                        result.epochs_run, False, result.method)
+    return UpdateResult(
+        path,
+        result.labels,
+        result.train_accuracy,
+        result.holdout_accuracy,
+        result.epochs_run,
+        False,
+        result.method,
+    )

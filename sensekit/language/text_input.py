@@ -20,15 +20,19 @@ def check_text(text: Any, what: str, max_chars: int) -> str:
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as e:
-            raise InvalidInput(f"The {what} is not valid UTF-8 ({e.reason} at byte "
-                               f"{e.start}); decode it first or fix the encoding") from e
+            raise InvalidInput(
+                f"The {what} is not valid UTF-8 ({e.reason} at byte "
+                f"{e.start}); decode it first or fix the encoding"
+            ) from e
     if not isinstance(text, str):
         raise InvalidInput(f"The {what} must be a str or UTF-8 bytes, not {type(text).__name__}")
     if not text.strip():
         raise InvalidInput(f"The {what} is empty")
     if len(text) > max_chars:
-        raise InvalidInput(f"The {what} has {len(text):,} characters, more than the limit of "
-                           f"{max_chars:,}; split it or raise max_document_chars")
+        raise InvalidInput(
+            f"The {what} has {len(text):,} characters, more than the limit of "
+            f"{max_chars:,}; split it or raise max_document_chars"
+        )
     return text
 
 
@@ -63,8 +67,9 @@ class TokenizedText(_Result):
         return len(self.tokens)
 
 
-def tokenize(text: str | bytes, model: str = "minilm-embed",
-             add_special_tokens: bool = False) -> TokenizedText:
+def tokenize(
+    text: str | bytes, model: str = "minilm-embed", add_special_tokens: bool = False
+) -> TokenizedText:
     """Tokenizes ``text`` with the fast tokenizer of a model package (no length limit).
 
     Args:
@@ -76,8 +81,8 @@ def tokenize(text: str | bytes, model: str = "minilm-embed",
     from sensekit.core.tasks import cached_default
 
     text = check_text(text, "text", 10_000_000)
-    tokenizer = cached_default(("tokenizer", str(model)),
-                               lambda: tokenizer_of(Model.load(model)))
+    tokenizer = cached_default(("tokenizer", str(model)), lambda: tokenizer_of(Model.load(model)))
     encoding = tokenizer.encode(text, add_special_tokens=add_special_tokens)
-    return TokenizedText(tuple(encoding.tokens), tuple(encoding.ids),
-                         tuple(tuple(o) for o in encoding.offsets))
+    return TokenizedText(
+        tuple(encoding.tokens), tuple(encoding.ids), tuple(tuple(o) for o in encoding.offsets)
+    )

@@ -76,16 +76,29 @@ class PairTemplate:
         second = [i for i, s in enumerate(seq) if s == 1]
         if not first or not second:
             raise InvalidInput("The tokenizer does not encode text pairs")
-        parts = (range(0, first[0]), range(first[-1] + 1, second[0]),
-                 range(second[-1] + 1, len(ids)))
+        parts = (
+            range(first[0]),
+            range(first[-1] + 1, second[0]),
+            range(second[-1] + 1, len(ids)),
+        )
         padding = tokenizer.padding or {}
         pad_id = padding.get("pad_id")
         if pad_id is None:
-            pad_id = next((tokenizer.token_to_id(t) for t in ("[PAD]", "<pad>")
-                           if tokenizer.token_to_id(t) is not None), 0)
-        return cls(*(tuple(ids[i] for i in p) for p in parts),
-                   *(tuple(types[i] for i in p) for p in parts),
-                   types[first[0]], types[second[0]], int(pad_id))
+            pad_id = next(
+                (
+                    tokenizer.token_to_id(t)
+                    for t in ("[PAD]", "<pad>")
+                    if tokenizer.token_to_id(t) is not None
+                ),
+                0,
+            )
+        return cls(
+            *(tuple(ids[i] for i in p) for p in parts),
+            *(tuple(types[i] for i in p) for p in parts),
+            types[first[0]],
+            types[second[0]],
+            int(pad_id),
+        )
 
     @property
     def special_count(self) -> int:
@@ -117,20 +130,21 @@ def window_starts(length: int, room: int, overlap: int) -> np.ndarray:
     return np.arange(count, dtype=np.int64) * step
 
 
-def build_windows(template: PairTemplate, question: np.ndarray, passage: np.ndarray,
-                  starts: np.ndarray, room: int) -> Windows:
+def build_windows(
+    template: PairTemplate, question: np.ndarray, passage: np.ndarray, starts: np.ndarray, room: int
+) -> Windows:
     """Rows ``prefix question middle passage[s:s+room] suffix``, right-padded."""
     head = np.concatenate([template.prefix, question, template.middle]).astype(np.int64)
-    head_types = np.concatenate([template.prefix_types,
-                                 np.full(len(question), template.first_type),
-                                 template.middle_types]).astype(np.int64)
+    head_types = np.concatenate(
+        [template.prefix_types, np.full(len(question), template.first_type), template.middle_types]
+    ).astype(np.int64)
     counts = np.minimum(room, len(passage) - starts)
     width = len(head) + int(counts.max()) + len(template.suffix)
     rows = len(starts)
     ids = np.full((rows, width), template.pad_id, np.int64)
     types = np.zeros((rows, width), np.int64)
     mask = np.zeros((rows, width), np.int64)
-    ids[:, :len(head)], types[:, :len(head)] = head, head_types
+    ids[:, : len(head)], types[:, : len(head)] = head, head_types
     column = np.arange(width)
     offset = column[None, :] - len(head)  # passage token offset of each column
     inside = (offset >= 0) & (offset < counts[:, None])

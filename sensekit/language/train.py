@@ -19,13 +19,19 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-from sensekit.language.squad import (QAExample, dev_scores, load_examples, split_examples,
-                                     training_windows)
+from sensekit.language.squad import (
+    QAExample,
+    dev_scores,
+    load_examples,
+    split_examples,
+    training_windows,
+)
 from sensekit.language.tokenize import load_tokenizer
 
 log = logging.getLogger("sensekit.language.train")
@@ -59,8 +65,11 @@ def build_model(paths: dict[str, Path], frozen_layers: int = FROZEN_LAYERS) -> A
     config = BertConfig.from_json_file(str(paths["config"]))
     config.num_labels = 2
     model = BertForQuestionAnswering(config)
-    state = {k: v for k, v in load_file(str(paths["weights"])).items()
-             if "position_ids" not in k and not k.startswith("pooler.")}
+    state = {
+        k: v
+        for k, v in load_file(str(paths["weights"])).items()
+        if "position_ids" not in k and not k.startswith("pooler.")
+    }
     missing, unexpected = model.bert.load_state_dict(state, strict=False)
     if unexpected or missing:
         raise RuntimeError(f"encoder weights do not fit: {missing} {unexpected}")
@@ -76,12 +85,13 @@ def _is_frozen(name: str, frozen_layers: int) -> bool:
     return bool(match) and int(match.group(1)) < frozen_layers
 
 
-def _batches(windows: dict[str, np.ndarray], batch_size: int, rng: random.Random
-             ) -> list[np.ndarray]:
+def _batches(
+    windows: dict[str, np.ndarray], batch_size: int, rng: random.Random
+) -> list[np.ndarray]:
     """Index batches of similar length (less padding), in shuffled order."""
     lengths = windows["attention_mask"].sum(1)
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
-    batches = [np.array(order[i:i + batch_size]) for i in range(0, len(order), batch_size)]
+    batches = [np.array(order[i : i + batch_size]) for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
 
@@ -97,8 +107,9 @@ def _step_tensors(windows: dict[str, np.ndarray], index: np.ndarray) -> dict[str
     return feeds
 
 
-def _batch_stream(windows: dict[str, np.ndarray], batch_size: int, seed: int
-                  ) -> Iterator[np.ndarray]:
+def _batch_stream(
+    windows: dict[str, np.ndarray], batch_size: int, seed: int
+) -> Iterator[np.ndarray]:
     """Length-bucketed batches, reshuffled each epoch; the same sequence for one seed."""
     rng = random.Random(seed)
     while True:
@@ -115,13 +126,23 @@ def _schedule(total: int, decay: bool) -> Callable[[int], float]:
         if s < warmup:
             return (s + 1) / warmup
         return max(0.0, (total - s) / max(1, total - warmup)) if decay else 1.0
+
     return rate
 
 
-def fit(model: Any, windows: dict[str, np.ndarray], epochs: float, lr: float,
-        batch_size: int, seed: int = 0, checkpoints: dict[float, Path] | None = None,
-        decay: bool = False, state: Path | None = None, save_every: int = 200,
-        log_every: int = 20) -> dict[str, Any]:
+def fit(
+    model: Any,
+    windows: dict[str, np.ndarray],
+    epochs: float,
+    lr: float,
+    batch_size: int,
+    seed: int = 0,
+    checkpoints: dict[float, Path] | None = None,
+    decay: bool = False,
+    state: Path | None = None,
+    save_every: int = 200,
+    log_every: int = 20,
+) -> dict[str, Any]:
     """AdamW, linear warm-up over 10 % of the steps, then a constant rate (or, with
     ``decay``, a linear decay to zero).
 
@@ -161,26 +182,38 @@ def fit(model: Any, windows: dict[str, np.ndarray], epochs: float, lr: float,
         if step % log_every == 0 or step == total:
             done = step - resumed_at
             eta = (time.time() - started) / done * (total - step)
-            log.info("step %d/%d loss %.3f lr %.2e (%.0f s, eta %.0f min)", step, total,
-                     loss.item(), schedule.get_last_lr()[0], time.time() - started, eta / 60)
+            log.info(
+                "step %d/%d loss %.3f lr %.2e (%.0f s, eta %.0f min)",
+                step,
+                total,
+                loss.item(),
+                schedule.get_last_lr()[0],
+                time.time() - started,
+                eta / 60,
+            )
         if step in saves:
             log.info("checkpoint %s", save_weights(model, saves[step]))
         if state is not None and (step % save_every == 0 or step == total):
             _save_state(state, model, optimizer, schedule, step, total)
     model.eval()
-    return {"steps": total, "resumed_at": resumed_at,
-            "seconds": round(time.time() - started, 1)}
+    return {"steps": total, "resumed_at": resumed_at, "seconds": round(time.time() - started, 1)}
 
 
-def _save_state(path: Path, model: Any, optimizer: Any, schedule: Any, step: int,
-                total: int) -> None:
+def _save_state(
+    path: Path, model: Any, optimizer: Any, schedule: Any, step: int, total: int
+) -> None:
     """Writes the resumable training state through a temporary file and a rename."""
     import torch
 
     trainable = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
-    payload = {"step": step, "total": total, "model": trainable,
-               "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-               "torch_rng": torch.get_rng_state()}
+    payload = {
+        "step": step,
+        "total": total,
+        "model": trainable,
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
@@ -195,8 +228,10 @@ def _load_state(path: Path, model: Any, optimizer: Any, schedule: Any, total: in
         return 0
     payload = torch.load(path, weights_only=False)
     if payload["total"] != total:
-        raise ValueError(f"{path} is a run of {payload['total']} steps, this one has {total}; "
-                         f"use the same data and settings or remove the file")
+        raise ValueError(
+            f"{path} is a run of {payload['total']} steps, this one has {total}; "
+            f"use the same data and settings or remove the file"
+        )
     model.load_state_dict({**model.state_dict(), **payload["model"]})
     optimizer.load_state_dict(payload["optimizer"])
     schedule.load_state_dict(payload["schedule"])
@@ -205,8 +240,9 @@ def _load_state(path: Path, model: Any, optimizer: Any, schedule: Any, total: in
     return int(payload["step"])
 
 
-def predict_logits(model: Any, windows: dict[str, np.ndarray], batch_size: int = 64
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(
+    model: Any, windows: dict[str, np.ndarray], batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
     """Start/end logits of every window (PyTorch, for dev scoring during training)."""
     import torch
 
@@ -214,15 +250,16 @@ def predict_logits(model: Any, windows: dict[str, np.ndarray], batch_size: int =
     names = ("input_ids", "attention_mask", "token_type_ids")
     with torch.no_grad():
         for i in range(0, len(windows["input_ids"]), batch_size):
-            feeds = {n: torch.from_numpy(windows[n][i:i + batch_size]) for n in names}
+            feeds = {n: torch.from_numpy(windows[n][i : i + batch_size]) for n in names}
             out = model(**feeds)
             starts.append(out.start_logits.numpy())
             ends.append(out.end_logits.numpy())
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def evaluate(model: Any, tokenizer: Any, dev: list[QAExample], max_seq_len: int
-             ) -> dict[str, float]:
+def evaluate(
+    model: Any, tokenizer: Any, dev: list[QAExample], max_seq_len: int
+) -> dict[str, float]:
     """Dev EM/F1 (SQuAD v2 rules) of a PyTorch model."""
     windows = training_windows(tokenizer, dev, max_seq_len, doc_stride=128)
     start, end = predict_logits(model, windows)
@@ -233,19 +270,30 @@ def save_weights(model: Any, path: Path) -> Path:
     """The trained (not frozen) parameters as fp16 safetensors."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().half().contiguous() for k, v in model.named_parameters()
-             if v.requires_grad}
+    state = {
+        k: v.detach().half().contiguous() for k, v in model.named_parameters() if v.requires_grad
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
     return path
 
 
-def train_qa(data: str | Path | None = None, base: str = "minilm", epochs: float = 1.0,
-             lr: float = 8e-5, batch_size: int = 16, max_seq_len: int = 96,
-             fraction: float = 1.0, out: str | Path | None = None, seed: int = 0,
-             curve: tuple[float, ...] = (), evaluate_dev: bool = True,
-             init: str | Path | None = None, frozen_layers: int = FROZEN_LAYERS,
-             decay: bool = False) -> dict[str, Any]:
+def train_qa(
+    data: str | Path | None = None,
+    base: str = "minilm",
+    epochs: float = 1.0,
+    lr: float = 8e-5,
+    batch_size: int = 16,
+    max_seq_len: int = 96,
+    fraction: float = 1.0,
+    out: str | Path | None = None,
+    seed: int = 0,
+    curve: tuple[float, ...] = (),
+    evaluate_dev: bool = True,
+    init: str | Path | None = None,
+    frozen_layers: int = FROZEN_LAYERS,
+    decay: bool = False,
+) -> dict[str, Any]:
     """Fine-tunes ``base`` for extractive QA on a SQuAD-v2 style directory or file.
 
     Each training question gives one window of ``max_seq_len`` tokens (the one holding
@@ -283,19 +331,32 @@ def train_qa(data: str | Path | None = None, base: str = "minilm", epochs: float
     if fraction < 1.0:
         train = random.Random(seed).sample(train, max(1, round(len(train) * fraction)))
     windows = training_windows(tokenizer, train, max_seq_len, max_seq_len // 2, one_window=True)
-    log.info("%d train questions -> %d windows; %d dev questions", len(train),
-             len(windows["input_ids"]), len(dev))
+    log.info(
+        "%d train questions -> %d windows; %d dev questions",
+        len(train),
+        len(windows["input_ids"]),
+        len(dev),
+    )
     out = Path(out) if out is not None else None
-    checkpoints = {share: out.with_name(f"{out.stem}.{round(share * 100)}pct.safetensors")
-                   for share in curve} if out is not None else {}
+    checkpoints = (
+        {share: out.with_name(f"{out.stem}.{round(share * 100)}pct.safetensors") for share in curve}
+        if out is not None
+        else {}
+    )
     model = build_model(paths, frozen_layers)
     if init is not None:
         load_trained(model, Path(init))
     fit(model, windows, epochs, lr, batch_size, seed, checkpoints, decay)
-    result: dict[str, Any] = {"train_questions": len(train), "dev_questions": len(dev),
-                              "epochs": epochs, "lr": lr, "train_seq_len": max_seq_len,
-                              "frozen_layers": frozen_layers, "decay": decay,
-                              "checkpoints": {f"{s:g}": str(p) for s, p in checkpoints.items()}}
+    result: dict[str, Any] = {
+        "train_questions": len(train),
+        "dev_questions": len(dev),
+        "epochs": epochs,
+        "lr": lr,
+        "train_seq_len": max_seq_len,
+        "frozen_layers": frozen_layers,
+        "decay": decay,
+        "checkpoints": {f"{s:g}": str(p) for s, p in checkpoints.items()},
+    }
     if out is not None:
         result["weights"] = str(save_weights(model, out))
     result["train_seconds"] = round(time.time() - started, 1)
@@ -305,9 +366,17 @@ def train_qa(data: str | Path | None = None, base: str = "minilm", epochs: float
     return result
 
 
-def train_squad(out: str | Path, state_dir: str | Path, epochs: float = 2.0, lr: float = 8e-5,
-                batch_size: int = 16, max_seq_len: int = 192, overlap: int = 64,
-                seed: int = 0, save_every: int = 200) -> dict[str, Any]:
+def train_squad(
+    out: str | Path,
+    state_dir: str | Path,
+    epochs: float = 1.0,
+    lr: float = 8e-5,
+    batch_size: int = 16,
+    max_seq_len: int = 192,
+    overlap: int = 64,
+    seed: int = 0,
+    save_every: int = 200,
+) -> dict[str, Any]:
     """Fine-tunes all six encoder layers + the span head on SQuAD v1.1's training set.
 
     Every window of every question is trained on (a window without the answer points at
@@ -338,17 +407,40 @@ def train_squad(out: str | Path, state_dir: str | Path, epochs: float = 2.0, lr:
         np.savez(partial, **windows)
         os.replace(partial, cached)
     questions = int(windows["example"].max()) + 1
-    log.info("SQuAD v1.1 train: %d questions -> %d windows of <= %d tokens", questions,
-             len(windows["input_ids"]), max_seq_len)
+    log.info(
+        "SQuAD v1.1 train: %d questions -> %d windows of <= %d tokens",
+        questions,
+        len(windows["input_ids"]),
+        max_seq_len,
+    )
     model = build_model(paths, frozen_layers=0)
-    run = fit(model, windows, epochs, lr, batch_size, seed, decay=True,
-              state=state_dir / "state.pt", save_every=save_every)
+    run = fit(
+        model,
+        windows,
+        epochs,
+        lr,
+        batch_size,
+        seed,
+        decay=True,
+        state=state_dir / "state.pt",
+        save_every=save_every,
+    )
     weights = save_weights(model, Path(out))
-    return {"data": squad_source("train"), "train_questions": questions,
-            "train_windows": len(windows["input_ids"]), "epochs": epochs, "lr": lr,
-            "batch_size": batch_size, "train_seq_len": max_seq_len, "overlap": overlap,
-            "seed": seed, "frozen": "embeddings", "decay": True, "weights": str(weights),
-            **run}
+    return {
+        "data": squad_source("train"),
+        "train_questions": questions,
+        "train_windows": len(windows["input_ids"]),
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": batch_size,
+        "train_seq_len": max_seq_len,
+        "overlap": overlap,
+        "seed": seed,
+        "frozen": "embeddings",
+        "decay": True,
+        "weights": str(weights),
+        **run,
+    }
 
 
 def load_trained(model: Any, weights: Path) -> Any:
@@ -374,16 +466,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(WEIGHTS_OUT))
-    parser.add_argument("--curve", type=float, nargs="*", default=[0.25, 0.5],
-                        help="save checkpoints after these shares of the questions")
+    parser.add_argument(
+        "--curve",
+        type=float,
+        nargs="*",
+        default=[0.25, 0.5],
+        help="save checkpoints after these shares of the questions",
+    )
     parser.add_argument("--init", default=None, help="continue from these trained weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-seq-len", type=int, default=96, help="tokens per training window")
     parser.add_argument("--frozen-layers", type=int, default=FROZEN_LAYERS)
     parser.add_argument("--decay", action="store_true", help="linear decay after warm-up")
     parser.add_argument("--no-eval", action="store_true", help="skip the dev evaluation")
-    parser.add_argument("--evaluate", nargs="*", default=None,
-                        help="only evaluate these weight files on the dev split")
+    parser.add_argument(
+        "--evaluate",
+        nargs="*",
+        default=None,
+        help="only evaluate these weight files on the dev split",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
@@ -392,10 +493,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.evaluate is not None:
         result: Any = {p: evaluate_weights(p) for p in args.evaluate}
     else:
-        result = train_qa(epochs=args.epochs, lr=args.lr, out=args.out, curve=tuple(args.curve),
-                          evaluate_dev=not args.no_eval, init=args.init, seed=args.seed,
-                          max_seq_len=args.max_seq_len, frozen_layers=args.frozen_layers,
-                          decay=args.decay)
+        result = train_qa(
+            epochs=args.epochs,
+            lr=args.lr,
+            out=args.out,
+            curve=tuple(args.curve),
+            evaluate_dev=not args.no_eval,
+            init=args.init,
+            seed=args.seed,
+            max_seq_len=args.max_seq_len,
+            frozen_layers=args.frozen_layers,
+            decay=args.decay,
+        )
     print(json.dumps(result, indent=1))
 
 

@@ -32,11 +32,16 @@ from sensekit.serve.openapi import build_openapi, options_schemas
 from sensekit.serve.runner import STREAMING, TaskPool
 
 STATIC = Path(__file__).with_name("static")
-_PAGE_POLICY = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
-                "connect-src 'self'; object-src 'none'; base-uri 'none'; "
-                "frame-ancestors 'none'; form-action 'none'")
-_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-            (b"content-security-policy", _PAGE_POLICY.encode())]
+_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", _PAGE_POLICY.encode()),
+]
 _OPEN_PATHS = ("/", "/health", "/docs", "/openapi.json")  # and /static/: no secrets
 
 
@@ -50,8 +55,11 @@ class Guard:
     def __init__(self, app: Any, config: ServeConfig) -> None:
         self.app = app
         self.token = config.token
-        self.hosts = {"127.0.0.1", "localhost", "::1", config.host.strip("[]").lower()} \
-            if is_loopback(config.host) else None
+        self.hosts = (
+            {"127.0.0.1", "localhost", "::1", config.host.strip("[]").lower()}
+            if is_loopback(config.host)
+            else None
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -70,12 +78,16 @@ class Guard:
         await self.app(scope, receive, send_with_headers)
 
     def check(self, scope: dict) -> ApiError | None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         host = headers.get("host", "")
         if self.hosts is not None and _hostname(host) not in self.hosts:
-            return ApiError(403, f"Host {host!r} is not this machine; a server on loopback "
-                                 f"answers only to 127.0.0.1 or localhost")
+            return ApiError(
+                403,
+                f"Host {host!r} is not this machine; a server on loopback "
+                f"answers only to 127.0.0.1 or localhost",
+            )
         origin = headers.get("origin")
         if origin is not None and urlsplit(origin).netloc.lower() != host.lower():
             return ApiError(403, f"cross-origin requests from {origin} are refused")
@@ -84,16 +96,19 @@ class Guard:
             given = headers.get("authorization", "")
             scheme, _, value = given.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
-                    value.strip().encode(), self.token.encode()):
+                value.strip().encode(), self.token.encode()
+            ):
                 what = "wrong" if given else "missing"
-                return ApiError(401, f"{what} token: send 'Authorization: Bearer <token>' "
-                                     f"(sensekit serve --token)",
-                                headers={"WWW-Authenticate": 'Bearer realm="sensekit"'})
+                return ApiError(
+                    401,
+                    f"{what} token: send 'Authorization: Bearer <token>' (sensekit serve --token)",
+                    headers={"WWW-Authenticate": 'Bearer realm="sensekit"'},
+                )
         return None
 
 
 def _hostname(host: str) -> str:
-    """"127.0.0.1:8000" -> "127.0.0.1"; "[::1]:8000" -> "::1"."""
+    """ "127.0.0.1:8000" -> "127.0.0.1"; "[::1]:8000" -> "::1"."""
     if host.startswith("["):
         return host[1:].partition("]")[0].lower()
     return host.rpartition(":")[0].lower() if ":" in host else host.lower()
@@ -102,21 +117,26 @@ def _hostname(host: str) -> str:
 def create_app(config: ServeConfig, pool: TaskPool) -> Starlette:
     """The application serving ``pool``'s tasks (already loaded)."""
     api = _Api(config, pool)
-    routes = [Route("/", api.page, methods=["GET"]),
-              Route("/docs", api.docs, methods=["GET"]),
-              Route("/openapi.json", api.openapi, methods=["GET"]),
-              Route("/health", api.health, methods=["GET"]),
-              Route("/v1/models", api.models, methods=["GET"]),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    routes += [Route(f"/v1/{name}", api.endpoint(name), methods=["POST"], name=name)
-               for name in pool.specs]
+    routes = [
+        Route("/", api.page, methods=["GET"]),
+        Route("/docs", api.docs, methods=["GET"]),
+        Route("/openapi.json", api.openapi, methods=["GET"]),
+        Route("/health", api.health, methods=["GET"]),
+        Route("/v1/models", api.models, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    routes += [
+        Route(f"/v1/{name}", api.endpoint(name), methods=["POST"], name=name) for name in pool.specs
+    ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         pool.close()
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error},
-                    lifespan=lifespan)
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: _http_error}, lifespan=lifespan
+    )
     app.add_middleware(Guard, config=config)
     return app
 
@@ -148,9 +168,15 @@ class _Api:
         return JSONResponse(build_openapi(self.pool.specs, bool(self.config.token)))
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "auth": bool(self.config.token),
-                             "busy": self.pool.admitted, "capacity": self.config.capacity,
-                             "workers": self.config.workers})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "auth": bool(self.config.token),
+                "busy": self.pool.admitted,
+                "capacity": self.config.capacity,
+                "workers": self.config.workers,
+            }
+        )
 
     async def models(self, request: Request) -> Response:
         if self._models is None:  # reads every manifest once, off the event loop
@@ -168,19 +194,22 @@ class _Api:
         """The request's inputs and options; a client too slow to send them (holding an
         admitted slot) is answered 408 after --timeout."""
         try:
-            return await asyncio.wait_for(parse_call(request, self.pool.specs[name],
-                                                     self.config.max_upload_bytes),
-                                          self.config.timeout)
-        except asyncio.TimeoutError:
-            raise ApiError(408, f"the request body did not arrive within "
-                                f"{self.config.timeout:g} s") from None
+            return await asyncio.wait_for(
+                parse_call(request, self.pool.specs[name], self.config.max_upload_bytes),
+                self.config.timeout,
+            )
+        except TimeoutError:
+            raise ApiError(
+                408, f"the request body did not arrive within {self.config.timeout:g} s"
+            ) from None
 
     async def run_task(self, request: Request, name: str) -> Response:
         stream = request.query_params.get("stream", "").lower() in ("1", "true", "yes")
         try:
             if stream and name not in STREAMING:
-                raise ApiError(400, f"/v1/{name} does not stream; streaming tasks: "
-                                    f"{', '.join(STREAMING)}")
+                raise ApiError(
+                    400, f"/v1/{name} does not stream; streaming tasks: {', '.join(STREAMING)}"
+                )
             with self.pool.admit() as slot:
                 call = await self._read(request, name)
                 if stream:
@@ -190,7 +219,7 @@ class _Api:
             return JSONResponse(result)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is left to read it
-        except Exception as e:  # noqa: BLE001 - every failure becomes a JSON answer
+        except Exception as e:
             return error_response(from_exception(e, f"/v1/{name}"))
 
 
@@ -205,15 +234,24 @@ def describe_models(config: ServeConfig, pool: TaskPool) -> dict[str, Any]:
     from sensekit.core.package import ModelPackage
     from sensekit.vision.draw import SKELETON
 
-    tasks = {name: {"endpoint": f"/v1/{name}", "model": config.models[name],
-                    "domain": spec.domain, "summary": spec.summary, "inputs": list(spec.inputs),
-                    "options": options_schemas(spec), "streaming": name in STREAMING}
-             for name, spec in pool.specs.items()}
+    tasks = {
+        name: {
+            "endpoint": f"/v1/{name}",
+            "model": config.models[name],
+            "domain": spec.domain,
+            "summary": spec.summary,
+            "inputs": list(spec.inputs),
+            "options": options_schemas(spec),
+            "streaming": name in STREAMING,
+        }
+        for name, spec in pool.specs.items()
+    }
     models: dict[str, Any] = {}
     for name in registry.available():
         built = registry.is_built(name)
         models[name] = {"built": built}
         if built:
-            models[name]["manifest"] = ModelPackage.open(registry.package_path(name),
-                                                         verify=False).manifest.to_dict()
+            models[name]["manifest"] = ModelPackage.open(
+                registry.package_path(name), verify=False
+            ).manifest.to_dict()
     return {"tasks": tasks, "models": models, "skeleton": [list(pair) for pair in SKELETON]}

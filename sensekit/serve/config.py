@@ -66,9 +66,11 @@ class ServeConfig:
         if not is_loopback(self.host) and not self.token and not self.insecure:
             raise InvalidInput(
                 f"--host {self.host} is reachable from other machines: pass --token T (clients "
-                f"send 'Authorization: Bearer T') or --insecure to serve without one")
-        if self.token is not None and (len(self.token) < 8 or not self.token.isprintable()
-                                       or " " in self.token):
+                f"send 'Authorization: Bearer T') or --insecure to serve without one"
+            )
+        if self.token is not None and (
+            len(self.token) < 8 or not self.token.isprintable() or " " in self.token
+        ):
             raise InvalidInput("--token must be at least 8 printable characters without spaces")
         if not 0 <= self.port <= 65535:
             raise InvalidInput(f"--port must be in 0..65535, not {self.port}")
@@ -126,6 +128,8 @@ def built_models() -> dict[str, str]:
     every = parse_models(None)
     built = {name: model for name, model in every.items() if registry.is_built(model)}
     if not built:
-        raise InvalidInput("no model is built yet: run 'sensekit models build --all', or "
-                           "name tasks with --models to build their models first")
+        raise InvalidInput(
+            "no model is built yet: run 'sensekit models build --all', or "
+            "name tasks with --models to build their models first"
+        )
     return built

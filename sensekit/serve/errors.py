@@ -10,9 +10,19 @@ from sensekit.core.errors import InvalidInput, ModelNotFound, SensekitError
 
 log = logging.getLogger("sensekit.serve")
 
-_KINDS = {400: "InvalidInput", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
-          405: "MethodNotAllowed", 408: "RequestTimeout", 413: "PayloadTooLarge",
-          415: "UnsupportedMediaType", 500: "InternalError", 503: "Busy", 504: "Timeout"}
+_KINDS = {
+    400: "InvalidInput",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    408: "RequestTimeout",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    500: "InternalError",
+    503: "Busy",
+    504: "Timeout",
+}
 
 
 class ApiError(Exception):
@@ -26,8 +36,14 @@ class ApiError(Exception):
         error_id: for a 5xx, the id under which the server logged the details.
     """
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
-                 kind: str = "", error_id: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        kind: str = "",
+        error_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -36,8 +52,7 @@ class ApiError(Exception):
         self.error_id = error_id
 
     def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"status": self.status, "type": self.kind,
-                                 "message": self.message}
+        error: dict[str, Any] = {"status": self.status, "type": self.kind, "message": self.message}
         if self.error_id:
             error["id"] = self.error_id
         return {"error": error}
@@ -64,8 +79,13 @@ def server_error(status: int, error: BaseException | str, where: str) -> ApiErro
     returns the 5xx answer that names the id."""
     error_id = uuid.uuid4().hex[:12]
     if isinstance(error, BaseException):
-        log.error("error %s in %s: %r", error_id, where, error,
-                  exc_info=(type(error), error, error.__traceback__))
+        log.error(
+            "error %s in %s: %r",
+            error_id,
+            where,
+            error,
+            exc_info=(type(error), error, error.__traceback__),
+        )
         kind = type(error).__name__ if isinstance(error, SensekitError) else ""
         message = f"internal error {error_id}; the server log has the details"
     else:

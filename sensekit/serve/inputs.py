@@ -99,8 +99,11 @@ async def read_body(request: Any, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> ApiError:
-    return ApiError(413, f"request body of {size / 2**20:.1f} MiB is over the "
-                         f"{limit / 2**20:g} MiB limit (sensekit serve --max-upload-mb)")
+    return ApiError(
+        413,
+        f"request body of {size / 2**20:.1f} MiB is over the "
+        f"{limit / 2**20:g} MiB limit (sensekit serve --max-upload-mb)",
+    )
 
 
 async def parse_call(request: Any, spec: TaskSpec, limit: int) -> Call:
@@ -118,8 +121,11 @@ async def parse_call(request: Any, spec: TaskSpec, limit: int) -> Call:
     elif raw:
         values = {raw: _RawPart(await read_body(request, limit), kind)}
     else:
-        raise ApiError(415, f"Content-Type {kind or '(none)'!r} is not accepted by "
-                            f"/v1/{spec.name}; send {_accepted(spec)}")
+        raise ApiError(
+            415,
+            f"Content-Type {kind or '(none)'!r} is not accepted by "
+            f"/v1/{spec.name}; send {_accepted(spec)}",
+        )
     values = _with_query(values, request.query_params.multi_items())
     return await run_in_threadpool(_to_call, spec, values)  # base64 of MiBs included
 
@@ -140,7 +146,7 @@ def _with_query(values: dict[str, Any], query: list[tuple[str, str]]) -> dict[st
 def _accepted(spec: TaskSpec) -> str:
     raw = [f"{i}/*" for i in spec.inputs if i in MEDIA_INPUTS]
     raw += ["text/plain"] if spec.inputs == ("text",) else []
-    return ", ".join(["multipart/form-data", "application/json"] + raw)
+    return ", ".join(["multipart/form-data", "application/json", *raw])
 
 
 def _raw_input(spec: TaskSpec, kind: str) -> str | None:
@@ -153,17 +159,21 @@ def _raw_input(spec: TaskSpec, kind: str) -> str | None:
     return name if name == "text" and kind == "text/plain" else None
 
 
-async def _form_values(request: Any, spec: TaskSpec, limit: int, kind: str
-                       ) -> dict[str, Any]:
+async def _form_values(request: Any, spec: TaskSpec, limit: int, kind: str) -> dict[str, Any]:
     stream = limited_stream(request, limit)
     try:
         if kind == "multipart/form-data":
-            form = await MultiPartParser(request.headers, stream, max_files=len(spec.inputs),
-                                         max_fields=MAX_FORM_FIELDS,
-                                         max_part_size=limit).parse()
+            form = await MultiPartParser(
+                request.headers,
+                stream,
+                max_files=len(spec.inputs),
+                max_fields=MAX_FORM_FIELDS,
+                max_part_size=limit,
+            ).parse()
         else:
-            form = await FormParser(request.headers, stream, max_fields=MAX_FORM_FIELDS,
-                                    max_part_size=limit).parse()
+            form = await FormParser(
+                request.headers, stream, max_fields=MAX_FORM_FIELDS, max_part_size=limit
+            ).parse()
     except MultiPartException as e:
         raise ApiError(400, e.message) from e
     try:
@@ -179,11 +189,12 @@ async def _collect(form: Any) -> dict[str, Any]:
         if hasattr(value, "read"):  # an UploadFile
             value = _RawPart(await value.read(), media_type(value.content_type))
         if key == "options" and isinstance(value, str):
-            values.update({k: JsonValue(v) for k, v in
-                           _json_object(value, "the options field").items()})
+            values.update(
+                {k: JsonValue(v) for k, v in _json_object(value, "the options field").items()}
+            )
             continue
         if key in values:
-            values[key] = (values[key] if isinstance(values[key], list) else [values[key]])
+            values[key] = values[key] if isinstance(values[key], list) else [values[key]]
             values[key].append(value)
         else:
             values[key] = value
@@ -216,16 +227,17 @@ def _json_object(text: str | bytes, what: str) -> dict[str, Any]:
 def _to_call(spec: TaskSpec, values: dict[str, Any]) -> Call:
     missing = [name for name in spec.inputs if name not in values]
     if missing:
-        raise ApiError(400, f"/v1/{spec.name} needs {', '.join(spec.inputs)}; missing "
-                            f"{', '.join(missing)}")
+        raise ApiError(
+            400, f"/v1/{spec.name} needs {', '.join(spec.inputs)}; missing {', '.join(missing)}"
+        )
     inputs = tuple(_input(name, values.pop(name)) for name in spec.inputs)
     fields = spec.option_fields()
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ApiError(400, f"Unknown option(s) {unknown} for {spec.name}; valid: "
-                            f"{sorted(fields)}")
-    return Call(inputs, {name: option_value(fields[name], name, value)
-                         for name, value in values.items()})
+        raise ApiError(400, f"Unknown option(s) {unknown} for {spec.name}; valid: {sorted(fields)}")
+    return Call(
+        inputs, {name: option_value(fields[name], name, value) for name, value in values.items()}
+    )
 
 
 def _input(name: str, value: Any) -> Any:
@@ -247,11 +259,15 @@ def _media(name: str, value: Any) -> bytes:
         raise ApiError(400, f"{name} is given more than once")
     if not isinstance(value, _RawPart):
         raise ApiError(400, f"{name} must be a file upload (multipart) or base64 (JSON)")
-    if value.content_type not in NEUTRAL_TYPES and \
-            not value.content_type.startswith(MEDIA_TYPES[name]):
+    if value.content_type not in NEUTRAL_TYPES and not value.content_type.startswith(
+        MEDIA_TYPES[name]
+    ):
         accepted = [t + "*" if t.endswith("/") else t for t in MEDIA_TYPES[name]]
-        raise ApiError(415, f"{name} upload has Content-Type {value.content_type!r}; send "
-                            f"{' or '.join(accepted)} (or application/octet-stream)")
+        raise ApiError(
+            415,
+            f"{name} upload has Content-Type {value.content_type!r}; send "
+            f"{' or '.join(accepted)} (or application/octet-stream)",
+        )
     return value.data
 
 
@@ -273,8 +289,9 @@ def _text(name: str, value: Any) -> str:
         value = value.value
     if isinstance(value, _RawPart):
         if value.content_type not in NEUTRAL_TYPES and not value.content_type.startswith("text/"):
-            raise ApiError(415, f"{name} upload has Content-Type {value.content_type!r}; "
-                                f"send text/plain")
+            raise ApiError(
+                415, f"{name} upload has Content-Type {value.content_type!r}; send text/plain"
+            )
         try:
             value = value.data.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -285,6 +302,7 @@ def _text(name: str, value: Any) -> str:
 
 
 # -- options ------------------------------------------------------------------------------
+
 
 def field_kind(field: dataclasses.Field) -> tuple[str, bool]:
     """("int" | "float" | "bool" | "str" | "tuple[float, ...]" ..., accepts None) of a
@@ -317,8 +335,16 @@ def _parse_text(base: str, nullable: bool, name: str, text: str) -> Any:
         return None
     try:
         if base == "bool":
-            return {"true": True, "1": True, "yes": True, "on": True,
-                    "false": False, "0": False, "no": False, "off": False}[text.lower()]
+            return {
+                "true": True,
+                "1": True,
+                "yes": True,
+                "on": True,
+                "false": False,
+                "0": False,
+                "no": False,
+                "off": False,
+            }[text.lower()]
         if base == "int":
             return int(text)
         if base == "float":
@@ -326,8 +352,11 @@ def _parse_text(base: str, nullable: bool, name: str, text: str) -> Any:
     except (KeyError, ValueError) as e:
         raise ApiError(400, f"option {name} must be {_type_name(base)}, not {text!r}") from e
     if base.startswith("tuple"):
-        items = _json_object_or_list(text, name) if text.startswith("[") \
+        items = (
+            _json_object_or_list(text, name)
+            if text.startswith("[")
             else [t.strip() for t in text.split(",") if t.strip()]
+        )
         return [_element(base, name, item) for item in items]
     return text
 
@@ -379,6 +408,9 @@ def _is(base: str, value: Any) -> bool:
 def _type_name(base: str) -> str:
     if base.startswith("tuple"):
         return "a list of " + ("numbers" if "float" in base else "strings")
-    return {"int": "an integer", "float": "a number", "bool": "true or false",
-            "str": "a string"}.get(base, base)
-
+    return {
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "a string",
+    }.get(base, base)

@@ -85,10 +85,13 @@ class TaskPool:
     def admit(self) -> Slot:
         """A slot for one request, or 503 with Retry-After when all are taken."""
         if self.admitted >= self.config.capacity:
-            raise ApiError(503, f"the server is busy ({self.admitted} requests in progress, "
-                                f"--workers {self.config.workers} --queue "
-                                f"{self.config.queue}); retry later",
-                           headers={"Retry-After": str(self.retry_after())})
+            raise ApiError(
+                503,
+                f"the server is busy ({self.admitted} requests in progress, "
+                f"--workers {self.config.workers} --queue "
+                f"{self.config.queue}); retry later",
+                headers={"Retry-After": str(self.retry_after())},
+            )
         self.admitted += 1
         return Slot(self)
 
@@ -113,9 +116,12 @@ class TaskPool:
         self._hand_over(slot, future)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.config.timeout)
-        except asyncio.TimeoutError:
-            raise server_error(504, f"/v1/{name} took longer than {self.config.timeout:g} s "
-                                    f"(sensekit serve --timeout)", name) from None
+        except TimeoutError:
+            raise server_error(
+                504,
+                f"/v1/{name} took longer than {self.config.timeout:g} s (sensekit serve --timeout)",
+                name,
+            ) from None
 
     def _work(self, name: str, call: Call) -> Any:
         start = time.perf_counter()
@@ -153,8 +159,9 @@ class TaskPool:
             raise from_exception(first[1], name)
         return self._records(first, records, deadline, name, stop)
 
-    def _produce(self, name: str, call: Call, stop: threading.Event,
-                 emit: Callable[[str, Any], None]) -> None:
+    def _produce(
+        self, name: str, call: Call, stop: threading.Event, emit: Callable[[str, Any], None]
+    ) -> None:
         start = time.perf_counter()
         try:
             method = getattr(self.tasks[name], STREAMING[name])
@@ -170,18 +177,27 @@ class TaskPool:
         finally:
             self._record(time.perf_counter() - start)
 
-    async def _next(self, records: asyncio.Queue, deadline: float, name: str,
-                    stop: threading.Event) -> tuple[str, Any]:
+    async def _next(
+        self, records: asyncio.Queue, deadline: float, name: str, stop: threading.Event
+    ) -> tuple[str, Any]:
         try:
-            return await asyncio.wait_for(records.get(),
-                                          max(0.0, deadline - asyncio.get_running_loop().time()))
-        except asyncio.TimeoutError:
+            return await asyncio.wait_for(
+                records.get(), max(0.0, deadline - asyncio.get_running_loop().time())
+            )
+        except TimeoutError:
             stop.set()
-            return "error", server_error(504, f"/v1/{name} took longer than "
-                                              f"{self.config.timeout:g} s", name)
+            return "error", server_error(
+                504, f"/v1/{name} took longer than {self.config.timeout:g} s", name
+            )
 
-    async def _records(self, first: tuple[str, Any], records: asyncio.Queue, deadline: float,
-                       name: str, stop: threading.Event) -> AsyncIterator[dict[str, Any]]:
+    async def _records(
+        self,
+        first: tuple[str, Any],
+        records: asyncio.Queue,
+        deadline: float,
+        name: str,
+        stop: threading.Event,
+    ) -> AsyncIterator[dict[str, Any]]:
         kind, value = first
         try:
             while True:

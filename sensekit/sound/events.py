@@ -20,9 +20,9 @@ import numpy as np
 
 from sensekit.core.types import SoundEvent
 
-FRAME_HOP_S = 0.010     # energy frames: 10 ms hop ...
-FRAME_LEN_S = 0.025     # ... of 25 ms, YAMNet's STFT frames
-TRIM_DB = 35.0          # frames this far below the event's loudest frame are not the event
+FRAME_HOP_S = 0.010  # energy frames: 10 ms hop ...
+FRAME_LEN_S = 0.025  # ... of 25 ms, YAMNet's STFT frames
+TRIM_DB = 35.0  # frames this far below the event's loudest frame are not the event
 
 
 @dataclass
@@ -34,8 +34,9 @@ class _Open:
     peak: float
 
 
-def window_votes(scores: np.ndarray, top_k: int, threshold: float,
-                 mask: np.ndarray | None = None) -> list[np.ndarray]:
+def window_votes(
+    scores: np.ndarray, top_k: int, threshold: float, mask: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Per window, the class indices among its ``top_k`` scoring >= ``threshold``."""
     scores = np.where(mask, scores, -1.0) if mask is not None else scores
     k = min(top_k, scores.shape[1])
@@ -46,8 +47,15 @@ def window_votes(scores: np.ndarray, top_k: int, threshold: float,
 class EventMerger:
     """Joins per-window votes into :class:`SoundEvent` s, closing them as they end."""
 
-    def __init__(self, labels: Sequence[str], window_s: float, hop_s: float, max_gap: float,
-                 no_trim: Sequence[int] = (), trim_db: float = TRIM_DB) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str],
+        window_s: float,
+        hop_s: float,
+        max_gap: float,
+        no_trim: Sequence[int] = (),
+        trim_db: float = TRIM_DB,
+    ) -> None:
         self.labels = list(labels)
         self.window_s = window_s
         self.hop_s = hop_s
@@ -64,13 +72,14 @@ class EventMerger:
         have = self._offset + len(self._energy)
         if end <= have:
             return
-        new = energy_db[max(0, have - first_frame):]
+        new = energy_db[max(0, have - first_frame) :]
         if first_frame > have:  # a hole (never happens with contiguous windows)
             new = np.concatenate([np.full(first_frame - have, -120.0, np.float32), energy_db])
         self._energy = np.concatenate([self._energy, new.astype(np.float32)])
 
-    def push(self, starts: np.ndarray, scores: np.ndarray, votes: list[np.ndarray]
-             ) -> list[SoundEvent]:
+    def push(
+        self, starts: np.ndarray, scores: np.ndarray, votes: list[np.ndarray]
+    ) -> list[SoundEvent]:
         """Adds windows (start times [W], scores [W, C], votes); returns closed events."""
         closed: list[SoundEvent] = []
         for start, row, chosen in zip(starts, scores, votes):
@@ -100,8 +109,9 @@ class EventMerger:
         start = event.start
         if index not in self.no_trim:
             start, end = self._trim(start, end)
-        return SoundEvent(self.labels[index], event.peak, round(float(start), 3),
-                          round(float(end), 3), index)
+        return SoundEvent(
+            self.labels[index], event.peak, round(float(start), 3), round(float(end), 3), index
+        )
 
     def _trim(self, start: float, end: float) -> tuple[float, float]:
         """Narrows [start, end] to the frames within ``trim_db`` of the loudest one."""
@@ -110,29 +120,44 @@ class EventMerger:
         first, last = max(first, 0), min(last, len(self._energy) - 1)
         if last < first:
             return start, end
-        energy = self._energy[first:last + 1]
+        energy = self._energy[first : last + 1]
         loud = np.flatnonzero(energy >= energy.max() - self.trim_db)
         new_start = (self._offset + first + loud[0]) * FRAME_HOP_S if loud[0] > 0 else start
-        new_end = (self._offset + first + loud[-1]) * FRAME_HOP_S + FRAME_LEN_S \
-            if loud[-1] < len(energy) - 1 else end
+        new_end = (
+            (self._offset + first + loud[-1]) * FRAME_HOP_S + FRAME_LEN_S
+            if loud[-1] < len(energy) - 1
+            else end
+        )
         return max(start, float(new_start)), min(end, float(new_end))
 
     def _prune(self) -> None:
         """Forgets energies before the oldest open event (bounded memory when streaming)."""
         keep_from = min((e.start for e in self._open.values()), default=None)
         if keep_from is None:
-            keep_from = self._offset * FRAME_HOP_S + len(self._energy) * FRAME_HOP_S \
-                - self.window_s - self.max_gap
+            keep_from = (
+                self._offset * FRAME_HOP_S
+                + len(self._energy) * FRAME_HOP_S
+                - self.window_s
+                - self.max_gap
+            )
         drop = int(keep_from / FRAME_HOP_S) - self._offset
         if drop > 0:
             self._energy = self._energy[drop:]
             self._offset += drop
 
 
-def merge_events(starts: np.ndarray, scores: np.ndarray, votes: list[np.ndarray],
-                 labels: Sequence[str], window_s: float, hop_s: float, max_gap: float,
-                 duration: float, energy_db: np.ndarray, no_trim: Sequence[int] = ()
-                 ) -> list[SoundEvent]:
+def merge_events(
+    starts: np.ndarray,
+    scores: np.ndarray,
+    votes: list[np.ndarray],
+    labels: Sequence[str],
+    window_s: float,
+    hop_s: float,
+    max_gap: float,
+    duration: float,
+    energy_db: np.ndarray,
+    no_trim: Sequence[int] = (),
+) -> list[SoundEvent]:
     """All events of a whole clip, sorted by start time (then score)."""
     merger = EventMerger(labels, window_s, hop_s, max_gap, no_trim)
     merger.add_energy(0, energy_db)

@@ -65,8 +65,10 @@ class SoundOptions:
             raise InvalidInput(f"overlap must be in [0, 1), not {self.overlap!r}")
         if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
             raise InvalidInput(f"top_k must be a positive int, not {self.top_k!r}")
-        if not isinstance(self.score_threshold, (int, float)) or \
-                not 0.0 <= self.score_threshold <= 1.0:
+        if (
+            not isinstance(self.score_threshold, (int, float))
+            or not 0.0 <= self.score_threshold <= 1.0
+        ):
             raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
         if not isinstance(self.max_gap, (int, float)) or self.max_gap < 0:
             raise InvalidInput(f"max_gap must be >= 0 seconds, not {self.max_gap!r}")
@@ -80,8 +82,8 @@ class Layout:
     window_frames: int
     hop_frames: int
     offsets: np.ndarray  # patch start frames inside a window
-    frame_length: int    # samples per STFT frame
-    frame_hop: int       # samples per frame hop
+    frame_length: int  # samples per STFT frame
+    frame_hop: int  # samples per frame hop
     sample_rate: int
 
     @property
@@ -123,9 +125,12 @@ class SoundClassifier:
         self.no_trim = [self.labels.index(silence)] if silence in self.labels else []
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: SoundOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> SoundClassifier:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: SoundOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> SoundClassifier:
         """Loads (building if needed) a sound classifier by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
@@ -135,25 +140,42 @@ class SoundClassifier:
         hop_s, patch = float(self.spec["hop"]), int(self.spec["patch_frames"])
         frames = int(round(options.window / hop_s))
         if frames < patch:
-            raise InvalidInput(f"window must be at least {patch * hop_s:.2f} s for model "
-                               f"{self.model.name!r}, not {options.window}")
+            raise InvalidInput(
+                f"window must be at least {patch * hop_s:.2f} s for model "
+                f"{self.model.name!r}, not {options.window}"
+            )
         hop = max(1, int(round(frames * (1.0 - options.overlap))))
-        offsets = np.unique(np.append(np.arange(0, frames - patch + 1,
-                                                int(self.spec["patch_hop_frames"])),
-                                      frames - patch))
-        return Layout(frames, hop, offsets, int(round(float(self.spec["window"]) *
-                                                      self.sample_rate)),
-                      int(round(hop_s * self.sample_rate)), self.sample_rate)
+        offsets = np.unique(
+            np.append(
+                np.arange(0, frames - patch + 1, int(self.spec["patch_hop_frames"])), frames - patch
+            )
+        )
+        return Layout(
+            frames,
+            hop,
+            offsets,
+            int(round(float(self.spec["window"]) * self.sample_rate)),
+            int(round(hop_s * self.sample_rate)),
+            self.sample_rate,
+        )
 
     def features(self, samples: np.ndarray) -> np.ndarray:
         """Log-mel frames [frames, mels] of 16 kHz samples, as the manifest describes."""
         s = self.spec
-        return dsp.log_mel_frames(samples, self.sample_rate, float(s["window"]), float(s["hop"]),
-                                  int(s["mels"]), float(s["fmin"]), float(s["fmax"]),
-                                  float(s["log_offset"]))
+        return dsp.log_mel_frames(
+            samples,
+            self.sample_rate,
+            float(s["window"]),
+            float(s["hop"]),
+            int(s["mels"]),
+            float(s["fmin"]),
+            float(s["fmax"]),
+            float(s["log_offset"]),
+        )
 
-    def _preprocess(self, samples: np.ndarray, layout: Layout
-                    ) -> tuple[np.ndarray, np.ndarray, int]:
+    def _preprocess(
+        self, samples: np.ndarray, layout: Layout
+    ) -> tuple[np.ndarray, np.ndarray, int]:
         """Samples (whole windows) -> (quantized unique patches, window->patch index, windows)."""
         frames = self.features(samples)
         windows = 1 + (len(frames) - layout.window_frames) // layout.hop_frames
@@ -170,18 +192,28 @@ class SoundClassifier:
         """Runs the graph on [P, 1, T, F] patches (in runs of MAX_BATCH); returns one output."""
         name = output or self.post.get("output", "class_scores")
         feed = self.spec.get("input", "audio")
-        parts = [self.model.predict({feed: batch[i:i + MAX_BATCH]}, outputs=[name])[name]
-                 for i in range(0, len(batch), MAX_BATCH)]
+        parts = [
+            self.model.predict({feed: batch[i : i + MAX_BATCH]}, outputs=[name])[name]
+            for i in range(0, len(batch), MAX_BATCH)
+        ]
         return np.concatenate(parts)
 
     def _postprocess(self, raw: np.ndarray) -> np.ndarray:
         """Graph output -> scores in [0, 1] (dequantized, then the manifest's activation)."""
         quant = self.post.get("quantization")
-        values = nn.dequantize(raw, quant["scale"], quant["zero_point"]) \
-            if quant and np.issubdtype(raw.dtype, np.integer) else raw.astype(np.float32)
+        values = (
+            nn.dequantize(raw, quant["scale"], quant["zero_point"])
+            if quant and np.issubdtype(raw.dtype, np.integer)
+            else raw.astype(np.float32)
+        )
         activation = self.post.get("activation", "sigmoid")
-        return nn.sigmoid(values) if activation == "sigmoid" else \
-            nn.softmax(values) if activation == "softmax" else values
+        return (
+            nn.sigmoid(values)
+            if activation == "sigmoid"
+            else nn.softmax(values)
+            if activation == "softmax"
+            else values
+        )
 
     # -- analysis -----------------------------------------------------------------------
     def analyze_windows(self, samples: np.ndarray, layout: Layout) -> np.ndarray:
@@ -214,8 +246,9 @@ class SoundClassifier:
 
         return Analyzer(self, options)
 
-    def window_scores(self, audio: AudioInput, sample_rate: int | None = None,
-                      **overrides: Any) -> tuple[np.ndarray, np.ndarray]:
+    def window_scores(
+        self, audio: AudioInput, sample_rate: int | None = None, **overrides: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(window start times [W] in seconds, scores [W, C]) of a clip (zero-padded tail)."""
         options = with_overrides(self.options, overrides)
         samples = self._load(audio, sample_rate)
@@ -235,8 +268,9 @@ class SoundClassifier:
             mask &= ~np.isin(self._lower, list(denied))
         return mask
 
-    def identify(self, audio: AudioInput, sample_rate: int | None = None,
-                 **overrides: Any) -> list[SoundEvent]:
+    def identify(
+        self, audio: AudioInput, sample_rate: int | None = None, **overrides: Any
+    ) -> list[SoundEvent]:
         """Sound events of a clip, sorted by start time; overrides replace options."""
         options = with_overrides(self.options, overrides)
         long_file = self._long_file(audio)
@@ -247,16 +281,26 @@ class SoundClassifier:
         layout = self.layout(options)
         padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
         scores = self.analyze_windows(padded, layout)
-        votes = window_votes(scores, options.top_k, options.score_threshold,
-                             self.label_mask(options))
+        votes = window_votes(
+            scores, options.top_k, options.score_threshold, self.label_mask(options)
+        )
         energy = dsp.frame_energy_db(padded, layout.frame_length, layout.frame_hop)
-        return merge_events(layout.start_s(np.arange(len(scores))), scores, votes, self.labels,
-                            layout.window_s, layout.hop_s, options.max_gap,
-                            len(samples) / self.sample_rate,
-                            energy, self.no_trim)
+        return merge_events(
+            layout.start_s(np.arange(len(scores))),
+            scores,
+            votes,
+            self.labels,
+            layout.window_s,
+            layout.hop_s,
+            options.max_gap,
+            len(samples) / self.sample_rate,
+            energy,
+            self.no_trim,
+        )
 
-    def classify(self, audio: AudioInput, sample_rate: int | None = None,
-                 **overrides: Any) -> list[Category]:
+    def classify(
+        self, audio: AudioInput, sample_rate: int | None = None, **overrides: Any
+    ) -> list[Category]:
         """Clip-level categories (window scores averaged over the clip), best first."""
         options = with_overrides(self.options, overrides)
         long_file = self._long_file(audio)
@@ -271,8 +315,10 @@ class SoundClassifier:
             mask &= label_mask
         candidates = np.flatnonzero(mask)
         values, order = nn.top_k(clip[candidates], options.top_k)
-        return [Category(self.labels[candidates[i]], float(v), int(candidates[i]))
-                for v, i in zip(values, order)]
+        return [
+            Category(self.labels[candidates[i]], float(v), int(candidates[i]))
+            for v, i in zip(values, order)
+        ]
 
     def embeddings(self, audio: AudioInput, sample_rate: int | None = None) -> np.ndarray:
         """The model's feature vectors [patches, D], one per 0.96 s patch every 0.48 s."""
@@ -280,8 +326,9 @@ class SoundClassifier:
         if not name:
             raise InvalidInput(f"Model {self.model.name!r} exposes no feature output")
         samples = self._load(audio, sample_rate)
-        layout = self.layout(SoundOptions(window=float(self.spec["patch_frames"]) *
-                                          float(self.spec["hop"])))
+        layout = self.layout(
+            SoundOptions(window=float(self.spec["patch_frames"]) * float(self.spec["hop"]))
+        )
         padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
         batch, _, _ = self._preprocess(padded, layout)
         return self._forward(batch, name).astype(np.float32)
@@ -293,9 +340,16 @@ def _classifier(model: str) -> SoundClassifier:
     return cached_default(("sound", str(model)), lambda: SoundClassifier.from_model(model))
 
 
-def identify(audio: AudioInput, window: float = 0.96, overlap: float = 0.5, top_k: int = 3,
-             score_threshold: float = 0.1, model: str = DEFAULT_MODEL,
-             sample_rate: int | None = None, **options: Any) -> list[SoundEvent]:
+def identify(
+    audio: AudioInput,
+    window: float = 0.96,
+    overlap: float = 0.5,
+    top_k: int = 3,
+    score_threshold: float = 0.1,
+    model: str = DEFAULT_MODEL,
+    sample_rate: int | None = None,
+    **options: Any,
+) -> list[SoundEvent]:
     """Sound events in ``audio`` with start and end times, using a shared classifier.
 
     Args:
@@ -311,17 +365,29 @@ def identify(audio: AudioInput, window: float = 0.96, overlap: float = 0.5, top_
     Returns:
         SoundEvents sorted by start time.
     """
-    return _classifier(model).identify(audio, sample_rate, window=window, overlap=overlap,
-                                       top_k=top_k, score_threshold=score_threshold,
-                                       **_label_filters(options))
+    return _classifier(model).identify(
+        audio,
+        sample_rate,
+        window=window,
+        overlap=overlap,
+        top_k=top_k,
+        score_threshold=score_threshold,
+        **_label_filters(options),
+    )
 
 
-def classify(audio: AudioInput, top_k: int = 5, score_threshold: float = 0.0,
-             model: str = DEFAULT_MODEL, sample_rate: int | None = None,
-             **options: Any) -> list[Category]:
+def classify(
+    audio: AudioInput,
+    top_k: int = 5,
+    score_threshold: float = 0.0,
+    model: str = DEFAULT_MODEL,
+    sample_rate: int | None = None,
+    **options: Any,
+) -> list[Category]:
     """Clip-level categories of ``audio``, best first (same type as ``vision.classify``)."""
-    return _classifier(model).classify(audio, sample_rate, top_k=top_k,
-                                       score_threshold=score_threshold, **_label_filters(options))
+    return _classifier(model).classify(
+        audio, sample_rate, top_k=top_k, score_threshold=score_threshold, **_label_filters(options)
+    )
 
 
 def _label_filters(options: dict[str, Any]) -> dict[str, Any]:

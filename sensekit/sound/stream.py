@@ -24,7 +24,7 @@ from sensekit.core.types import SoundEvent
 from sensekit.sound.events import EventMerger, window_votes
 from sensekit.sound.identify import DEFAULT_MODEL, SoundClassifier, SoundOptions
 
-_BLOCK_S = 0.25      # resampler block length; the latency it adds
+_BLOCK_S = 0.25  # resampler block length; the latency it adds
 
 
 class _Buffer:
@@ -41,8 +41,7 @@ class _Buffer:
 
     def joined(self) -> np.ndarray:
         if len(self._parts) != 1:
-            self._parts = [np.concatenate(self._parts) if self._parts
-                           else np.empty(0, np.float32)]
+            self._parts = [np.concatenate(self._parts) if self._parts else np.empty(0, np.float32)]
         return self._parts[0]
 
     def drop(self, count: int) -> None:
@@ -75,7 +74,7 @@ class StreamResampler:
     def _resample(self, segment: np.ndarray, inputs: int) -> np.ndarray:
         out = dsp.resample(segment, *self.rates)
         first = self.context * self.up // self.down
-        return out[first:first + inputs * self.up // self.down].astype(np.float32)
+        return out[first : first + inputs * self.up // self.down].astype(np.float32)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Adds input samples; returns the output samples that are now final."""
@@ -88,7 +87,7 @@ class StreamResampler:
         if count <= 0:
             return np.empty(0, np.float32)
         data = self._buffer.joined()
-        out = self._resample(data[:count + 2 * self.context], count)
+        out = self._resample(data[: count + 2 * self.context], count)
         self._buffer.drop(count)
         self._given += len(out)
         return out
@@ -102,7 +101,7 @@ class StreamResampler:
         pending = len(data) - self.context
         padded = self.down * math.ceil(pending / self.down)
         segment = np.concatenate([data, np.zeros(padded - pending + self.context, np.float32)])
-        out = self._resample(segment, padded)[:total - self._given]
+        out = self._resample(segment, padded)[: total - self._given]
         self._given += len(out)
         return out
 
@@ -117,8 +116,9 @@ def _check_chunk(chunk: Any) -> np.ndarray:
     if samples.ndim == 0:
         return samples.reshape(1)
     if samples.ndim > 2:
-        raise InvalidInput(f"An audio chunk must be [samples] or [samples, channels], "
-                           f"got shape {samples.shape}")
+        raise InvalidInput(
+            f"An audio chunk must be [samples] or [samples, channels], got shape {samples.shape}"
+        )
     if samples.shape[0] < samples.shape[1] and samples.shape[0] <= 8:
         samples = samples.T  # [channels, samples]; a 1-sample stereo chunk is [1, 2]
     return _to_float(samples).mean(axis=1, dtype=np.float32)
@@ -130,8 +130,11 @@ def _to_float(samples: np.ndarray) -> np.ndarray:
         if not np.all(np.isfinite(samples)):
             raise InvalidInput("Audio chunk contains NaN or infinite samples")
         return samples.astype(np.float32, copy=False)
-    return dsp.to_mono_float(samples) if samples.ndim == 1 else \
-        samples.astype(np.float32) / float(np.iinfo(samples.dtype).max)
+    return (
+        dsp.to_mono_float(samples)
+        if samples.ndim == 1
+        else samples.astype(np.float32) / float(np.iinfo(samples.dtype).max)
+    )
 
 
 class _Gather:
@@ -166,10 +169,15 @@ class Analyzer:
             print(event.label, event.start, event.end)
     """
 
-    def __init__(self, model: str | SoundClassifier = DEFAULT_MODEL,
-                 options: SoundOptions | None = None, **overrides: Any) -> None:
-        self.classifier = model if isinstance(model, SoundClassifier) \
-            else SoundClassifier.from_model(model)
+    def __init__(
+        self,
+        model: str | SoundClassifier = DEFAULT_MODEL,
+        options: SoundOptions | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.classifier = (
+            model if isinstance(model, SoundClassifier) else SoundClassifier.from_model(model)
+        )
         base = options or self.classifier.options
         from sensekit.core.tasks import with_overrides
 
@@ -204,13 +212,19 @@ class Analyzer:
             pass
         return (total / max(count, 1)).astype(np.float32)
 
-    def _run(self, chunks: Iterable[Any], sample_rate: int,
-             sink: Callable[[np.ndarray], None] | None) -> Iterator[SoundEvent]:
+    def _run(
+        self, chunks: Iterable[Any], sample_rate: int, sink: Callable[[np.ndarray], None] | None
+    ) -> Iterator[SoundEvent]:
         """The stream loop; ``sink`` (if any) also gets each block of window scores."""
         rate = _check_rate(sample_rate, "sample_rate")
         resampler = StreamResampler(rate, self.classifier.sample_rate)
-        merger = EventMerger(self.classifier.labels, self.layout.window_s, self.layout.hop_s,
-                             self.options.max_gap, self.classifier.no_trim)
+        merger = EventMerger(
+            self.classifier.labels,
+            self.layout.window_s,
+            self.layout.hop_s,
+            self.options.max_gap,
+            self.classifier.no_trim,
+        )
         state = {"buffer": _Buffer(), "window": 0, "samples": 0, "sink": sink}
         gather = _Gather(max(1, rate // 50))  # 20 ms
         for chunk in chunks:
@@ -223,8 +237,9 @@ class Analyzer:
             raise InvalidInput("The audio stream held no samples")
         yield from self._finish(state, merger)
 
-    def _feed(self, state: dict[str, Any], merger: EventMerger, samples: np.ndarray
-              ) -> list[SoundEvent]:
+    def _feed(
+        self, state: dict[str, Any], merger: EventMerger, samples: np.ndarray
+    ) -> list[SoundEvent]:
         buffer: _Buffer = state["buffer"]
         buffer.append(samples)
         state["samples"] += len(samples)
@@ -233,19 +248,24 @@ class Analyzer:
         ready = 1 + (buffer.size - self.layout.min_samples) // self.layout.hop_samples
         return self._windows(state, merger, ready)
 
-    def _windows(self, state: dict[str, Any], merger: EventMerger, count: int
-                 ) -> list[SoundEvent]:
+    def _windows(self, state: dict[str, Any], merger: EventMerger, count: int) -> list[SoundEvent]:
         """Scores ``count`` windows from the buffer's start and pushes them to the merger."""
         layout, buffer = self.layout, state["buffer"]
-        samples = buffer.joined()[:layout.min_samples + (count - 1) * layout.hop_samples]
+        samples = buffer.joined()[: layout.min_samples + (count - 1) * layout.hop_samples]
         scores = self.classifier.analyze_windows(samples, layout)
         if state["sink"] is not None:
             state["sink"](scores)
         first = state["window"]
-        merger.add_energy(first * layout.hop_frames,
-                          dsp.frame_energy_db(samples, layout.frame_length, layout.frame_hop))
-        votes = window_votes(scores, self.options.top_k, self.options.score_threshold,
-                             self.classifier.label_mask(self.options))
+        merger.add_energy(
+            first * layout.hop_frames,
+            dsp.frame_energy_db(samples, layout.frame_length, layout.frame_hop),
+        )
+        votes = window_votes(
+            scores,
+            self.options.top_k,
+            self.options.score_threshold,
+            self.classifier.label_mask(self.options),
+        )
         closed = merger.push(layout.start_s(first + np.arange(count)), scores, votes)
         state["window"] = first + count
         buffer.drop(count * layout.hop_samples)

@@ -22,8 +22,9 @@ from sensekit.core.update import UpdateResult, fit_head
 from sensekit.sound.identify import DEFAULT_MODEL, SoundClassifier
 
 
-def _examples(classifier: SoundClassifier, clips: Mapping[str, Sequence[AudioInput]],
-              sample_rate: int | None) -> tuple[np.ndarray, list[str]]:
+def _examples(
+    classifier: SoundClassifier, clips: Mapping[str, Sequence[AudioInput]], sample_rate: int | None
+) -> tuple[np.ndarray, list[str]]:
     """Patch embeddings [N, D] of every clip and the label of each row."""
     if not isinstance(clips, Mapping) or len(clips) < 2:
         raise InvalidInput("train_classifier takes {label: [clips, ...]} with at least 2 labels")
@@ -41,11 +42,16 @@ def _examples(classifier: SoundClassifier, clips: Mapping[str, Sequence[AudioInp
     return np.concatenate(features), labels
 
 
-def train_classifier(clips: Mapping[str, Sequence[AudioInput]], name: str = "custom-sound",
-                     destination: str | os.PathLike[str] | None = None,
-                     base: str | SoundClassifier = DEFAULT_MODEL, sample_rate: int | None = 16000,
-                     holdout: float = 0.0, epochs: int = 300, **fit_options: Any
-                     ) -> UpdateResult:
+def train_classifier(
+    clips: Mapping[str, Sequence[AudioInput]],
+    name: str = "custom-sound",
+    destination: str | os.PathLike[str] | None = None,
+    base: str | SoundClassifier = DEFAULT_MODEL,
+    sample_rate: int | None = 16000,
+    holdout: float = 0.0,
+    epochs: int = 300,
+    **fit_options: Any,
+) -> UpdateResult:
     """Trains a sound classifier on labelled clips and saves it as a model package.
 
     Args:
@@ -73,5 +79,14 @@ def train_classifier(clips: Mapping[str, Sequence[AudioInput]], name: str = "cus
     features, labels = _examples(classifier, clips, sample_rate)
     target = Path(destination) if destination is not None else registry.package_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return fit_head(features, labels, classifier.model, feature_output, target, name,
-                    holdout=holdout, epochs=epochs, **fit_options)
+    return fit_head(
+        features,
+        labels,
+        classifier.model,
+        feature_output,
+        target,
+        name,
+        holdout=holdout,
+        epochs=epochs,
+        **fit_options,
+    )

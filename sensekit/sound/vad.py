@@ -29,9 +29,9 @@ VAD_MODEL = "silero-vad"
 class _Hysteresis:
     threshold: float
     neg_threshold: float
-    min_speech: float   # in chunks (fractional, compared like Silero compares samples)
+    min_speech: float  # in chunks (fractional, compared like Silero compares samples)
     min_silence: float  # in chunks
-    pad: float        # seconds
+    pad: float  # seconds
 
 
 class SpeechActivity:
@@ -51,8 +51,9 @@ class SpeechActivity:
         self._takes_rate = spec["rate"] in {i.name for i in model.session().get_inputs()}
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = VAD_MODEL,
-                   compute_units: ComputeUnits = "cpu") -> SpeechActivity:
+    def from_model(
+        cls, name_or_path: str | os.PathLike[str] = VAD_MODEL, compute_units: ComputeUnits = "cpu"
+    ) -> SpeechActivity:
         """Loads the VAD (one thread: each chunk is tiny, thread hand-offs would dominate)."""
         return cls(Model.load(name_or_path, compute_units=compute_units, threads=1))
 
@@ -69,7 +70,7 @@ class SpeechActivity:
         samples = np.asarray(samples, np.float32)
         count = -(-len(samples) // self.chunk)
         padded = np.zeros(self.context + count * self.chunk, np.float32)
-        padded[self.context:self.context + len(samples)] = samples
+        padded[self.context : self.context + len(samples)] = samples
         audio, state_name, rate_name = self._names[:3]
         state = np.zeros(self._state_shape, np.float32)
         rate = np.array(self.sample_rate, np.int64)
@@ -77,7 +78,7 @@ class SpeechActivity:
         width = self.chunk + self.context
         for i in range(count):  # recurrent: each chunk needs the previous state
             start = i * self.chunk
-            window = padded[start:start + width][None, :]
+            window = padded[start : start + width][None, :]
             feeds = {audio: window, state_name: state}
             if self._takes_rate:
                 feeds[rate_name] = rate
@@ -85,25 +86,43 @@ class SpeechActivity:
             out[i] = probability[0, 0]
         return out
 
-    def _hysteresis(self, threshold: float | None, min_speech: float | None,
-                    min_silence: float | None, speech_pad: float | None) -> _Hysteresis:
+    def _hysteresis(
+        self,
+        threshold: float | None,
+        min_speech: float | None,
+        min_silence: float | None,
+        speech_pad: float | None,
+    ) -> _Hysteresis:
         post = self.post
         high = float(post.get("threshold", 0.5) if threshold is None else threshold)
         if not 0.0 < high < 1.0:
             raise InvalidInput(f"threshold must be in (0, 1), not {high!r}")
         low = max(high - float(post.get("neg_threshold_offset", 0.15)), 0.01)
+
         def chunks(value: float | None, key: str) -> float:
             seconds = float(post.get(key, 0.0) if value is None else value)
             if seconds < 0:
                 raise InvalidInput(f"{key} must be >= 0 seconds, not {value!r}")
             return seconds / self.chunk_seconds
-        pad = float(post.get("speech_pad", 0.03) if speech_pad is None else speech_pad)
-        return _Hysteresis(high, low, chunks(min_speech, "min_speech"),
-                           chunks(min_silence, "min_silence"), max(0.0, pad))
 
-    def ranges(self, probabilities: np.ndarray, duration: float, threshold: float | None = None,
-               min_speech: float | None = None, min_silence: float | None = None,
-               speech_pad: float | None = None) -> list[TimeRange]:
+        pad = float(post.get("speech_pad", 0.03) if speech_pad is None else speech_pad)
+        return _Hysteresis(
+            high,
+            low,
+            chunks(min_speech, "min_speech"),
+            chunks(min_silence, "min_silence"),
+            max(0.0, pad),
+        )
+
+    def ranges(
+        self,
+        probabilities: np.ndarray,
+        duration: float,
+        threshold: float | None = None,
+        min_speech: float | None = None,
+        min_silence: float | None = None,
+        speech_pad: float | None = None,
+    ) -> list[TimeRange]:
         """Speech ranges (seconds) from chunk probabilities, with Silero's hysteresis."""
         rule = self._hysteresis(threshold, min_speech, min_silence, speech_pad)
         spans: list[list[int]] = []
@@ -123,20 +142,22 @@ class SpeechActivity:
         spans = [s for s in spans if s[1] - s[0] > rule.min_speech]
         return _padded(spans, self.chunk_seconds, rule.pad, duration)
 
-    def detect(self, audio: AudioInput, sample_rate: int | None = None, **options: Any
-               ) -> list[TimeRange]:
+    def detect(
+        self, audio: AudioInput, sample_rate: int | None = None, **options: Any
+    ) -> list[TimeRange]:
         """Speech ranges of a clip; arrays without ``sample_rate`` are taken as 16 kHz."""
-        rate = self.sample_rate if sample_rate is None and isinstance(audio, np.ndarray) \
+        rate = (
+            self.sample_rate
+            if sample_rate is None and isinstance(audio, np.ndarray)
             else sample_rate
+        )
         samples = load_audio(audio, rate, self.sample_rate)
-        return self.ranges(self.probabilities(samples), len(samples) / self.sample_rate,
-                           **options)
+        return self.ranges(self.probabilities(samples), len(samples) / self.sample_rate, **options)
 
     __call__ = detect
 
 
-def _padded(spans: list[list[int]], chunk_s: float, pad: float, duration: float
-            ) -> list[TimeRange]:
+def _padded(spans: list[list[int]], chunk_s: float, pad: float, duration: float) -> list[TimeRange]:
     """Chunk spans -> seconds, padded by ``pad`` without overlapping or leaving the clip."""
     out: list[list[float]] = []
     for first, last in spans:
@@ -148,10 +169,15 @@ def _padded(spans: list[list[int]], chunk_s: float, pad: float, duration: float
     return [TimeRange(round(s, 3), round(e, 3)) for s, e in out]
 
 
-def speech_activity(audio: AudioInput, sample_rate: int | None = None,
-                    threshold: float | None = None, min_speech: float | None = None,
-                    min_silence: float | None = None, speech_pad: float | None = None,
-                    model: str = VAD_MODEL) -> list[TimeRange]:
+def speech_activity(
+    audio: AudioInput,
+    sample_rate: int | None = None,
+    threshold: float | None = None,
+    min_speech: float | None = None,
+    min_silence: float | None = None,
+    speech_pad: float | None = None,
+    model: str = VAD_MODEL,
+) -> list[TimeRange]:
     """Ranges of speech in ``audio``, in seconds.
 
     Args:
@@ -167,7 +193,14 @@ def speech_activity(audio: AudioInput, sample_rate: int | None = None,
     Returns:
         TimeRanges in time order, not overlapping.
     """
-    detector = cached_default(("speech_activity", str(model)),
-                              lambda: SpeechActivity.from_model(model))
-    return detector.detect(audio, sample_rate, threshold=threshold, min_speech=min_speech,
-                           min_silence=min_silence, speech_pad=speech_pad)
+    detector = cached_default(
+        ("speech_activity", str(model)), lambda: SpeechActivity.from_model(model)
+    )
+    return detector.detect(
+        audio,
+        sample_rate,
+        threshold=threshold,
+        min_speech=min_speech,
+        min_silence=min_silence,
+        speech_pad=speech_pad,
+    )

@@ -45,14 +45,15 @@ def audio_blocks(source: Any, sample_rate: int | None = None) -> Iterator[np.nda
     audio = _load_whole(source, sample_rate)
     step = BLOCK_SECONDS * SAMPLE_RATE
     for start in range(0, len(audio), step):
-        yield check_samples(audio[start:start + step])
+        yield check_samples(audio[start : start + step])
 
 
 def _load_whole(source: Any, sample_rate: int | None) -> np.ndarray:
     from sensekit.core.audio import load_audio
 
-    return np.asarray(load_audio(source, sample_rate=sample_rate, target_rate=SAMPLE_RATE),
-                      np.float32)
+    return np.asarray(
+        load_audio(source, sample_rate=sample_rate, target_rate=SAMPLE_RATE), np.float32
+    )
 
 
 def _file_blocks(path: Path) -> Iterator[np.ndarray]:
@@ -87,22 +88,34 @@ def _resampled_blocks(blocks: Iterator[np.ndarray], rate: int) -> Iterator[np.nd
         if not pad:
             yield check_samples(current)
         else:
-            left = previous[max(0, len(previous) - pad):]
-            out = dsp.resample(np.concatenate([left, current, following[:pad]]), rate,
-                               SAMPLE_RATE)
+            left = previous[max(0, len(previous) - pad) :]
+            out = dsp.resample(np.concatenate([left, current, following[:pad]]), rate, SAMPLE_RATE)
             offset = len(left) * up // down
-            yield check_samples(out[offset:offset + -(-len(current) * up // down)])
+            yield check_samples(out[offset : offset + -(-len(current) * up // down)])
         previous, current = current, following
 
 
 def _ffmpeg_blocks(path: Path) -> Iterator[np.ndarray]:
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1",
-               "-ar", str(SAMPLE_RATE), "-"]
+    command = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-f",
+        "f32le",
+        "-ac",
+        "1",
+        "-ar",
+        str(SAMPLE_RATE),
+        "-",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     produced = 0
     try:
         while chunk := process.stdout.read(BLOCK_SECONDS * SAMPLE_RATE * 4):  # type: ignore
-            block = np.frombuffer(chunk[:len(chunk) // 4 * 4], np.float32)
+            block = np.frombuffer(chunk[: len(chunk) // 4 * 4], np.float32)
             produced += len(block)
             yield check_samples(block.copy())
     finally:

@@ -19,15 +19,22 @@ def add_cli(subparsers: Any) -> None:
     parser = subparsers.add_parser("transcribe", help="speech to text (Whisper)")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, mp3...)")
     parser.add_argument("--format", choices=FORMATS, default="txt", help="output format")
-    parser.add_argument("--model", default="whisper-tiny.en",
-                        help="zoo name (whisper-tiny.en, whisper-base) or package path")
+    parser.add_argument(
+        "--model",
+        default="whisper-tiny.en",
+        help="zoo name (whisper-tiny.en, whisper-base) or package path",
+    )
     parser.add_argument("--language", default=None, help="language code (default: detect)")
     parser.add_argument("--task", choices=("transcribe", "translate"), default="transcribe")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--word-timestamps", action="store_true")
     parser.add_argument("--no-vad", action="store_true", help="decode silent windows too")
-    parser.add_argument("--output-dir", type=Path, default=None,
-                        help="write FILE.<format> there instead of printing")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="write FILE.<format> there instead of printing",
+    )
     parser.set_defaults(func=_transcribe)
 
 
@@ -44,9 +51,13 @@ def _transcribe(args: argparse.Namespace) -> int:
     from sensekit.speech.formats import format_transcript
     from sensekit.speech.whisper.transcribe import TranscribeOptions, Transcriber
 
-    options = TranscribeOptions(language=args.language, task=args.task,
-                                beam_size=args.beam_size, word_timestamps=args.word_timestamps,
-                                vad=not args.no_vad)
+    options = TranscribeOptions(
+        language=args.language,
+        task=args.task,
+        beam_size=args.beam_size,
+        word_timestamps=args.word_timestamps,
+        vad=not args.no_vad,
+    )
     if args.output_dir is not None:  # an unusable folder fails before any work
         try:
             args.output_dir.mkdir(parents=True, exist_ok=True)

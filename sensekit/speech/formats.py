@@ -39,14 +39,19 @@ def to_json(transcript: Transcript) -> str:
 def to_srt(transcript: Transcript) -> str:
     """SubRip subtitles: numbered cues with ``HH:MM:SS,mmm --> HH:MM:SS,mmm`` times."""
     cues = [s for s in transcript.segments if s.text.strip()]
-    return "".join(f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s.text)}\n\n"
-                   for i, s in enumerate(cues, 1))
+    return "".join(
+        f"{i}\n{_clock(s.start, ',')} --> {_clock(s.end, ',')}\n{_cue_text(s.text)}\n\n"
+        for i, s in enumerate(cues, 1)
+    )
 
 
 def to_vtt(transcript: Transcript) -> str:
     """WebVTT subtitles (``WEBVTT`` header, ``HH:MM:SS.mmm`` times)."""
-    cues = "".join(f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{_cue_text(s.text)}\n\n"
-                   for s in transcript.segments if s.text.strip())
+    cues = "".join(
+        f"{_clock(s.start, '.')} --> {_clock(s.end, '.')}\n{_cue_text(s.text)}\n\n"
+        for s in transcript.segments
+        if s.text.strip()
+    )
     return "WEBVTT\n\n" + cues
 
 
@@ -60,8 +65,9 @@ def format_transcript(transcript: Transcript, fmt: str) -> str:
     return _WRITERS[fmt](transcript)
 
 
-def write_transcript(transcript: Transcript, path: str | os.PathLike[str],
-                     fmt: str | None = None) -> Path:
+def write_transcript(
+    transcript: Transcript, path: str | os.PathLike[str], fmt: str | None = None
+) -> Path:
     """Writes the transcript; the format defaults to the file's extension."""
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".").lower()

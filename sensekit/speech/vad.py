@@ -20,9 +20,9 @@ from sensekit.core.model import Model
 
 VAD_MODEL = "silero-vad"
 SAMPLE_RATE = 16_000
-CHUNK = 512         # samples per score (32 ms)
-CONTEXT = 64        # samples of the previous chunk prepended to each chunk
-LANE_CHUNKS = 63    # chunks per lane (2 s)
+CHUNK = 512  # samples per score (32 ms)
+CONTEXT = 64  # samples of the previous chunk prepended to each chunk
+LANE_CHUNKS = 63  # chunks per lane (2 s)
 ENERGY_FLOOR_DB = -45.0  # fallback gate when the VAD model is unavailable
 SILENCE_DB = -60.0  # lanes whose every chunk is quieter than this are not run at all
 
@@ -49,11 +49,15 @@ class SpeechGate:
     def load(cls, threshold: float = 0.5) -> SpeechGate:
         """Opens the zoo's "silero-vad"; falls back to an energy gate (with a warning)."""
         try:
-            return cls(Model.load(VAD_MODEL, compute_units="cpu", threads=1, progress=False),
-                       threshold)
+            return cls(
+                Model.load(VAD_MODEL, compute_units="cpu", threads=1, progress=False), threshold
+            )
         except (ModelNotFound, SourceUnavailable) as e:
-            warnings.warn(f"{VAD_MODEL} is unavailable ({e}); gating speech by energy instead",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{VAD_MODEL} is unavailable ({e}); gating speech by energy instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             return cls(None, threshold)
 
     @property
@@ -66,9 +70,9 @@ class SpeechGate:
         if count == 0:
             return np.empty(0, np.float32)
         if self.model is None:
-            energy = dsp.frame_energy_db(audio[:count * self.chunk], self.chunk, self.chunk)
+            energy = dsp.frame_energy_db(audio[: count * self.chunk], self.chunk, self.chunk)
             return (energy > ENERGY_FLOOR_DB).astype(np.float32)
-        return self._forward(audio[:count * self.chunk])
+        return self._forward(audio[: count * self.chunk])
 
     def _forward(self, audio: np.ndarray) -> np.ndarray:
         count = len(audio) // self.chunk
@@ -86,7 +90,7 @@ class SpeechGate:
         lanes = len(lane_ids)
         covered = max(len(audio), (int(lane_ids.max()) + 1) * steps * self.chunk)
         padded = np.zeros(covered + self.context, np.float32)
-        padded[self.context:self.context + len(audio)] = audio
+        padded[self.context : self.context + len(audio)] = audio
         width = self.chunk + self.context
         starts = (lane_ids[:, None] * steps + np.arange(steps)[None, :]) * self.chunk
         scores = np.zeros((lanes, steps), np.float32)
@@ -95,7 +99,7 @@ class SpeechGate:
             shape = [lanes if not isinstance(d, int) else d for d in self._state_shape]
             state = np.zeros(shape, np.float32)
         for step in range(steps):
-            windows = np.stack([padded[s:s + width] for s in starts[:, step]])
+            windows = np.stack([padded[s : s + width] for s in starts[:, step]])
             feeds = {self._audio: windows}
             if state is not None:
                 feeds[self._state] = state

@@ -47,8 +47,10 @@ def build(classes: int, pretrained: Path | None = None) -> Any:
     def separable(channels: int) -> nn.Module:
         return nn.Sequential(
             nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False),
-            nn.Conv2d(channels, channels, 1, bias=False), nn.BatchNorm2d(channels),
-            nn.ReLU(inplace=True))
+            nn.Conv2d(channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+        )
 
     def head(out: int, bias: float = 0.0) -> nn.Module:
         last = nn.Conv2d(NECK, out, 1)
@@ -117,17 +119,23 @@ class Decoded:
                 heat = torch.sigmoid(heat)
                 peaks = heat * (nn.functional.max_pool2d(heat, 3, 1, 1) == heat).float()
                 n, classes, height, width = heat.shape
-                ys = torch.arange(height, dtype=heat.dtype).view(1, height, 1).expand(
-                    1, height, width)
-                xs = torch.arange(width, dtype=heat.dtype).view(1, 1, width).expand(
-                    1, height, width)
+                ys = (
+                    torch.arange(height, dtype=heat.dtype)
+                    .view(1, height, 1)
+                    .expand(1, height, width)
+                )
+                xs = (
+                    torch.arange(width, dtype=heat.dtype).view(1, 1, width).expand(1, height, width)
+                )
                 cx = (xs + torch.sigmoid(offset[:, 0])) * STRIDE
                 cy = (ys + torch.sigmoid(offset[:, 1])) * STRIDE
                 w = torch.exp(size[:, 0].clamp(max=6.0)) * STRIDE
                 h = torch.exp(size[:, 1].clamp(max=6.0)) * STRIDE
                 boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
-                return (boxes.reshape(n, height * width, 4),
-                        peaks.permute(0, 2, 3, 1).reshape(n, height * width, classes))
+                return (
+                    boxes.reshape(n, height * width, 4),
+                    peaks.permute(0, 2, 3, 1).reshape(n, height * width, classes),
+                )
 
         return Module()
 
@@ -138,8 +146,9 @@ def gaussian_sigma(width: float, height: float) -> float:
     return max(0.5, 0.15 * math.sqrt(max(width, 1e-3) * max(height, 1e-3)))
 
 
-def encode_targets(boxes: np.ndarray, labels: np.ndarray, classes: int, size: int,
-                   max_objects: int = 128) -> dict[str, np.ndarray]:
+def encode_targets(
+    boxes: np.ndarray, labels: np.ndarray, classes: int, size: int, max_objects: int = 128
+) -> dict[str, np.ndarray]:
     """Training targets at stride 4 for boxes [N, 4] in input pixels of a ``size`` square.
 
     Returns heat [classes, S, S], and per object (padded to ``max_objects``) the flat cell

@@ -67,9 +67,12 @@ class ImageClassifier:
         return int(self.model.description.outputs[0].shape[-1])
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: ClassifierOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> ImageClassifier:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: ClassifierOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> ImageClassifier:
         """Loads (building if needed) a classifier by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
@@ -85,8 +88,13 @@ class ImageClassifier:
 
     def _postprocess(self, logits: np.ndarray, options: ClassifierOptions) -> list[Category]:
         activation = self._post.get("activation", "softmax")
-        scores = nn.softmax(logits) if activation == "softmax" else \
-            nn.sigmoid(logits) if activation == "sigmoid" else logits
+        scores = (
+            nn.softmax(logits)
+            if activation == "softmax"
+            else nn.sigmoid(logits)
+            if activation == "sigmoid"
+            else logits
+        )
         allowed, denied = options._filters
         mask = scores >= options.score_threshold
         if allowed is not None:
@@ -95,8 +103,10 @@ class ImageClassifier:
             mask &= ~np.isin(self._lower, list(denied))
         candidates = np.nonzero(mask)[0]
         values, order = nn.top_k(scores[candidates], options.top_k)
-        return [Category(str(self._labels[candidates[i]]), float(v), int(candidates[i]))
-                for v, i in zip(values, order)]
+        return [
+            Category(str(self._labels[candidates[i]]), float(v), int(candidates[i]))
+            for v, i in zip(values, order)
+        ]
 
     def classify(self, image: ImageInput, **overrides: Any) -> list[Category]:
         """Ranked categories for one image; keyword overrides replace options for this call."""
@@ -134,8 +144,12 @@ class ImageClassifier:
             raise InvalidInput("features_batch takes a non-empty list of images")
         rows = []
         for start in range(0, len(images), batch_size):
-            batch = np.concatenate([self._preprocess(image, self.options)
-                                    for image in images[start:start + batch_size]])
+            batch = np.concatenate(
+                [
+                    self._preprocess(image, self.options)
+                    for image in images[start : start + batch_size]
+                ]
+            )
             rows.append(self.model.predict({self._spec.get("input", "image"): batch})[name])
         return np.concatenate(rows)
 
@@ -149,9 +163,15 @@ class ImageClassifier:
         self.close()
 
 
-def classify(image: ImageInput, top_k: int = 5, score_threshold: float = 0.0,
-             allow: list[str] | None = None, deny: list[str] | None = None,
-             model: str = DEFAULT_MODEL, **options: Any) -> list[Category]:
+def classify(
+    image: ImageInput,
+    top_k: int = 5,
+    score_threshold: float = 0.0,
+    allow: list[str] | None = None,
+    deny: list[str] | None = None,
+    model: str = DEFAULT_MODEL,
+    **options: Any,
+) -> list[Category]:
     """Classifies an image with a shared default classifier.
 
     Args:
@@ -165,11 +185,15 @@ def classify(image: ImageInput, top_k: int = 5, score_threshold: float = 0.0,
     Returns:
         Categories, best first.
     """
-    classifier = cached_default(("classify", str(model)),
-                                lambda: ImageClassifier.from_model(model))
-    return classifier.classify(image, top_k=top_k, score_threshold=score_threshold,
-                               allow=_labels_tuple(allow), deny=_labels_tuple(deny),
-                               **options)
+    classifier = cached_default(("classify", str(model)), lambda: ImageClassifier.from_model(model))
+    return classifier.classify(
+        image,
+        top_k=top_k,
+        score_threshold=score_threshold,
+        allow=_labels_tuple(allow),
+        deny=_labels_tuple(deny),
+        **options,
+    )
 
 
 def _labels_tuple(labels: Any) -> tuple[str, ...] | None:

@@ -53,11 +53,12 @@ class DetectorOptions:
     _filters: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.score_threshold, (int, float)) or \
-                not 0.0 <= self.score_threshold <= 1.0:
+        if (
+            not isinstance(self.score_threshold, (int, float))
+            or not 0.0 <= self.score_threshold <= 1.0
+        ):
             raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
-        if not isinstance(self.iou_threshold, (int, float)) or \
-                not 0.0 < self.iou_threshold <= 1.0:
+        if not isinstance(self.iou_threshold, (int, float)) or not 0.0 < self.iou_threshold <= 1.0:
             raise InvalidInput(f"iou_threshold must be in (0, 1], not {self.iou_threshold!r}")
         if not isinstance(self.max_results, int) or self.max_results < 1:
             raise InvalidInput(f"max_results must be a positive int, not {self.max_results!r}")
@@ -79,8 +80,10 @@ class ObjectDetector:
         if spec.get("kind") != "image" or post.get("kind") != "detection":
             raise InvalidInput(f"Model {model.name!r} is not an object-detection model")
         if post.get("decoder") not in DECODERS:
-            raise InvalidInput(f"Model {model.name!r}: unknown box decoder "
-                               f"{post.get('decoder')!r}; this sensekit reads {DECODERS}")
+            raise InvalidInput(
+                f"Model {model.name!r}: unknown box decoder "
+                f"{post.get('decoder')!r}; this sensekit reads {DECODERS}"
+            )
         self.model = model
         self.options = options or DetectorOptions()
         self._spec, self._post = spec, post
@@ -89,17 +92,28 @@ class ObjectDetector:
         width, height = spec["size"]
         self._size = (width, height)
         if post["decoder"] == "gfl":
-            self._centers = np.concatenate([_cell_centers(width, height, h["stride"],
-                                                          post.get("center_offset", 0.5))
-                                            for h in post["heads"]])
-            self._strides = np.concatenate([
-                np.full((width // h["stride"]) * (height // h["stride"]), h["stride"],
-                        np.float32) for h in post["heads"]])
+            self._centers = np.concatenate(
+                [
+                    _cell_centers(width, height, h["stride"], post.get("center_offset", 0.5))
+                    for h in post["heads"]
+                ]
+            )
+            self._strides = np.concatenate(
+                [
+                    np.full(
+                        (width // h["stride"]) * (height // h["stride"]), h["stride"], np.float32
+                    )
+                    for h in post["heads"]
+                ]
+            )
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: DetectorOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> ObjectDetector:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: DetectorOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> ObjectDetector:
         """Loads (building if needed) a detector by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
@@ -116,11 +130,13 @@ class ObjectDetector:
         if self._post["decoder"] == "dense":  # the graph decodes: boxes and scores per cell
             boxes = outputs[self._post["boxes"]].reshape(-1, 4)
             return np.clip(boxes, 0, limit), outputs[self._post["scores"]].reshape(
-                -1, len(self._labels))
+                -1, len(self._labels)
+            )
         heads, bins = self._post["heads"], self._post.get("reg_max", 10) + 1
         dist = np.concatenate([outputs[h["boxes"]].reshape(-1, 4 * bins) for h in heads])
-        scores = np.concatenate([outputs[h["scores"]].reshape(-1, len(self._labels))
-                                 for h in heads])
+        scores = np.concatenate(
+            [outputs[h["scores"]].reshape(-1, len(self._labels)) for h in heads]
+        )
         if self._post.get("score_activation", "none") == "sigmoid":
             scores = nn.sigmoid(scores)
         sides = nn.distribution_expectation(dist, bins) * self._strides[:, None]
@@ -136,15 +152,22 @@ class ObjectDetector:
             mask &= ~np.isin(self._lower, list(denied))
         return mask
 
-    def _postprocess(self, outputs: dict[str, np.ndarray], frame: Prepared,
-                     options: DetectorOptions) -> list[Detection]:
+    def _postprocess(
+        self, outputs: dict[str, np.ndarray], frame: Prepared, options: DetectorOptions
+    ) -> list[Detection]:
         boxes, scores = self._decode(outputs)
         scores = np.where(np.isfinite(scores), scores, 0.0)
-        cells, classes = np.nonzero((scores >= options.score_threshold)
-                                    & self._class_mask(options)[None, :])
+        cells, classes = np.nonzero(
+            (scores >= options.score_threshold) & self._class_mask(options)[None, :]
+        )
         agnostic = bool(self._post.get("class_agnostic_nms", False))
-        keep = nn.nms(boxes[cells], scores[cells, classes], options.iou_threshold,
-                      classes=None if agnostic else classes, max_output=options.max_results)
+        keep = nn.nms(
+            boxes[cells],
+            scores[cells, classes],
+            options.iou_threshold,
+            classes=None if agnostic else classes,
+            max_output=options.max_results,
+        )
         width, height = frame.image_size
         results = []
         for i in keep[: options.max_results]:
@@ -152,8 +175,15 @@ class ObjectDetector:
             xs, ys = frame.to_image(np.array([x0, x1]), np.array([y0, y1]))
             xs, ys = np.clip(xs, 0.0, 1.0), np.clip(ys, 0.0, 1.0)
             box = Box(float(xs[0]), float(ys[0]), float(xs[1]), float(ys[1]))
-            results.append(Detection(str(self._labels[classes[i]]), float(scores[cells[i], classes[i]]),
-                                     int(classes[i]), box, box.to_pixels(width, height)))
+            results.append(
+                Detection(
+                    str(self._labels[classes[i]]),
+                    float(scores[cells[i], classes[i]]),
+                    int(classes[i]),
+                    box,
+                    box.to_pixels(width, height),
+                )
+            )
         return results
 
     def detect(self, image: ImageInput, **overrides: Any) -> list[Detection]:
@@ -186,10 +216,16 @@ class ObjectDetector:
         self.close()
 
 
-def detect(image: ImageInput, score_threshold: float = 0.35, iou_threshold: float = 0.5,
-           max_results: int = 100, allow: list[str] | None = None,
-           deny: list[str] | None = None, model: str = DEFAULT_MODEL,
-           **options: Any) -> list[Detection]:
+def detect(
+    image: ImageInput,
+    score_threshold: float = 0.35,
+    iou_threshold: float = 0.5,
+    max_results: int = 100,
+    allow: list[str] | None = None,
+    deny: list[str] | None = None,
+    model: str = DEFAULT_MODEL,
+    **options: Any,
+) -> list[Detection]:
     """Detects objects with a shared default detector.
 
     Args:
@@ -205,7 +241,12 @@ def detect(image: ImageInput, score_threshold: float = 0.35, iou_threshold: floa
         Detections, best first, with boxes normalized to the image and in pixels.
     """
     detector = cached_default(("detect", str(model)), lambda: ObjectDetector.from_model(model))
-    return detector.detect(image, score_threshold=score_threshold, iou_threshold=iou_threshold,
-                           max_results=max_results, allow=_labels_tuple(allow),
-                           deny=_labels_tuple(deny), **options)
-
+    return detector.detect(
+        image,
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_results=max_results,
+        allow=_labels_tuple(allow),
+        deny=_labels_tuple(deny),
+        **options,
+    )

@@ -58,8 +58,13 @@ def _image_size(image: Any) -> tuple[int, int]:
         raise InvalidInput(f"{image}: not a readable image ({e})") from e
 
 
-def _checked(image: Any, boxes: list[list[float]], labels: list[int], where: str,
-             size: tuple[int, int] | None = None) -> Sample:
+def _checked(
+    image: Any,
+    boxes: list[list[float]],
+    labels: list[int],
+    where: str,
+    size: tuple[int, int] | None = None,
+) -> Sample:
     width, height = size or _image_size(image)
     array = np.asarray(boxes, np.float32).reshape(-1, 4)
     if len(array) and not np.isfinite(array).all():
@@ -69,8 +74,10 @@ def _checked(image: Any, boxes: list[list[float]], labels: list[int], where: str
     outside = (array < -slack) | (array > limit + slack)
     if outside.any():
         row = int(np.nonzero(outside.any(1))[0][0])
-        raise InvalidInput(f"{where}: box {array[row].round(1).tolist()} lies outside the "
-                           f"{width}x{height} image; boxes are (x0, y0, x1, y1) in pixels")
+        raise InvalidInput(
+            f"{where}: box {array[row].round(1).tolist()} lies outside the "
+            f"{width}x{height} image; boxes are (x0, y0, x1, y1) in pixels"
+        )
     array = np.clip(array, 0, limit)
     if len(array) and ((array[:, 2] <= array[:, 0]) | (array[:, 3] <= array[:, 1])).any():
         raise InvalidInput(f"{where}: a box has no area (x1 <= x0 or y1 <= y0)")
@@ -90,27 +97,33 @@ def _label_index(label: Any, names: list[str], where: str) -> int:
 def _yolo_names(root: Path) -> list[str]:
     for candidate in ("classes.txt", "obj.names", "labels.txt"):
         if (root / candidate).is_file():
-            return [line.strip() for line in (root / candidate).read_text().splitlines()
-                    if line.strip()]
+            return [
+                line.strip() for line in (root / candidate).read_text().splitlines() if line.strip()
+            ]
     if (root / "data.yaml").is_file():
         import yaml
 
         names = yaml.safe_load((root / "data.yaml").read_text()).get("names")
         return list(names.values()) if isinstance(names, dict) else list(names or [])
-    raise InvalidInput(f"{root}: a YOLO folder needs classes.txt (one label per line) or "
-                       f"data.yaml with names")
+    raise InvalidInput(
+        f"{root}: a YOLO folder needs classes.txt (one label per line) or data.yaml with names"
+    )
 
 
 def load_yolo(root: Path) -> DetectionData:
     """``images/*.jpg`` + ``labels/*.txt`` ("class cx cy w h", normalized) + classes.txt."""
     names = _yolo_names(root)
-    images = {p.stem: p for p in sorted((root / "images").rglob("*"))
-              if p.suffix.lower() in IMAGE_SUFFIXES}
+    images = {
+        p.stem: p
+        for p in sorted((root / "images").rglob("*"))
+        if p.suffix.lower() in IMAGE_SUFFIXES
+    }
     samples = []
     for label_file in sorted((root / "labels").rglob("*.txt")):
         if label_file.stem not in images:
-            raise InvalidInput(f"{label_file} names image {label_file.stem!r}, which is not "
-                               f"in {root / 'images'}")
+            raise InvalidInput(
+                f"{label_file} names image {label_file.stem!r}, which is not in {root / 'images'}"
+            )
         image = images[label_file.stem]
         width, height = _image_size(image)
         boxes, labels = [], []
@@ -124,8 +137,14 @@ def load_yolo(root: Path) -> DetectionData:
             except (ValueError, TypeError) as e:
                 raise InvalidInput(f"{where}: expected 'class cx cy w h', got {line!r}") from e
             labels.append(_label_index(cls, names, where))
-            boxes.append([(cx - w / 2) * width, (cy - h / 2) * height,
-                          (cx + w / 2) * width, (cy + h / 2) * height])
+            boxes.append(
+                [
+                    (cx - w / 2) * width,
+                    (cy - h / 2) * height,
+                    (cx + w / 2) * width,
+                    (cy + h / 2) * height,
+                ]
+            )
         samples.append(_checked(image, boxes, labels, str(label_file), (width, height)))
     return DetectionData(samples, names)
 
@@ -144,8 +163,10 @@ def load_coco(file: Path) -> DetectionData:
     grouped: dict[Any, list[dict]] = {key: [] for key in images}
     for ann in annotations:
         if ann.get("image_id") not in grouped:
-            raise InvalidInput(f"{file}: annotation {ann.get('id')} names image "
-                               f"{ann.get('image_id')!r}, which is not in 'images'")
+            raise InvalidInput(
+                f"{file}: annotation {ann.get('id')} names image "
+                f"{ann.get('image_id')!r}, which is not in 'images'"
+            )
         grouped[ann["image_id"]].append(ann)
     samples = []
     for key, info in images.items():
@@ -178,8 +199,9 @@ def load_voc(root: Path, labels: Sequence[str] | None = None) -> DetectionData:
             raise InvalidInput(f"{xml}: not valid XML ({e})") from e
         image = root / "JPEGImages" / (tree.findtext("filename") or f"{xml.stem}.jpg")
         if not image.is_file():
-            raise InvalidInput(f"{xml} names image {image.name!r}, which is not in "
-                               f"{root / 'JPEGImages'}")
+            raise InvalidInput(
+                f"{xml} names image {image.name!r}, which is not in {root / 'JPEGImages'}"
+            )
         objects = []
         for obj in tree.iter("object"):
             name = (obj.findtext("name") or "").strip()
@@ -187,14 +209,21 @@ def load_voc(root: Path, labels: Sequence[str] | None = None) -> DetectionData:
                 names.append(name)
             box = obj.find("bndbox")
             try:
-                objects.append((name, [float(box.findtext(k)) for k in
-                                       ("xmin", "ymin", "xmax", "ymax")]))
+                objects.append(
+                    (name, [float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+                )
             except (AttributeError, TypeError, ValueError) as e:
                 raise InvalidInput(f"{xml}: object {name!r} has no numeric bndbox") from e
         parsed.append((xml, image, objects))
-    samples = [_checked(image, [b for _, b in objects],
-                        [_label_index(n, names, str(xml)) for n, _ in objects], str(xml))
-               for xml, image, objects in parsed]
+    samples = [
+        _checked(
+            image,
+            [b for _, b in objects],
+            [_label_index(n, names, str(xml)) for n, _ in objects],
+            str(xml),
+        )
+        for xml, image, objects in parsed
+    ]
     return DetectionData(samples, names)
 
 
@@ -207,15 +236,21 @@ def load_pairs(pairs: Sequence[Any], labels: Sequence[str] | None = None) -> Det
             image, objects = item
             objects = [(label, list(map(float, box))) for label, box in objects]
         except (TypeError, ValueError) as e:
-            raise InvalidInput(f"data[{index}] must be (image, [(label, (x0, y0, x1, y1)), "
-                               f"...])") from e
+            raise InvalidInput(
+                f"data[{index}] must be (image, [(label, (x0, y0, x1, y1)), ...])"
+            ) from e
         if labels is None:
             names.extend(str(n) for n, _ in objects if str(n) not in names)
         if isinstance(image, (str, os.PathLike)) and not Path(image).is_file():
             raise InvalidInput(f"data[{index}]: image file not found: {image}")
-        samples.append(_checked(image, [b for _, b in objects],
-                                [_label_index(str(n), names, f"data[{index}]")
-                                 for n, _ in objects], f"data[{index}]"))
+        samples.append(
+            _checked(
+                image,
+                [b for _, b in objects],
+                [_label_index(str(n), names, f"data[{index}]") for n, _ in objects],
+                f"data[{index}]",
+            )
+        )
     return DetectionData(samples, names)
 
 
@@ -236,23 +271,30 @@ def load_detection_data(data: Any, labels: Sequence[str] | None = None) -> Detec
         elif not path.exists():
             raise InvalidInput(f"Training data not found: {path}")
         else:
-            raise InvalidInput(f"{path}: expected a YOLO folder (images/, labels/, "
-                               f"classes.txt), a COCO .json file or a VOC folder (Annotations/, "
-                               f"JPEGImages/)")
+            raise InvalidInput(
+                f"{path}: expected a YOLO folder (images/, labels/, "
+                f"classes.txt), a COCO .json file or a VOC folder (Annotations/, "
+                f"JPEGImages/)"
+            )
     elif isinstance(data, Sequence) and not isinstance(data, (bytes, str)):
         result = load_pairs(data, labels)
     else:
-        raise InvalidInput(f"Unsupported training data {type(data).__name__}; pass a folder, "
-                           f"a COCO .json path or a list of (image, [(label, box), ...])")
+        raise InvalidInput(
+            f"Unsupported training data {type(data).__name__}; pass a folder, "
+            f"a COCO .json path or a list of (image, [(label, box), ...])"
+        )
     if not result.samples or not sum(len(s.labels) for s in result.samples):
-        raise InvalidInput(f"No labelled boxes in {data if isinstance(data, (str, os.PathLike)) else 'the data'}")
+        raise InvalidInput(
+            f"No labelled boxes in {data if isinstance(data, (str, os.PathLike)) else 'the data'}"
+        )
     if not result.labels:
         raise InvalidInput("The data names no labels")
     return result
 
 
-def split(data: DetectionData, validation: float, seed: int = 0
-          ) -> tuple[list[Sample], list[Sample]]:
+def split(
+    data: DetectionData, validation: float, seed: int = 0
+) -> tuple[list[Sample], list[Sample]]:
     """(train, validation) samples; at least one of each when there are two or more."""
     if not 0.0 <= validation < 1.0:
         raise InvalidInput(f"validation must be in [0, 1), not {validation!r}")
@@ -261,5 +303,7 @@ def split(data: DetectionData, validation: float, seed: int = 0
     if validation > 0 and len(order) >= 2:
         count = min(max(count, 1), len(order) - 1)
     held = set(order[:count].tolist())
-    return ([s for i, s in enumerate(data.samples) if i not in held],
-            [s for i, s in enumerate(data.samples) if i in held])
+    return (
+        [s for i, s in enumerate(data.samples) if i not in held],
+        [s for i, s in enumerate(data.samples) if i in held],
+    )

@@ -78,8 +78,9 @@ def _read(sample: Sample) -> np.ndarray:
     return load_image(sample.image)
 
 
-def _crop(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _crop(
+    image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A random zoom-in window (or a zoom-out onto a grey canvas); keeps boxes that stay
     at least 60 % visible, clipped to the window."""
     height, width = image.shape[:2]
@@ -87,7 +88,7 @@ def _crop(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.rand
         scale = rng.uniform(1.0, 1.6)
         canvas = np.full((int(height * scale), int(width * scale), 3), int(MEAN), np.uint8)
         y, x = rng.integers(canvas.shape[0] - height + 1), rng.integers(canvas.shape[1] - width + 1)
-        canvas[y:y + height, x:x + width] = image
+        canvas[y : y + height, x : x + width] = image
         return canvas, boxes + np.float32([x, y, x, y]), labels
     if rng.random() < 0.3:
         return image, boxes, labels
@@ -99,7 +100,7 @@ def _crop(image: np.ndarray, boxes: np.ndarray, labels: np.ndarray, rng: np.rand
     clipped = np.clip(boxes - np.float32([x, y, x, y]), 0, np.float32([cw, ch, cw, ch]))
     area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
     keep = area(clipped) >= 0.6 * np.maximum(area(boxes), 1e-6)
-    return image[y:y + ch, x:x + cw], clipped[keep], labels[keep]
+    return image[y : y + ch, x : x + cw], clipped[keep], labels[keep]
 
 
 def _colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -117,16 +118,21 @@ def _colour(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
-def _flip(image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, all_ways: bool
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _flip(
+    image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, all_ways: bool
+) -> tuple[np.ndarray, np.ndarray]:
     size = image.shape[1]
     if rng.random() < 0.5:
-        image, boxes = image[:, ::-1], np.stack([size - boxes[:, 2], boxes[:, 1],
-                                                 size - boxes[:, 0], boxes[:, 3]], 1)
+        image, boxes = (
+            image[:, ::-1],
+            np.stack([size - boxes[:, 2], boxes[:, 1], size - boxes[:, 0], boxes[:, 3]], 1),
+        )
     if all_ways:
         if rng.random() < 0.5:
-            image, boxes = image[::-1], np.stack([boxes[:, 0], size - boxes[:, 3],
-                                                  boxes[:, 2], size - boxes[:, 1]], 1)
+            image, boxes = (
+                image[::-1],
+                np.stack([boxes[:, 0], size - boxes[:, 3], boxes[:, 2], size - boxes[:, 1]], 1),
+            )
         if rng.random() < 0.5:  # transpose = rotation by 90 degrees and a flip
             image, boxes = image.transpose(1, 0, 2), boxes[:, [1, 0, 3, 2]]
     return np.ascontiguousarray(image), boxes.reshape(-1, 4)
@@ -142,8 +148,9 @@ class _Examples:
     """A torch-style dataset: augmented inputs and CenterNet targets (``train``) or plain
     inputs (validation)."""
 
-    def __init__(self, samples: list[Sample], classes: int, settings: DetectorTraining,
-                 train: bool) -> None:
+    def __init__(
+        self, samples: list[Sample], classes: int, settings: DetectorTraining, train: bool
+    ) -> None:
         self.samples, self.classes, self.settings, self.train = samples, classes, settings, train
         self.epoch = 0
 
@@ -167,24 +174,27 @@ class _Examples:
             pixels, boxes = _flip(_colour(pixels, rng), boxes, rng, self.settings.vertical_flip)
             tensor = ((pixels.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)
         targets = centernet.encode_targets(boxes, labels, self.classes, size)
-        return {"image": torch.from_numpy(np.ascontiguousarray(tensor)),
-                **{k: torch.from_numpy(v) for k, v in targets.items()}}
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(tensor)),
+            **{k: torch.from_numpy(v) for k, v in targets.items()},
+        }
 
 
-def _decode(boxes: np.ndarray, scores: np.ndarray, agnostic: bool, threshold: float = 0.05,
-            top: int = 100) -> Prediction:
+def _decode(
+    boxes: np.ndarray, scores: np.ndarray, agnostic: bool, threshold: float = 0.05, top: int = 100
+) -> Prediction:
     """Dense graph outputs of one image -> its detections (as ``vision.detect`` does)."""
     from sensekit.accelerate import nn
 
     cells, classes = np.nonzero(scores >= threshold)
     values = scores[cells, classes]
-    keep = nn.nms(boxes[cells], values, 0.5, classes=None if agnostic else classes,
-                  max_output=top)
+    keep = nn.nms(boxes[cells], values, 0.5, classes=None if agnostic else classes, max_output=top)
     return Prediction(boxes[cells[keep]], values[keep], classes[keep])
 
 
-def evaluate(model: Any, samples: list[Sample], classes: int, settings: DetectorTraining
-             ) -> dict[str, Any]:
+def evaluate(
+    model: Any, samples: list[Sample], classes: int, settings: DetectorTraining
+) -> dict[str, Any]:
     """mAP@0.5 of a PyTorch detector on ``samples`` (boxes in input pixels)."""
     import torch
 
@@ -196,8 +206,9 @@ def evaluate(model: Any, samples: list[Sample], classes: int, settings: Detector
             height, width = image.shape[:2]
             scale = np.float32([settings.size / width, settings.size / height] * 2)
             boxes, scores = decoded(torch.from_numpy(to_input(image, settings.size))[None])
-            predictions.append(_decode(boxes[0].numpy(), scores[0].numpy(),
-                                       settings.class_agnostic_nms))
+            predictions.append(
+                _decode(boxes[0].numpy(), scores[0].numpy(), settings.class_agnostic_nms)
+            )
             truths.append(Truth(sample.boxes * scale, sample.labels))
     return average_precision(predictions, truths, classes)
 
@@ -205,12 +216,20 @@ def evaluate(model: Any, samples: list[Sample], classes: int, settings: Detector
 def _optimizer(model: Any, settings: DetectorTraining, total: int) -> tuple[Any, Any]:
     import torch
 
-    trunk = [p for n, p in model.named_parameters() if p.requires_grad
-             and n.startswith(("stem.", "blocks."))]
-    head = [p for n, p in model.named_parameters() if p.requires_grad
-            and not n.startswith(("stem.", "blocks."))]
-    optimizer = torch.optim.AdamW([{"params": trunk, "lr": settings.lr / 4},
-                                   {"params": head, "lr": settings.lr}], weight_decay=1e-4)
+    trunk = [
+        p
+        for n, p in model.named_parameters()
+        if p.requires_grad and n.startswith(("stem.", "blocks."))
+    ]
+    head = [
+        p
+        for n, p in model.named_parameters()
+        if p.requires_grad and not n.startswith(("stem.", "blocks."))
+    ]
+    optimizer = torch.optim.AdamW(
+        [{"params": trunk, "lr": settings.lr / 4}, {"params": head, "lr": settings.lr}],
+        weight_decay=1e-4,
+    )
     warmup = min(300, max(1, total // 10))
 
     def rate(step: int) -> float:
@@ -230,8 +249,9 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def fit(data: DetectionData, settings: DetectorTraining, state: Path,
-        progress: bool = True) -> tuple[Any, dict[str, Any]]:
+def fit(
+    data: DetectionData, settings: DetectorTraining, state: Path, progress: bool = True
+) -> tuple[Any, dict[str, Any]]:
     """Trains (or resumes training of) a CenterNet; returns the model and its record."""
     import torch
     from tqdm import tqdm
@@ -248,22 +268,28 @@ def fit(data: DetectionData, settings: DetectorTraining, state: Path,
     per_epoch = max(1, len(train) // settings.batch_size)
     total = per_epoch * settings.epochs
     optimizer, schedule = _optimizer(model, settings, total)
-    record: dict[str, Any] = {"history": [], "settings": asdict(settings),
-                              "train_images": len(train), "validation_images": len(held),
-                              "labels": data.labels}
+    record: dict[str, Any] = {
+        "history": [],
+        "settings": asdict(settings),
+        "train_images": len(train),
+        "validation_images": len(held),
+        "labels": data.labels,
+    }
     step = 0
     if state.is_file():
         saved = torch.load(state, weights_only=False)
         if saved["record"]["settings"] != record["settings"] or saved["total"] != total:
-            raise InvalidInput(f"{state} holds a run with other settings or data; remove it "
-                               f"to start again")
+            raise InvalidInput(
+                f"{state} holds a run with other settings or data; remove it to start again"
+            )
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
         step, record = saved["step"], saved["record"]
         log.info("resuming %s at step %d/%d", state, step, total)
-    bar = tqdm(total=total, initial=step, disable=not progress, unit="step",
-               desc="training detector")
+    bar = tqdm(
+        total=total, initial=step, disable=not progress, unit="step", desc="training detector"
+    )
     started, seconds_before = time.time(), record.get("seconds", 0.0)
     while step < total:
         epoch, offset = divmod(step, per_epoch)
@@ -271,8 +297,11 @@ def fit(data: DetectionData, settings: DetectorTraining, state: Path,
         order = np.random.default_rng([settings.seed, epoch]).permutation(len(train))
         batches = order[: per_epoch * settings.batch_size].reshape(per_epoch, -1)[offset:]
         loader = torch.utils.data.DataLoader(
-            examples, batch_sampler=batches.tolist(), num_workers=settings.workers,
-            persistent_workers=False)
+            examples,
+            batch_sampler=batches.tolist(),
+            num_workers=settings.workers,
+            persistent_workers=False,
+        )
         model.train()
         centernet.freeze_early(model)
         for batch in loader:
@@ -284,18 +313,23 @@ def fit(data: DetectionData, settings: DetectorTraining, state: Path,
             schedule.step()
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}",
-                            epoch=epoch + 1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", heat=f"{parts['heat']:.3f}", epoch=epoch + 1)
             if step % 200 == 0 and step % per_epoch:
                 record["seconds"] = seconds_before + time.time() - started
                 _save(state, _payload(model, optimizer, schedule, step, total, record))
         model.eval()
         scores = evaluate(model, held, classes, settings) if held else {"map": float("nan")}
-        record["history"].append({"epoch": epoch + 1, "loss": round(loss.item(), 4),
-                                  "val_map50": round(scores["map"], 4),
-                                  "seconds": round(time.time() - started, 1)})
-        bar.set_postfix(loss=f"{loss.item():.3f}", val_map50=f"{scores['map']:.3f}",
-                        epoch=epoch + 1)
+        record["history"].append(
+            {
+                "epoch": epoch + 1,
+                "loss": round(loss.item(), 4),
+                "val_map50": round(scores["map"], 4),
+                "seconds": round(time.time() - started, 1),
+            }
+        )
+        bar.set_postfix(
+            loss=f"{loss.item():.3f}", val_map50=f"{scores['map']:.3f}", epoch=epoch + 1
+        )
         log.info("epoch %d: %s", epoch + 1, record["history"][-1])
         record["seconds"] = seconds_before + time.time() - started
         _save(state, _payload(model, optimizer, schedule, step, total, record))
@@ -304,51 +338,101 @@ def fit(data: DetectionData, settings: DetectorTraining, state: Path,
     return model, record
 
 
-def _payload(model: Any, optimizer: Any, schedule: Any, step: int, total: int,
-             record: dict[str, Any]) -> dict[str, Any]:
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(), "step": step, "total": total, "record": record}
+def _payload(
+    model: Any, optimizer: Any, schedule: Any, step: int, total: int, record: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "step": step,
+        "total": total,
+        "record": record,
+    }
 
 
 def manifest_blocks(labels: list[str], settings: DetectorTraining) -> dict[str, Any]:
     """The preprocess/postprocess blocks of a trained detector's package."""
     return {
-        "preprocess": {"kind": "image", "size": [settings.size, settings.size],
-                       "resize": "scale_fill", "interpolation": "bilinear", "color": "RGB",
-                       "layout": "NCHW", "scale": 1 / 255.0, "mean": [MEAN / 255.0] * 3,
-                       "std": [STD / 255.0] * 3, "input": "image"},
-        "postprocess": {"kind": "detection", "decoder": "dense", "boxes": "boxes",
-                        "scores": "scores", "class_agnostic_nms": settings.class_agnostic_nms},
+        "preprocess": {
+            "kind": "image",
+            "size": [settings.size, settings.size],
+            "resize": "scale_fill",
+            "interpolation": "bilinear",
+            "color": "RGB",
+            "layout": "NCHW",
+            "scale": 1 / 255.0,
+            "mean": [MEAN / 255.0] * 3,
+            "std": [STD / 255.0] * 3,
+            "input": "image",
+        },
+        "postprocess": {
+            "kind": "detection",
+            "decoder": "dense",
+            "boxes": "boxes",
+            "scores": "scores",
+            "class_agnostic_nms": settings.class_agnostic_nms,
+        },
     }
 
 
-def export(model: Any, labels: list[str], settings: DetectorTraining, out: str | Path,
-           name: str, extra: dict[str, Any] | None = None) -> Path:
+def export(
+    model: Any,
+    labels: list[str],
+    settings: DetectorTraining,
+    out: str | Path,
+    name: str,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Writes the trained detector as a package (ONNX verified against PyTorch)."""
     from sensekit.core.convert.pytorch import convert_pytorch
     from sensekit.core.package import write_package
 
-    sample = np.random.default_rng(0).standard_normal(
-        (1, 3, settings.size, settings.size)).astype(np.float32)
-    manifest = {"name": name, "task": "object-detection", "graphs": {"main": "model.onnx"},
-                "labels": "labels.txt", "license": "user data",
-                **manifest_blocks(labels, settings), **(extra or {})}
+    sample = (
+        np.random.default_rng(0)
+        .standard_normal((1, 3, settings.size, settings.size))
+        .astype(np.float32)
+    )
+    manifest = {
+        "name": name,
+        "task": "object-detection",
+        "graphs": {"main": "model.onnx"},
+        "labels": "labels.txt",
+        "license": "user data",
+        **manifest_blocks(labels, settings),
+        **(extra or {}),
+    }
     with write_package(Path(out), manifest) as writer:
-        diff = convert_pytorch(centernet.Decoded(model), [sample], writer.dir / "model.onnx",
-                               ["image"], ["boxes", "scores"],
-                               {"image": {0: "batch"}, "boxes": {0: "batch"},
-                                "scores": {0: "batch"}}, tolerance=1e-2)
+        diff = convert_pytorch(
+            centernet.Decoded(model),
+            [sample],
+            writer.dir / "model.onnx",
+            ["image"],
+            ["boxes", "scores"],
+            {"image": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}},
+            tolerance=1e-2,
+        )
         manifest["conversion"] = {"from": "pytorch", "max_abs_diff": diff}
         writer.add_text("labels.txt", "\n".join(labels) + "\n")
     return Path(out)
 
 
-def train_detector(data: Any, out: str | Path, *, labels: list[str] | None = None,
-                   epochs: int = 30, size: int = 384, batch_size: int = 16,
-                   validation: float = 0.1, lr: float = 2e-3, seed: int = 0,
-                   vertical_flip: bool = False, class_agnostic_nms: bool = False,
-                   checkpoint: str | Path | None = None, progress: bool = True
-                   ) -> dict[str, Any]:
+def train_detector(
+    data: Any,
+    out: str | Path,
+    *,
+    labels: list[str] | None = None,
+    epochs: int = 30,
+    size: int = 384,
+    batch_size: int = 16,
+    validation: float = 0.1,
+    lr: float = 2e-3,
+    seed: int = 0,
+    vertical_flip: bool = False,
+    class_agnostic_nms: bool = False,
+    checkpoint: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Trains a detector on ``data`` and writes it as the package ``out``.
 
     Args:
@@ -375,17 +459,29 @@ def train_detector(data: Any, out: str | Path, *, labels: list[str] | None = Non
     if not out.parent.is_dir():
         raise InvalidInput(f"The folder of {out} does not exist")
     try:
-        settings = DetectorTraining(epochs=epochs, size=size, batch_size=batch_size,
-                                    validation=validation, lr=lr, seed=seed,
-                                    vertical_flip=vertical_flip,
-                                    class_agnostic_nms=class_agnostic_nms)
+        settings = DetectorTraining(
+            epochs=epochs,
+            size=size,
+            batch_size=batch_size,
+            validation=validation,
+            lr=lr,
+            seed=seed,
+            vertical_flip=vertical_flip,
+            class_agnostic_nms=class_agnostic_nms,
+        )
     except ValueError as e:
         raise InvalidInput(str(e)) from e
     dataset = load_detection_data(data, labels)
     state = Path(checkpoint) if checkpoint else out.with_name(out.name[:-8] + ".train") / "state.pt"
     model, record = fit(dataset, settings, state, progress)
-    export(model, dataset.labels, settings, out, out.name[:-8],
-           {"training": {k: v for k, v in record.items() if k != "labels"}})
+    export(
+        model,
+        dataset.labels,
+        settings,
+        out,
+        out.name[:-8],
+        {"training": {k: v for k, v in record.items() if k != "labels"}},
+    )
     record["package"] = str(out)
     (state.parent / "record.json").write_text(json.dumps(record, indent=1))
     return record

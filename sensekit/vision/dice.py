@@ -55,8 +55,11 @@ class DiceReading:
         return cls(ordered, values, sum(values))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"values": self.values, "total": self.total,
-                "dice": [d.to_dict() for d in self.dice]}
+        return {
+            "values": self.values,
+            "total": self.total,
+            "dice": [d.to_dict() for d in self.dice],
+        }
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,12 @@ class DiceState:
     image: np.ndarray = field(repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "frame": self.frame, "timestamp": self.timestamp,
-                **self.reading.to_dict()}
+        return {
+            "phase": self.phase,
+            "frame": self.frame,
+            "timestamp": self.timestamp,
+            **self.reading.to_dict(),
+        }
 
 
 def same_dice(current: list[Detection], previous: list[Detection], still_iou: float) -> bool:
@@ -89,10 +96,13 @@ def same_dice(current: list[Detection], previous: list[Detection], still_iou: fl
     same value and IoU above ``still_iou``."""
     if not current or len(current) != len(previous):
         return False
-    overlap = nn.box_iou(np.stack([_box_of(d) for d in current]),
-                         np.stack([_box_of(d) for d in previous]))
-    labels = np.array([d.label for d in current])[:, None] == \
-        np.array([d.label for d in previous])[None, :]
+    overlap = nn.box_iou(
+        np.stack([_box_of(d) for d in current]), np.stack([_box_of(d) for d in previous])
+    )
+    labels = (
+        np.array([d.label for d in current])[:, None]
+        == np.array([d.label for d in previous])[None, :]
+    )
     return bool(np.all(((overlap > still_iou) & labels).any(axis=1)))
 
 
@@ -102,16 +112,22 @@ def _detector(model: str | os.PathLike[str] | ObjectDetector) -> ObjectDetector:
     return cached_default(("dice", str(model)), lambda: ObjectDetector.from_model(model))
 
 
-def dice(image: ImageInput, *, model: str | os.PathLike[str] = DEFAULT_MODEL,
-         score_threshold: float = SCORE_THRESHOLD, iou_threshold: float = IOU_THRESHOLD,
-         bgr: bool = False) -> DiceReading:
+def dice(
+    image: ImageInput,
+    *,
+    model: str | os.PathLike[str] = DEFAULT_MODEL,
+    score_threshold: float = SCORE_THRESHOLD,
+    iou_threshold: float = IOU_THRESHOLD,
+    bgr: bool = False,
+) -> DiceReading:
     """Reads the dice in one still photo, left to right.
 
     Raises:
         InvalidInput: the image cannot be read, or an option is out of range.
     """
-    found = _detector(model).detect(image, score_threshold=score_threshold,
-                                    iou_threshold=iou_threshold, bgr=bgr)
+    found = _detector(model).detect(
+        image, score_threshold=score_threshold, iou_threshold=iou_threshold, bgr=bgr
+    )
     return DiceReading.of(found)
 
 
@@ -125,10 +141,15 @@ class DiceRoll:
         score_threshold, iou_threshold: detection confidence and NMS overlap.
     """
 
-    def __init__(self, model: str | os.PathLike[str] | ObjectDetector = DEFAULT_MODEL, *,
-                 every: int = 3, still_iou: float = STILL_IOU,
-                 score_threshold: float = SCORE_THRESHOLD,
-                 iou_threshold: float = IOU_THRESHOLD) -> None:
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | ObjectDetector = DEFAULT_MODEL,
+        *,
+        every: int = 3,
+        still_iou: float = STILL_IOU,
+        score_threshold: float = SCORE_THRESHOLD,
+        iou_threshold: float = IOU_THRESHOLD,
+    ) -> None:
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise InvalidInput(f"every must be a positive int, not {every!r}")
         if not isinstance(still_iou, (int, float)) or not 0.0 < still_iou < 1.0:
@@ -143,8 +164,9 @@ class DiceRoll:
         self._previous: list[Detection] = []
         self._ended = False
 
-    def update(self, image: ImageInput, frame: int = 0, timestamp: float | None = None,
-               bgr: bool = False) -> DiceState:
+    def update(
+        self, image: ImageInput, frame: int = 0, timestamp: float | None = None, bgr: bool = False
+    ) -> DiceState:
         """Feeds one frame that should be analysed; returns the new state."""
         pixels = load_image(image, bgr=bgr)
         found = self.detector.detect(pixels, **self._options)
@@ -197,8 +219,9 @@ def _camera(index: int) -> Any:
     return capture
 
 
-def score_labelled(folder: str | os.PathLike[str], model: str | os.PathLike[str] = DEFAULT_MODEL,
-                   iou: float = 0.5) -> dict[str, Any]:
+def score_labelled(
+    folder: str | os.PathLike[str], model: str | os.PathLike[str] = DEFAULT_MODEL, iou: float = 0.5
+) -> dict[str, Any]:
     """Share of labelled dice found (IoU >= ``iou``) and read right, on a folder of photos
     with a ``manifest.json`` (per image: ``file``, ``dice: [{box: [x0, y0, x1, y1],
     value}]``, optional ``ignore_boxes``), as shared/dice/dev is laid out.
@@ -223,13 +246,23 @@ def score_labelled(folder: str | os.PathLike[str], model: str | os.PathLike[str]
         for x0, y0, x1, y1 in entry.get("ignore_boxes", []):
             cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
             keep &= ~((cx >= x0) & (cx <= x1) & (cy >= y0) & (cy <= y1))
-        prediction = Prediction(boxes[keep], np.array([d.score for d in reading.dice])[keep],
-                                np.array(reading.values, np.int64)[keep])
-        truth = Truth(np.array([d["box"] for d in entry["dice"]], np.float64).reshape(-1, 4),
-                      np.array([d["value"] for d in entry["dice"]], np.int64))
+        prediction = Prediction(
+            boxes[keep],
+            np.array([d.score for d in reading.dice])[keep],
+            np.array(reading.values, np.int64)[keep],
+        )
+        truth = Truth(
+            np.array([d["box"] for d in entry["dice"]], np.float64).reshape(-1, 4),
+            np.array([d["value"] for d in entry["dice"]], np.int64),
+        )
         predictions.append(prediction)
         truths.append(truth)
-        images.append({"file": entry["file"], "truth": sorted(truth.labels.tolist()),
-                       "read": sorted(prediction.labels.tolist()),
-                       **found_and_read([prediction], [truth], iou)})
+        images.append(
+            {
+                "file": entry["file"],
+                "truth": sorted(truth.labels.tolist()),
+                "read": sorted(prediction.labels.tolist()),
+                **found_and_read([prediction], [truth], iou),
+            }
+        )
     return {**found_and_read(predictions, truths, iou), "iou": iou, "images": images}

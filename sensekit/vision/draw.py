@@ -14,27 +14,61 @@ from sensekit.vision.image_input import ImageInput, load_image
 # Body connections by keypoint name (BlazePose / COCO naming); pairs whose names a model
 # does not have are skipped, so any model with named keypoints draws.
 SKELETON = (
-    ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
-    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
-    ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-    ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("left_ankle", "left_heel"), ("left_heel", "left_foot_index"),
-    ("left_ankle", "left_foot_index"), ("right_ankle", "right_heel"),
-    ("right_heel", "right_foot_index"), ("right_ankle", "right_foot_index"),
-    ("left_wrist", "left_pinky"), ("left_wrist", "left_index"), ("left_pinky", "left_index"),
-    ("left_wrist", "left_thumb"), ("right_wrist", "right_pinky"), ("right_wrist", "right_index"),
-    ("right_pinky", "right_index"), ("right_wrist", "right_thumb"),
-    ("left_eye_outer", "left_eye"), ("left_eye", "left_eye_inner"), ("left_eye_inner", "nose"),
-    ("nose", "right_eye_inner"), ("right_eye_inner", "right_eye"),
-    ("right_eye", "right_eye_outer"), ("left_eye_outer", "left_ear"),
-    ("right_eye_outer", "right_ear"), ("mouth_left", "mouth_right"),
-    ("left_eye", "right_eye"), ("left_eye", "left_ear"), ("right_eye", "right_ear"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_hip", "right_hip"),
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"),
+    ("right_elbow", "right_wrist"),
+    ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"),
+    ("right_hip", "right_knee"),
+    ("right_knee", "right_ankle"),
+    ("left_ankle", "left_heel"),
+    ("left_heel", "left_foot_index"),
+    ("left_ankle", "left_foot_index"),
+    ("right_ankle", "right_heel"),
+    ("right_heel", "right_foot_index"),
+    ("right_ankle", "right_foot_index"),
+    ("left_wrist", "left_pinky"),
+    ("left_wrist", "left_index"),
+    ("left_pinky", "left_index"),
+    ("left_wrist", "left_thumb"),
+    ("right_wrist", "right_pinky"),
+    ("right_wrist", "right_index"),
+    ("right_pinky", "right_index"),
+    ("right_wrist", "right_thumb"),
+    ("left_eye_outer", "left_eye"),
+    ("left_eye", "left_eye_inner"),
+    ("left_eye_inner", "nose"),
+    ("nose", "right_eye_inner"),
+    ("right_eye_inner", "right_eye"),
+    ("right_eye", "right_eye_outer"),
+    ("left_eye_outer", "left_ear"),
+    ("right_eye_outer", "right_ear"),
+    ("mouth_left", "mouth_right"),
+    ("left_eye", "right_eye"),
+    ("left_eye", "left_ear"),
+    ("right_eye", "right_ear"),
 )
-_PALETTE = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
-                     (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
-                     (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40)])
+_PALETTE = np.array(
+    [
+        (230, 25, 75),
+        (60, 180, 75),
+        (255, 225, 25),
+        (0, 130, 200),
+        (245, 130, 48),
+        (145, 30, 180),
+        (70, 240, 240),
+        (240, 50, 230),
+        (210, 245, 60),
+        (250, 190, 212),
+        (0, 128, 128),
+        (170, 110, 40),
+    ]
+)
 MIN_KEYPOINT_CONFIDENCE = 0.5  # keypoints below this are not drawn
 
 
@@ -42,16 +76,16 @@ def _color(key: int) -> tuple[int, int, int]:
     return tuple(int(c) for c in _PALETTE[key % len(_PALETTE)])  # type: ignore[return-value]
 
 
-def _label(canvas: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int],
-           scale: float) -> None:
+def _label(
+    canvas: np.ndarray, text: str, x: int, y: int, color: tuple[int, int, int], scale: float
+) -> None:
     import cv2
 
     font, thickness = cv2.FONT_HERSHEY_SIMPLEX, max(1, round(scale * 2))
     (w, h), base = cv2.getTextSize(text, font, scale, thickness)
     y = max(y, h + base)
     cv2.rectangle(canvas, (x, y - h - base), (x + w, y), color, -1)
-    cv2.putText(canvas, text, (x, y - base), font, scale, (255, 255, 255), thickness,
-                cv2.LINE_AA)
+    cv2.putText(canvas, text, (x, y - base), font, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
 def _draw_detection(canvas: np.ndarray, det: Detection, scale: float) -> None:
@@ -69,8 +103,11 @@ def _draw_pose(canvas: np.ndarray, pose: BodyPose, scale: float) -> None:
     import cv2
 
     h, w = canvas.shape[:2]
-    points = {k.name: (round(k.x * w), round(k.y * h)) for k in pose.keypoints
-              if k.confidence >= MIN_KEYPOINT_CONFIDENCE}
+    points = {
+        k.name: (round(k.x * w), round(k.y * h))
+        for k in pose.keypoints
+        if k.confidence >= MIN_KEYPOINT_CONFIDENCE
+    }
     color = _color(pose.track_id or 0)
     thickness = max(1, round(scale * 3))
     for a, b in SKELETON:
@@ -96,8 +133,11 @@ def draw(image: ImageInput, results: Any, bgr: bool = False) -> np.ndarray:
     """
     canvas = load_image(image, bgr=bgr).copy()
     scale = max(0.4, min(canvas.shape[:2]) / 800.0)
-    items = [results] if not isinstance(results, Iterable) or \
-        isinstance(results, (BodyPose, str)) else list(results)
+    items = (
+        [results]
+        if not isinstance(results, Iterable) or isinstance(results, (BodyPose, str))
+        else list(results)
+    )
     categories = []
     for item in items:
         if isinstance(item, Detection):
@@ -107,10 +147,18 @@ def draw(image: ImageInput, results: Any, bgr: bool = False) -> np.ndarray:
         elif isinstance(item, Category):
             categories.append(item)
         else:
-            raise InvalidInput(f"draw cannot draw a {type(item).__name__}; pass Detection, "
-                               "BodyPose or Category results")
+            raise InvalidInput(
+                f"draw cannot draw a {type(item).__name__}; pass Detection, "
+                "BodyPose or Category results"
+            )
     line = round(30 * scale)
     for row, category in enumerate(categories):
-        _label(canvas, f"{category.label} {category.score:.2f}", 4, line * (row + 1),
-               _color(row), scale)
+        _label(
+            canvas,
+            f"{category.label} {category.score:.2f}",
+            4,
+            line * (row + 1),
+            _color(row),
+            scale,
+        )
     return canvas

@@ -11,14 +11,14 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from sensekit.accelerate import image as kernels
 from sensekit.core.errors import InvalidInput
 
-ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, np.ndarray, Any]
+ImageInput = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray | Any
 
 
 def _check_header(data: bytes, what: str) -> None:
@@ -33,9 +33,11 @@ def _check_header(data: bytes, what: str) -> None:
     except Exception:
         return  # not a format PIL knows; OpenCV gets its chance
     if width * height > kernels.MAX_PIXELS:
-        raise InvalidInput(f"{what}: image is {width}x{height} = {width * height / 1e6:.0f} Mpx, "
-                           f"above the {kernels.MAX_PIXELS / 1e6:.0f} Mpx limit "
-                           f"(sensekit.accelerate.image.MAX_PIXELS)")
+        raise InvalidInput(
+            f"{what}: image is {width}x{height} = {width * height / 1e6:.0f} Mpx, "
+            f"above the {kernels.MAX_PIXELS / 1e6:.0f} Mpx limit "
+            f"(sensekit.accelerate.image.MAX_PIXELS)"
+        )
 
 
 def _from_bytes(data: bytes, what: str) -> np.ndarray:
@@ -90,8 +92,10 @@ def load_image(source: ImageInput, bgr: bool = False) -> np.ndarray:
     elif type(source).__module__.startswith("PIL."):
         array = _from_pil(source)
     else:
-        raise InvalidInput(f"Unsupported image type {type(source).__name__}; pass a path, "
-                           f"bytes, a PIL image or a numpy array")
+        raise InvalidInput(
+            f"Unsupported image type {type(source).__name__}; pass a path, "
+            f"bytes, a PIL image or a numpy array"
+        )
     try:
         rgb = kernels.to_rgb8(array, bgr=bgr and isinstance(source, np.ndarray))
     except ValueError as e:
@@ -107,8 +111,9 @@ def region(image: np.ndarray, roi: tuple[float, float, float, float] | None) -> 
         return image
     h, w = image.shape[:2]
     x, y, rw, rh = roi
-    patch = kernels.crop(image, round(x * w), round(y * h), max(1, round(rw * w)),
-                         max(1, round(rh * h)))
+    patch = kernels.crop(
+        image, round(x * w), round(y * h), max(1, round(rw * w)), max(1, round(rh * h))
+    )
     if patch.size == 0:
         raise InvalidInput(f"region_of_interest {roi} selects no pixels")
     return patch
@@ -128,12 +133,22 @@ def check_roi(roi: Any) -> None:
 def preprocess(image: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarray, kernels.Transform]:
     """Resizes and normalizes as a model manifest's ``preprocess`` block says."""
     width, height = spec["size"]
-    fitted, transform = kernels.fit(image, width, height, spec.get("resize", "scale_fill"),
-                                    spec.get("crop_fraction", 0.875),
-                                    spec.get("interpolation", "bilinear"))
-    tensor = kernels.normalize(fitted, spec.get("scale", 1 / 255.0), tuple(spec.get("mean", (0,) * 3)),
-                               tuple(spec.get("std", (1,) * 3)), spec.get("layout", "NCHW"),
-                               bgr=spec.get("color", "RGB") == "BGR")
+    fitted, transform = kernels.fit(
+        image,
+        width,
+        height,
+        spec.get("resize", "scale_fill"),
+        spec.get("crop_fraction", 0.875),
+        spec.get("interpolation", "bilinear"),
+    )
+    tensor = kernels.normalize(
+        fitted,
+        spec.get("scale", 1 / 255.0),
+        tuple(spec.get("mean", (0,) * 3)),
+        tuple(spec.get("std", (1,) * 3)),
+        spec.get("layout", "NCHW"),
+        bgr=spec.get("color", "RGB") == "BGR",
+    )
     return tensor, transform
 
 
@@ -162,12 +177,18 @@ class Prepared:
 
     def region_to_image(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Region pixel coordinates -> normalized [0, 1] image coordinates (unclipped)."""
-        return ((np.asarray(x) + self.offset[0]) / self.image_size[0],
-                (np.asarray(y) + self.offset[1]) / self.image_size[1])
+        return (
+            (np.asarray(x) + self.offset[0]) / self.image_size[0],
+            (np.asarray(y) + self.offset[1]) / self.image_size[1],
+        )
 
 
-def prepare(source: ImageInput, spec: dict[str, Any], roi: tuple[float, float, float, float]
-            | None = None, bgr: bool = False) -> Prepared:
+def prepare(
+    source: ImageInput,
+    spec: dict[str, Any],
+    roi: tuple[float, float, float, float] | None = None,
+    bgr: bool = False,
+) -> Prepared:
     """load_image + region of interest + manifest preprocessing, keeping the geometry."""
     image = load_image(source, bgr=bgr)
     h, w = image.shape[:2]

@@ -26,12 +26,13 @@ class Truth:
     labels: np.ndarray
 
 
-def _greedy_matches(pred: Prediction, truth: Truth, iou: float, same_class: bool
-                    ) -> np.ndarray:
+def _greedy_matches(pred: Prediction, truth: Truth, iou: float, same_class: bool) -> np.ndarray:
     """For each prediction (best first) the index of the truth it matches, or -1."""
     order = np.argsort(-pred.scores, kind="stable")
-    overlaps = nn.box_iou(np.asarray(pred.boxes, np.float64).reshape(-1, 4),
-                          np.asarray(truth.boxes, np.float64).reshape(-1, 4))
+    overlaps = nn.box_iou(
+        np.asarray(pred.boxes, np.float64).reshape(-1, 4),
+        np.asarray(truth.boxes, np.float64).reshape(-1, 4),
+    )
     taken = np.zeros(len(truth.labels), bool)
     matched = np.full(len(pred.scores), -1)
     for p in order:
@@ -45,8 +46,9 @@ def _greedy_matches(pred: Prediction, truth: Truth, iou: float, same_class: bool
     return matched
 
 
-def average_precision(predictions: list[Prediction], truths: list[Truth], classes: int,
-                      iou: float = 0.5) -> dict[str, float | list[float]]:
+def average_precision(
+    predictions: list[Prediction], truths: list[Truth], classes: int, iou: float = 0.5
+) -> dict[str, float | list[float]]:
     """Per-class AP at ``iou`` (all-point interpolation) and their mean over the classes
     that occur in the truth."""
     per_class = []
@@ -73,8 +75,9 @@ def average_precision(predictions: list[Prediction], truths: list[Truth], classe
     return {"map": float(np.mean(valid)) if valid else 0.0, "per_class": per_class}
 
 
-def found_and_read(predictions: list[Prediction], truths: list[Truth], iou: float = 0.5
-                   ) -> dict[str, float]:
+def found_and_read(
+    predictions: list[Prediction], truths: list[Truth], iou: float = 0.5
+) -> dict[str, float]:
     """Share of true objects found (any label, IoU >= ``iou``), the share found with the
     right label, and the precision of the predictions (as the dice goals are stated)."""
     found = right = total = predicted = correct = 0
@@ -87,6 +90,10 @@ def found_and_read(predictions: list[Prediction], truths: list[Truth], iou: floa
         good = int(np.sum(truth.labels[hit] == pred.labels[matched >= 0]))
         right += good
         correct += good
-    return {"found": found / max(total, 1), "read_right": right / max(total, 1),
-            "precision": correct / max(predicted, 1), "objects": total,
-            "predictions": predicted}
+    return {
+        "found": found / max(total, 1),
+        "read_right": right / max(total, 1),
+        "precision": correct / max(predicted, 1),
+        "objects": total,
+        "predictions": predicted,
+    }

@@ -46,8 +46,10 @@ class PoseOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.max_people, int) or self.max_people < 1:
             raise InvalidInput(f"max_people must be a positive int, not {self.max_people!r}")
-        if not isinstance(self.min_confidence, (int, float)) or \
-                not 0.0 <= self.min_confidence <= 1.0:
+        if (
+            not isinstance(self.min_confidence, (int, float))
+            or not 0.0 <= self.min_confidence <= 1.0
+        ):
             raise InvalidInput(f"min_confidence must be in [0, 1], not {self.min_confidence!r}")
         check_roi(self.region_of_interest)
 
@@ -73,8 +75,9 @@ def roi_from_keypoints(center: np.ndarray, scale_point: np.ndarray, config: dict
     side = 2.0 * float(np.hypot(*delta))
     angle = np.deg2rad(config["target_angle_deg"]) - np.arctan2(-delta[1], delta[0])
     angle = float((angle + np.pi) % (2 * np.pi) - np.pi)
-    return Roi(np.asarray(center, np.float64), np.full(2, side) * np.asarray(config["scale"]),
-               angle)
+    return Roi(
+        np.asarray(center, np.float64), np.full(2, side) * np.asarray(config["scale"]), angle
+    )
 
 
 def _invert_affine(matrix: np.ndarray) -> np.ndarray:
@@ -87,23 +90,32 @@ class PoseDetector:
 
     def __init__(self, model: Model, options: PoseOptions | None = None) -> None:
         spec, post = model.manifest.preprocess, model.manifest.postprocess
-        if spec.get("kind") != "image" or post.get("kind") != "pose" or \
-                not {"detector", "landmarks"} <= set(model.graphs):
+        if (
+            spec.get("kind") != "image"
+            or post.get("kind") != "pose"
+            or not {"detector", "landmarks"} <= set(model.graphs)
+        ):
             raise InvalidInput(f"Model {model.name!r} is not a detector + landmarks pose model")
         self.model = model
         self.options = options or PoseOptions()
         self._det_spec, self._lmk_spec = spec["detector"], spec["landmarks"]
         self._det, self._lmk = post["detector"], post["landmarks"]
         anchors = self._det["anchors"]
-        self._anchors = nn.ssd_anchor_centers(tuple(anchors["input_size"]), anchors["strides"],
-                                              anchors.get("anchors_per_layer", 2),
-                                              tuple(anchors.get("anchor_offset", (0.5, 0.5))))
+        self._anchors = nn.ssd_anchor_centers(
+            tuple(anchors["input_size"]),
+            anchors["strides"],
+            anchors.get("anchors_per_layer", 2),
+            tuple(anchors.get("anchor_offset", (0.5, 0.5))),
+        )
         self._names = list(self._lmk.get("names") or model.labels)
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: PoseOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> PoseDetector:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: PoseOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> PoseDetector:
         """Loads (building if needed) a pose model by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
@@ -115,8 +127,9 @@ class PoseDetector:
         spec = self._det_spec if graph == "detector" else self._lmk_spec
         return self.model.predict({spec.get("input", "input_1"): tensor}, graph=graph)
 
-    def _people(self, outputs: dict[str, np.ndarray], frame: Prepared, options: PoseOptions
-                ) -> list[tuple[np.ndarray, float]]:
+    def _people(
+        self, outputs: dict[str, np.ndarray], frame: Prepared, options: PoseOptions
+    ) -> list[tuple[np.ndarray, float]]:
         """Detector outputs -> [(alignment keypoints [K, 2] in region pixels, score)]."""
         cfg, names = self._det, self._det["outputs"]
         raw = outputs[names["boxes"]].reshape(len(self._anchors), -1).astype(np.float64)
@@ -131,26 +144,34 @@ class PoseDetector:
         raw = raw[keep]
         centers = raw[:, :2] + anchors
         boxes = np.concatenate([centers - raw[:, 2:4] / 2, centers + raw[:, 2:4] / 2], axis=1)
-        points = raw[:, 4:4 + 2 * cfg["num_keypoints"]].reshape(len(keep), -1, 2) + anchors[:, None]
+        points = (
+            raw[:, 4 : 4 + 2 * cfg["num_keypoints"]].reshape(len(keep), -1, 2) + anchors[:, None]
+        )
         px, py = frame.transform.to_source(points[..., 0], points[..., 1])  # -> region pixels
         points = np.stack([px, py], axis=-1)
         people = []
         for members, weights in nn.weighted_nms(boxes, scores[keep], cfg["iou_threshold"]):
-            people.append((np.tensordot(weights, points[members], 1), float(scores[keep][members[0]])))
+            people.append(
+                (np.tensordot(weights, points[members], 1), float(scores[keep][members[0]]))
+            )
         return people[: options.max_people]
 
     def _landmarks(self, frame: Prepared, alignment: np.ndarray) -> tuple[np.ndarray, float]:
         """One person: [N, 5] (x, y normalized to the image, z, confidence, presence), presence."""
         roi_cfg, side = self._det["roi"], int(self._lmk_spec["size"][0])
-        roi = roi_from_keypoints(alignment[roi_cfg["center_keypoint"]],
-                                 alignment[roi_cfg["scale_keypoint"]], roi_cfg)
+        roi = roi_from_keypoints(
+            alignment[roi_cfg["center_keypoint"]], alignment[roi_cfg["scale_keypoint"]], roi_cfg
+        )
         to_region = roi.crop_to_region(side)
         crop = kernels.warp_affine(frame.pixels, _invert_affine(to_region), side, side)
-        tensor = kernels.normalize(crop, self._lmk_spec.get("scale", 1 / 255.0),
-                                   tuple(self._lmk_spec.get("mean", (0, 0, 0))),
-                                   tuple(self._lmk_spec.get("std", (1, 1, 1))),
-                                   self._lmk_spec.get("layout", "NHWC"),
-                                   bgr=self._lmk_spec.get("color", "RGB") == "BGR")
+        tensor = kernels.normalize(
+            crop,
+            self._lmk_spec.get("scale", 1 / 255.0),
+            tuple(self._lmk_spec.get("mean", (0, 0, 0))),
+            tuple(self._lmk_spec.get("std", (1, 1, 1))),
+            self._lmk_spec.get("layout", "NHWC"),
+            bgr=self._lmk_spec.get("color", "RGB") == "BGR",
+        )
         outputs = self._forward(tensor, "landmarks")
         names = self._lmk["outputs"]
         presence = float(np.ravel(outputs[names["presence"]])[0])
@@ -161,19 +182,23 @@ class PoseDetector:
         xy = values[:, :2] @ to_region[:, :2].T + to_region[:, 2]
         x, y = frame.region_to_image(xy[:, 0], xy[:, 1])
         z = values[:, 2] * roi.size[0] / side / frame.image_size[0]
-        probabilities = nn.sigmoid(values[:, 3:5]) if values.shape[1] >= 5 else \
-            np.ones((len(values), 2))
+        probabilities = (
+            nn.sigmoid(values[:, 3:5]) if values.shape[1] >= 5 else np.ones((len(values), 2))
+        )
         return np.column_stack([x, y, z, probabilities]), presence
 
-    def _postprocess(self, frame: Prepared, people: list[tuple[np.ndarray, float]],
-                     options: PoseOptions) -> list[BodyPose]:
+    def _postprocess(
+        self, frame: Prepared, people: list[tuple[np.ndarray, float]], options: PoseOptions
+    ) -> list[BodyPose]:
         poses, boxes = [], []
         for alignment, _ in people:
             points, presence = self._landmarks(frame, alignment)
             if presence < options.min_confidence:
                 continue
-            keypoints = tuple(Keypoint(name, float(x), float(y), float(c), float(z))
-                              for name, (x, y, z, c, _) in zip(self._names, points))
+            keypoints = tuple(
+                Keypoint(name, float(x), float(y), float(c), float(z))
+                for name, (x, y, z, c, _) in zip(self._names, points)
+            )
             lo = np.clip(points[:, :2].min(axis=0), 0.0, 1.0)
             hi = np.clip(points[:, :2].max(axis=0), 0.0, 1.0)
             poses.append(BodyPose(keypoints, Box(*map(float, (*lo, *hi))), presence))
@@ -214,8 +239,13 @@ class PoseDetector:
         self.close()
 
 
-def pose(image: ImageInput, max_people: int = 5, min_confidence: float = 0.5,
-         model: str = DEFAULT_MODEL, **options: Any) -> list[BodyPose]:
+def pose(
+    image: ImageInput,
+    max_people: int = 5,
+    min_confidence: float = 0.5,
+    model: str = DEFAULT_MODEL,
+    **options: Any,
+) -> list[BodyPose]:
     """Finds body poses with a shared default pose detector.
 
     Args:
@@ -229,5 +259,4 @@ def pose(image: ImageInput, max_people: int = 5, min_confidence: float = 0.5,
         One :class:`BodyPose` per person, with named keypoints normalized to the image.
     """
     detector = cached_default(("pose", str(model)), lambda: PoseDetector.from_model(model))
-    return detector.detect(image, max_people=max_people, min_confidence=min_confidence,
-                           **options)
+    return detector.detect(image, max_people=max_people, min_confidence=min_confidence, **options)

@@ -24,25 +24,32 @@ from sensekit.vision.image_input import ImageInput
 def _examples(examples: Any) -> tuple[list[ImageInput], list[str]]:
     """Flattens {label: [images]} into parallel lists, checking the shape of the input."""
     if not isinstance(examples, Mapping) or len(examples) < 2:
-        raise InvalidInput("examples must be a dict {label: [images, ...]} with at least "
-                           "2 labels")
+        raise InvalidInput("examples must be a dict {label: [images, ...]} with at least 2 labels")
     images, labels = [], []
     for label, items in examples.items():
         if not isinstance(label, str) or not label.strip() or "\n" in label:
             raise InvalidInput(f"labels must be non-empty single-line strings, not {label!r}")
-        if isinstance(items, (str, bytes, os.PathLike)) or not isinstance(items, Sequence) \
-                or not items:
+        if (
+            isinstance(items, (str, bytes, os.PathLike))
+            or not isinstance(items, Sequence)
+            or not items
+        ):
             raise InvalidInput(f"examples[{label!r}] must be a non-empty list of images")
         images.extend(items)
         labels.extend([label] * len(items))
     return images, labels
 
 
-def train_classifier(examples: Mapping[str, Sequence[ImageInput]],
-                     base: str | os.PathLike[str] = DEFAULT_MODEL, holdout: float = 0.2,
-                     name: str | None = None, destination: str | os.PathLike[str] | None = None,
-                     method: str = "logistic", epochs: int = 300,
-                     cancel: threading.Event | None = None) -> tuple[Path | None, UpdateResult]:
+def train_classifier(
+    examples: Mapping[str, Sequence[ImageInput]],
+    base: str | os.PathLike[str] = DEFAULT_MODEL,
+    holdout: float = 0.2,
+    name: str | None = None,
+    destination: str | os.PathLike[str] | None = None,
+    method: str = "logistic",
+    epochs: int = 300,
+    cancel: threading.Event | None = None,
+) -> tuple[Path | None, UpdateResult]:
     """Trains a classifier of your own labels on top of an image model's features.
 
     Args:
@@ -67,12 +74,22 @@ def train_classifier(examples: Mapping[str, Sequence[ImageInput]],
     classifier = ImageClassifier.from_model(base)
     feature_output = classifier.model.manifest.postprocess.get("features")
     if not feature_output:
-        raise InvalidInput(f"Model {classifier.model.name!r} exposes no feature output to "
-                           "train on")
+        raise InvalidInput(f"Model {classifier.model.name!r} exposes no feature output to train on")
     name = name or f"{classifier.model.name}-custom"
-    target = Path(destination) if destination is not None \
-        else registry.models_dir() / f"{name}{SUFFIX}"
+    target = (
+        Path(destination) if destination is not None else registry.models_dir() / f"{name}{SUFFIX}"
+    )
     features = classifier.features_batch(images)
-    result = fit_head(features, labels, classifier.model, feature_output, target, name,
-                      holdout=holdout, epochs=epochs, method=method, cancel=cancel)
+    result = fit_head(
+        features,
+        labels,
+        classifier.model,
+        feature_output,
+        target,
+        name,
+        holdout=holdout,
+        epochs=epochs,
+        method=method,
+        cancel=cancel,
+    )
     return result.path, result

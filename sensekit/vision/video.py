@@ -87,16 +87,19 @@ class IouTracker:
                 self._tracks[track_id].missed += 1
                 if self._tracks[track_id].missed > self.max_missed:
                     del self._tracks[track_id]
-        return [dataclasses.replace(result, track_id=track_id)
-                for result, track_id in zip(results, assigned)]
+        return [
+            dataclasses.replace(result, track_id=track_id)
+            for result, track_id in zip(results, assigned)
+        ]
 
     def _match(self, results: list[Any], ids: list[int]) -> list[int | None]:
         """Greedy matching, highest IoU first, only between results and tracks of one label."""
         assigned: list[int | None] = [None] * len(results)
         if not results or not ids:
             return assigned
-        iou = nn.box_iou(np.stack([_box_of(r) for r in results]),
-                         np.stack([self._tracks[i].box for i in ids]))
+        iou = nn.box_iou(
+            np.stack([_box_of(r) for r in results]), np.stack([self._tracks[i].box for i in ids])
+        )
         labels = np.array([_label_of(r) for r in results])
         iou[labels[:, None] != np.array([self._tracks[i].label for i in ids])[None, :]] = 0.0
         used_tracks: set[int] = set()
@@ -138,12 +141,15 @@ def _frames(source: Any) -> Iterator[tuple[np.ndarray, float | None, bool]]:
         for frame in source:
             yield frame, None, False
     else:
-        raise InvalidInput(f"track takes a video path, an OpenCV capture or an iterable of "
-                           f"frames, not {type(source).__name__}")
+        raise InvalidInput(
+            f"track takes a video path, an OpenCV capture or an iterable of "
+            f"frames, not {type(source).__name__}"
+        )
 
 
-def track(source: Any, task: Any, iou_threshold: float = 0.3, max_missed: int = 5,
-          every: int = 1) -> Iterator[VideoFrame]:
+def track(
+    source: Any, task: Any, iou_threshold: float = 0.3, max_missed: int = 5, every: int = 1
+) -> Iterator[VideoFrame]:
     """Runs ``task`` on the frames of a video and tracks what it finds.
 
     Args:

@@ -13,8 +13,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-_RECIPE_MODULES = ("efficientnet_lite0", "whisper", "minilm_embed", "minilm_qa", "yamnet",
-                  "silero_vad", "nanodet", "blazepose")
+_RECIPE_MODULES = (
+    "efficientnet_lite0",
+    "whisper",
+    "minilm_embed",
+    "minilm_qa",
+    "yamnet",
+    "silero_vad",
+    "nanodet",
+    "blazepose",
+)
 
 for _module in _RECIPE_MODULES:
     importlib.import_module(f"sensekit.zoo.{_module}")
@@ -36,6 +44,8 @@ def trained_record(weights: str, record: str) -> dict[str, Any]:
     info = json.loads(data_file(record).read_text(encoding="utf-8"))
     actual = sha256_file(data_file(weights))
     if actual != info["sha256"]:
-        raise ModelIntegrityError(f"{weights} has sha256 {actual}, {record} pins "
-                                  f"{info['sha256']}; retrain or restore the file")
+        raise ModelIntegrityError(
+            f"{weights} has sha256 {actual}, {record} pins "
+            f"{info['sha256']}; retrain or restore the file"
+        )
     return info

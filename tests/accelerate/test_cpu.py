@@ -46,8 +46,16 @@ def test_arm_dot_product():
 
 def test_this_machine_and_the_bench_line(monkeypatch):
     info = cpu.info()
-    assert info.cores >= 1 and info.kind in ("amx", "avx512-vnni", "avx-vnni", "avx512",
-                                             "avx2", "arm-dotprod", "arm", "baseline")
+    assert info.cores >= 1 and info.kind in (
+        "amx",
+        "avx512-vnni",
+        "avx-vnni",
+        "avx512",
+        "avx2",
+        "arm-dotprod",
+        "arm",
+        "baseline",
+    )
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     line = info.describe()
     assert line.startswith("CPU: ") and "ISA: " in line and "OPENBLAS_CORETYPE=Haswell" in line

@@ -20,8 +20,8 @@ def _chirp(rate: int, seconds: float, top_hz: float) -> np.ndarray:
 
 def _snr_db(signal: np.ndarray, reference: np.ndarray, trim: int = 200) -> float:
     n = min(len(signal), len(reference))
-    s, r = signal[trim:n - trim], reference[trim:n - trim]
-    return float(10 * np.log10(np.sum(r ** 2) / np.sum((s - r) ** 2)))
+    s, r = signal[trim : n - trim], reference[trim : n - trim]
+    return float(10 * np.log10(np.sum(r**2) / np.sum((s - r) ** 2)))
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,12 @@ def jfk(media) -> np.ndarray:
     return audio
 
 
-@pytest.mark.parametrize("source,target", [(44100, 16000), (48000, 16000), (8000, 16000),
-                                           (16000, 22050)])
+@pytest.mark.parametrize(
+    "source,target", [(44100, 16000), (48000, 16000), (8000, 16000), (16000, 22050)]
+)
 def test_resample_chirp_snr_matches_soxr(source, target):
     import soxr
+
     top = 0.45 * min(source, target)  # 0.9 x the lower Nyquist
     x = _chirp(source, 1.0, top).astype(np.float32)
     reference = _chirp(target, 1.0, top)
@@ -53,6 +55,7 @@ def test_resample_identity_and_rational_length():
 def test_log_mel_whisper_matches_openai_whisper(jfk):
     import torch
     import whisper
+
     ours = dsp.log_mel_whisper(jfk)
     theirs = whisper.log_mel_spectrogram(torch.from_numpy(whisper.pad_or_trim(jfk))).numpy()
     assert ours.shape == theirs.shape == (80, 3000) and ours.dtype == np.float32
@@ -61,9 +64,16 @@ def test_log_mel_whisper_matches_openai_whisper(jfk):
 
 def test_log_mel_whisper_matches_librosa_on_noise():
     audio = np.random.default_rng(1).standard_normal(16000 * 7).astype(np.float32) * 0.1
-    mel = librosa.feature.melspectrogram(y=audio, sr=16000, n_fft=400, hop_length=160,
-                                         n_mels=128, htk=False, norm="slaney",
-                                         pad_mode="reflect")[:, :-1]
+    mel = librosa.feature.melspectrogram(
+        y=audio,
+        sr=16000,
+        n_fft=400,
+        hop_length=160,
+        n_mels=128,
+        htk=False,
+        norm="slaney",
+        pad_mode="reflect",
+    )[:, :-1]
     log = np.log10(np.maximum(mel, 1e-10))
     expected = (np.maximum(log, log.max() - 8.0) + 4.0) / 4.0
     ours = dsp.log_mel_whisper(audio, n_mels=128, frames=None)
@@ -89,8 +99,9 @@ def test_log_mel_frames_matches_tf_style_reference(jfk):
 @pytest.mark.parametrize("norm", [None, "slaney"])
 def test_mel_filterbank_matches_librosa(htk, norm):
     ours = dsp.mel_filterbank(22050, 2048, 128, 20.0, 8000.0, htk=htk, norm=norm)
-    theirs = librosa.filters.mel(sr=22050, n_fft=2048, n_mels=128, fmin=20.0, fmax=8000.0,
-                                 htk=htk, norm=norm)
+    theirs = librosa.filters.mel(
+        sr=22050, n_fft=2048, n_mels=128, fmin=20.0, fmax=8000.0, htk=htk, norm=norm
+    )
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-7)
 
 
@@ -106,8 +117,9 @@ def test_stft_and_power_match_librosa():
     ours = dsp.stft(audio, 512, 128)
     theirs = librosa.stft(audio, n_fft=512, hop_length=128, center=True, pad_mode="reflect").T
     np.testing.assert_allclose(ours, theirs, atol=2e-3)
-    np.testing.assert_allclose(dsp.power_spectrogram(audio, 512, 128),
-                               dsp.power_spectrum(ours), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        dsp.power_spectrogram(audio, 512, 128), dsp.power_spectrum(ours), rtol=1e-4, atol=1e-3
+    )
 
 
 def test_frame_energy_db_of_known_levels():
@@ -128,8 +140,13 @@ def test_frame_count_property(n, length, hop):
 
 
 @settings(max_examples=30, deadline=None)
-@given(rate=st.sampled_from([8000, 16000, 22050, 44100]), n_fft=st.sampled_from([256, 400, 512]),
-       n_mels=st.integers(8, 64), htk=st.booleans(), fmin=st.floats(0.0, 300.0))
+@given(
+    rate=st.sampled_from([8000, 16000, 22050, 44100]),
+    n_fft=st.sampled_from([256, 400, 512]),
+    n_mels=st.integers(8, 64),
+    htk=st.booleans(),
+    fmin=st.floats(0.0, 300.0),
+)
 def test_mel_filterbank_property(rate, n_fft, n_mels, htk, fmin):
     filters = dsp.mel_filterbank(rate, n_fft, n_mels, fmin, None, htk)
     assert filters.shape == (n_mels, n_fft // 2 + 1)
@@ -154,8 +171,7 @@ def test_spectrogram_backends_and_threads_agree(jfk, monkeypatch, backend, threa
     frames = librosa.util.frame(jfk, frame_length=400, hop_length=160).T
     window = scipy.signal.get_window("hann", 400)
     exact = np.abs(np.fft.rfft(frames.astype(np.float64) * window, n=512))
-    magnitude = dsp.spectrogram_frames(frames, window, 512, power=1.0, bins=(5, 240),
-                                       precise=True)
+    magnitude = dsp.spectrogram_frames(frames, window, 512, power=1.0, bins=(5, 240), precise=True)
     np.testing.assert_allclose(magnitude, exact[:, 5:240], rtol=1e-6, atol=1e-9)
     power = dsp.spectrogram_frames(frames, dsp.hann(400), 400)
     reference = np.abs(np.fft.rfft(frames * dsp.hann(400), n=400)) ** 2
@@ -164,8 +180,9 @@ def test_spectrogram_backends_and_threads_agree(jfk, monkeypatch, backend, threa
         dsp.spectrogram_frames(frames, window, 256)
     # the mel projection fused into each block equals projecting the whole spectrogram
     filters = np.random.default_rng(3).random((235, 64)).astype(np.float32)
-    projected = dsp.spectrogram_frames(frames, window, 512, power=1.0, bins=(5, 240),
-                                       precise=True, filters=filters)
+    projected = dsp.spectrogram_frames(
+        frames, window, 512, power=1.0, bins=(5, 240), precise=True, filters=filters
+    )
     np.testing.assert_allclose(projected, exact[:, 5:240] @ filters, rtol=1e-5)
     with pytest.raises(ValueError, match="filters"):
         dsp.spectrogram_frames(frames, window, 512, bins=(5, 240), filters=filters.T)

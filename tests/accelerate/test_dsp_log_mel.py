@@ -17,6 +17,7 @@ def noise():
 
 def test_filterbank_and_log_mel_match_tensorflow(noise):
     import tensorflow as tf
+
     weights = tf.signal.linear_to_mel_weight_matrix(64, 257, 16000, 125.0, 7500.0).numpy()
     assert np.max(np.abs(dsp.mel_filterbank_tf(16000, 512, 64, 125.0, 7500.0) - weights.T)) < 1e-4
     magnitude = tf.abs(tf.signal.stft(noise, 400, 160, 512)).numpy()
@@ -26,13 +27,18 @@ def test_filterbank_and_log_mel_match_tensorflow(noise):
 
 def test_log_mel_matches_librosa_stft(noise):
     import librosa
+
     # librosa centres the 400-sample window in the 512 FFT frame: shift by 56 samples
     shifted = np.pad(noise, (56, 56))
-    spectrum = np.abs(librosa.stft(shifted, n_fft=512, hop_length=160, win_length=400,
-                                   window="hann", center=False))
+    spectrum = np.abs(
+        librosa.stft(
+            shifted, n_fft=512, hop_length=160, win_length=400, window="hann", center=False
+        )
+    )
     frames = dsp.log_mel_frames(noise)
-    reference = np.log(dsp.mel_filterbank_tf(16000, 512, 64, 125.0, 7500.0)
-                       @ spectrum[:, :len(frames)] + 0.001).T
+    reference = np.log(
+        dsp.mel_filterbank_tf(16000, 512, 64, 125.0, 7500.0) @ spectrum[:, : len(frames)] + 0.001
+    ).T
     assert np.max(np.abs(frames - reference)) < 1e-4
 
 
@@ -81,17 +87,32 @@ def test_portable_kernel_matches_the_default(kernel, noise):
     outs = []
     for portable in (False, True):
         outs.append(np.empty((298, 64), np.float32))
-        kernel.log_mel(noise, dsp.hann64(400), 512, 160, lo, hi, starts, lengths, weights,
-                       0.001, outs[-1], portable)
+        kernel.log_mel(
+            noise,
+            dsp.hann64(400),
+            512,
+            160,
+            lo,
+            hi,
+            starts,
+            lengths,
+            weights,
+            0.001,
+            outs[-1],
+            portable,
+        )
     assert np.max(np.abs(outs[0] - outs[1])) < 1e-5  # FMA contraction differs, nothing else
 
 
-@pytest.mark.parametrize("options", [
-    {},
-    {"sample_rate": 22050},                                   # 551-sample (odd) window
-    {"sample_rate": 8000, "fmin": 60.0, "fmax": 3800.0, "n_mels": 40},
-    {"window_s": 0.064, "hop_s": 0.005, "n_mels": 128, "log_offset": 1e-6},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"sample_rate": 22050},  # 551-sample (odd) window
+        {"sample_rate": 8000, "fmin": 60.0, "fmax": 3800.0, "n_mels": 40},
+        {"window_s": 0.064, "hop_s": 0.005, "n_mels": 128, "log_offset": 1e-6},
+    ],
+)
 def test_native_kernel_matches_numpy_path(kernel, monkeypatch, noise, options):
     loud = noise * np.linspace(0.0, 30.0, len(noise), dtype=np.float32)  # quiet to clipping
     native, fallback = _both_paths(monkeypatch, loud, **options)
@@ -100,7 +121,7 @@ def test_native_kernel_matches_numpy_path(kernel, monkeypatch, noise, options):
 
 
 def test_base_kernel_through_dsp(kernel, monkeypatch, noise):
-    native, fallback = _both_paths(monkeypatch, noise)
+    _native, fallback = _both_paths(monkeypatch, noise)
     monkeypatch.setenv("SENSEKIT_NATIVE", "base")
     assert np.max(np.abs(dsp.log_mel_frames(noise) - fallback)) < 1e-5
 
@@ -158,13 +179,27 @@ def test_native_kernel_rejects_bad_arguments(kernel, noise):
 def test_native_kernel_bins_match_numpy_rfft(kernel, noise, n_fft, portable):
     # one band per FFT bin, weight 1: the kernel's output is log(|X[k]| + offset)
     bins = n_fft // 2 + 1
-    width, hop = n_fft - n_fft // 4 - 1, max(1, n_fft // 3)   # odd windows, zero padding
+    width, hop = n_fft - n_fft // 4 - 1, max(1, n_fft // 3)  # odd windows, zero padding
     window = np.hanning(width)
-    audio = noise[:hop * 20 + width]
+    audio = noise[: hop * 20 + width]
     out = np.empty((21, bins), np.float32)
-    assert kernel.log_mel(audio, window, n_fft, hop, 0, bins, np.arange(bins, dtype=np.int32),
-                          np.ones(bins, np.int32), np.ones(bins, np.float32), 1e-3, out,
-                          portable) == 21
+    assert (
+        kernel.log_mel(
+            audio,
+            window,
+            n_fft,
+            hop,
+            0,
+            bins,
+            np.arange(bins, dtype=np.int32),
+            np.ones(bins, np.int32),
+            np.ones(bins, np.float32),
+            1e-3,
+            out,
+            portable,
+        )
+        == 21
+    )
     frames = np.lib.stride_tricks.sliding_window_view(audio.astype(np.float64), width)[::hop]
     expected = np.log(np.abs(np.fft.rfft(frames * window, n_fft)) + 1e-3)
     np.testing.assert_allclose(out, expected, atol=2e-6)

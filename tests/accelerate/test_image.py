@@ -30,8 +30,9 @@ def test_decode_matches_pil(media, chelsea):
         image.decode(b"not an image")
 
 
-@pytest.mark.parametrize("mode,pil", [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC),
-                                      ("area", Image.BOX)])
+@pytest.mark.parametrize(
+    "mode,pil", [("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC), ("area", Image.BOX)]
+)
 def test_resize_close_to_pil(chelsea, mode, pil):
     ours = image.resize(chelsea, 224, 160, mode).astype(np.float32)
     theirs = np.asarray(Image.fromarray(chelsea).resize((224, 160), pil), np.float32)
@@ -45,18 +46,24 @@ def test_normalize_matches_numpy_reference(chelsea):
     ours = image.normalize(rgb, 1 / 255.0, MEAN, STD)
     assert ours.shape == (1, 3, 224, 224) and ours.dtype == np.float32
     np.testing.assert_allclose(ours, expected, atol=1e-5)
-    np.testing.assert_allclose(image.normalize(rgb, 1 / 255.0, MEAN, STD, layout="NHWC")[0],
-                               expected[0].transpose(1, 2, 0), atol=1e-5)
-    np.testing.assert_allclose(image.normalize(rgb, bgr=True)[0, 0], rgb[:, :, 2] / 255.0,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        image.normalize(rgb, 1 / 255.0, MEAN, STD, layout="NHWC")[0],
+        expected[0].transpose(1, 2, 0),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        image.normalize(rgb, bgr=True)[0, 0], rgb[:, :, 2] / 255.0, atol=1e-6
+    )
 
 
 def test_letterbox_geometry_round_trips(chelsea):
     out, transform = image.letterbox(chelsea, 320, 320, fill=114)
     assert out.shape == (320, 320, 3)
     h, w = chelsea.shape[:2]
-    x, y = transform.to_source(np.array([transform.pad_x, 320 - transform.pad_x]),
-                               np.array([transform.pad_y, 320 - transform.pad_y]))
+    x, y = transform.to_source(
+        np.array([transform.pad_x, 320 - transform.pad_x]),
+        np.array([transform.pad_y, 320 - transform.pad_y]),
+    )
     np.testing.assert_allclose([x[0], x[1], y[0], y[1]], [0, w, 0, h], atol=1.5)
     assert transform.pad_y > 0 and np.all(out[0] == 114) and np.all(out[-1] == 114)
 
@@ -72,10 +79,14 @@ def test_center_crop_and_color(chelsea):
 
 
 @settings(max_examples=40, deadline=None)
-@given(h=st.integers(1, 300), w=st.integers(1, 300), out_w=st.integers(1, 256),
-       out_h=st.integers(1, 256), mode=st.sampled_from(["area", "bilinear", "bicubic",
-                                                        "nearest"]),
-       fit=st.sampled_from(["center_crop", "scale_fit", "scale_fill"]))
+@given(
+    h=st.integers(1, 300),
+    w=st.integers(1, 300),
+    out_w=st.integers(1, 256),
+    out_h=st.integers(1, 256),
+    mode=st.sampled_from(["area", "bilinear", "bicubic", "nearest"]),
+    fit=st.sampled_from(["center_crop", "scale_fit", "scale_fill"]),
+)
 def test_resize_and_fit_shapes(h, w, out_w, out_h, mode, fit):
     picture = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
     assert image.resize(picture, out_w, out_h, mode).shape == (out_h, out_w, 3)

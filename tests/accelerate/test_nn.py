@@ -19,8 +19,11 @@ def reference_nms(boxes, scores, threshold, classes=None):
     order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
     keep: list[int] = []
     for i in order:
-        if all(_iou(boxes[i], boxes[j]) <= threshold for j in keep
-               if classes is None or classes[i] == classes[j]):
+        if all(
+            _iou(boxes[i], boxes[j]) <= threshold
+            for j in keep
+            if classes is None or classes[i] == classes[j]
+        ):
             keep.append(int(i))
     return np.array(keep, np.int64)
 
@@ -28,8 +31,11 @@ def reference_nms(boxes, scores, threshold, classes=None):
 def _iou(a, b) -> float:
     w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1]) + \
-        max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]) - w * h
+    union = (
+        max(0.0, a[2] - a[0]) * max(0.0, a[3] - a[1])
+        + max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+        - w * h
+    )
     return w * h / max(union, 1e-12)
 
 
@@ -46,8 +52,9 @@ def random_boxes(rng, n, clusters=20, size=640.0):
 def test_nms_equals_reference(n, threshold):
     rng = np.random.default_rng(n)
     boxes, scores = random_boxes(rng, n), rng.random(n).astype(np.float32)
-    np.testing.assert_array_equal(nms_ours := nn.nms(boxes, scores, threshold),
-                                  reference_nms(boxes, scores, threshold))
+    np.testing.assert_array_equal(
+        nms_ours := nn.nms(boxes, scores, threshold), reference_nms(boxes, scores, threshold)
+    )
     assert len(nms_ours) > 1
 
 
@@ -62,6 +69,7 @@ def test_nms_class_aware_equals_reference():
 
 def test_nms_matches_opencv():
     import cv2
+
     rng = np.random.default_rng(3)
     boxes, scores = random_boxes(rng, 2000, clusters=60), rng.random(2000).astype(np.float32)
     xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], 1)
@@ -85,8 +93,12 @@ _box = st.tuples(st.floats(0, 100), st.floats(0, 100), st.floats(1, 60), st.floa
 
 
 @settings(max_examples=80, deadline=None)
-@given(raw=st.lists(_box, min_size=0, max_size=60), threshold=st.floats(0.05, 0.95),
-       seed=st.integers(0, 2 ** 16), n_classes=st.integers(1, 3))
+@given(
+    raw=st.lists(_box, min_size=0, max_size=60),
+    threshold=st.floats(0.05, 0.95),
+    seed=st.integers(0, 2**16),
+    n_classes=st.integers(1, 3),
+)
 def test_nms_properties(raw, threshold, seed, n_classes):
     rng = np.random.default_rng(seed)
     boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in raw], np.float32).reshape(-1, 4)
@@ -102,8 +114,11 @@ def test_nms_properties(raw, threshold, seed, n_classes):
     np.testing.assert_array_equal(keep, reference_nms(boxes, scores, threshold, classes))
 
 
-_logits = hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=12),
-                     elements=st.floats(-80, 80, width=32))
+_logits = hnp.arrays(
+    np.float32,
+    hnp.array_shapes(min_dims=1, max_dims=3, max_side=12),
+    elements=st.floats(-80, 80, width=32),
+)
 
 
 @settings(max_examples=80, deadline=None)
@@ -112,16 +127,22 @@ def test_softmax_properties(x, axis):
     p = nn.softmax(x, axis=axis)
     assert p.dtype == np.float32 and np.all(p >= 0)
     np.testing.assert_allclose(p.sum(axis=axis), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(p, scipy.special.softmax(x.astype(np.float64), axis=axis),
-                               atol=1e-6)
-    np.testing.assert_allclose(nn.log_softmax(x, axis=axis),
-                               scipy.special.log_softmax(x.astype(np.float64), axis=axis),
-                               atol=1e-4)
+    np.testing.assert_allclose(p, scipy.special.softmax(x.astype(np.float64), axis=axis), atol=1e-6)
+    np.testing.assert_allclose(
+        nn.log_softmax(x, axis=axis),
+        scipy.special.log_softmax(x.astype(np.float64), axis=axis),
+        atol=1e-4,
+    )
 
 
 @settings(max_examples=60, deadline=None)
-@given(x=hnp.arrays(np.float32, hnp.array_shapes(max_dims=2, max_side=20),
-                    elements=st.floats(-1e4, 1e4, width=32)))
+@given(
+    x=hnp.arrays(
+        np.float32,
+        hnp.array_shapes(max_dims=2, max_side=20),
+        elements=st.floats(-1e4, 1e4, width=32),
+    )
+)
 def test_sigmoid_property(x):
     y = nn.sigmoid(x)
     assert y.dtype == np.float32 and np.all((y >= 0) & (y <= 1))
@@ -129,9 +150,15 @@ def test_sigmoid_property(x):
 
 
 @settings(max_examples=80, deadline=None)
-@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 40)),
-                    elements=st.floats(-1e3, 1e3, width=32)), k=st.integers(0, 50),
-       axis=st.sampled_from([0, 1, -1]))
+@given(
+    x=hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 6), st.integers(1, 40)),
+        elements=st.floats(-1e3, 1e3, width=32),
+    ),
+    k=st.integers(0, 50),
+    axis=st.sampled_from([0, 1, -1]),
+)
 def test_top_k_property(x, k, axis):
     values, indices = nn.top_k(x, k, axis=axis)
     kk = min(k, x.shape[axis])

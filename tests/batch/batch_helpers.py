@@ -14,8 +14,9 @@ def assert_same(actual, expected, path="result"):
     """Equal JSON values; floats within 1e-4 (workers run ONNX Runtime on 1 thread, the
     reference on all cores: sums may be ordered differently)."""
     if isinstance(expected, float) and isinstance(actual, (int, float)):
-        assert math.isclose(actual, expected, rel_tol=1e-4, abs_tol=1e-4), \
+        assert math.isclose(actual, expected, rel_tol=1e-4, abs_tol=1e-4), (
             f"{path}: {actual} != {expected}"
+        )
     elif isinstance(expected, dict):
         assert isinstance(actual, dict) and actual.keys() == expected.keys(), path
         for key in expected:

@@ -52,6 +52,7 @@ def test_corrupt_audio_becomes_an_error_row(media, tmp_path):
 @pytest.fixture
 def no_work(monkeypatch):
     """Fails the test if an input is read or a worker started."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
 
@@ -59,18 +60,21 @@ def no_work(monkeypatch):
     monkeypatch.setattr(driver, "LocalEngine", forbidden)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"task": "clasify"}, InvalidInput, "Unknown task 'clasify'; tasks: classify"),
-    ({"options": {"topk": 3}}, InvalidInput, r"Unknown option\(s\) \['topk'\]"),
-    ({"options": {"top_k": 0}}, InvalidInput, "top_k must be a positive int"),
-    ({"model": "no-such-model"}, ModelNotFound, "No model named 'no-such-model'"),
-    ({"engine": "spark"}, InvalidInput, "Unknown engine 'spark'"),
-    ({"workers": 0}, InvalidInput, "workers must be a positive int"),
-    ({"subtitles": ("srt",)}, InvalidInput, "Subtitles are written for transcripts"),
-    ({"questions": "q.txt"}, InvalidInput, "classify takes no questions"),
-    ({"task": "answer"}, InvalidInput, "answer needs a questions file"),
-    ({"task": "answer", "questions": "missing.txt"}, InvalidInput, "Cannot read the questions"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"task": "clasify"}, InvalidInput, "Unknown task 'clasify'; tasks: classify"),
+        ({"options": {"topk": 3}}, InvalidInput, r"Unknown option\(s\) \['topk'\]"),
+        ({"options": {"top_k": 0}}, InvalidInput, "top_k must be a positive int"),
+        ({"model": "no-such-model"}, ModelNotFound, "No model named 'no-such-model'"),
+        ({"engine": "spark"}, InvalidInput, "Unknown engine 'spark'"),
+        ({"workers": 0}, InvalidInput, "workers must be a positive int"),
+        ({"subtitles": ("srt",)}, InvalidInput, "Subtitles are written for transcripts"),
+        ({"questions": "q.txt"}, InvalidInput, "classify takes no questions"),
+        ({"task": "answer"}, InvalidInput, "answer needs a questions file"),
+        ({"task": "answer", "questions": "missing.txt"}, InvalidInput, "Cannot read the questions"),
+    ],
+)
 def test_bad_arguments_fail_before_work(kwargs, error, message, photo_folder, tmp_path, no_work):
     arguments = {"task": "classify", "out": tmp_path / "r.jsonl", **kwargs}
     with pytest.raises(error, match=message):
@@ -81,7 +85,7 @@ def test_bad_arguments_fail_before_work(kwargs, error, message, photo_folder, tm
 def test_unwritable_results_fail_before_work(photo_folder, tmp_path, no_work):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(SensekitError, match="Cannot write results to .*a-file/r.jsonl"):
+    with pytest.raises(SensekitError, match=r"Cannot write results to .*a-file/r\.jsonl"):
         batch.run("classify", photo_folder, out=blocker / "r.jsonl", progress=False)
     with pytest.raises(SensekitError, match="it is a folder"):
         batch.run("classify", photo_folder, out=tmp_path, progress=False)
@@ -93,10 +97,18 @@ def test_unreachable_ray_cluster_fails_before_work(photo_folder, tmp_path, no_wo
     with socket.socket() as unused:  # a port nothing listens on
         unused.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{unused.getsockname()[1]}"
-    with pytest.raises(SensekitError, match=f"Cannot reach Ray at {address}: Connection "
-                                            f"refused; start the head with `ray start"):
-        batch.run("classify", photo_folder, out=tmp_path / "r.jsonl", engine="ray",
-                  ray_address=address, progress=False)
+    with pytest.raises(
+        SensekitError,
+        match=f"Cannot reach Ray at {address}: Connection refused; start the head with `ray start",
+    ):
+        batch.run(
+            "classify",
+            photo_folder,
+            out=tmp_path / "r.jsonl",
+            engine="ray",
+            ray_address=address,
+            progress=False,
+        )
     assert not (tmp_path / "r.jsonl").exists()
 
 
@@ -107,11 +119,15 @@ def test_cli_reports_errors_without_a_traceback(photo_folder, tmp_path, capsys, 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     assert main(["batch", "classify", str(photo_folder), "--out", str(blocker / "r.jsonl")]) == 2
-    assert capsys.readouterr().err == (f"sensekit: error: Cannot write results to "
-                                       f"{blocker / 'r.jsonl'}: {blocker} is a file, not a "
-                                       f"folder\n")
-    for args, expected in ((["clasify"], "invalid choice: 'clasify'"),
-                           (["answer"], "the following arguments are required: --questions")):
+    assert capsys.readouterr().err == (
+        f"sensekit: error: Cannot write results to "
+        f"{blocker / 'r.jsonl'}: {blocker} is a file, not a "
+        f"folder\n"
+    )
+    for args, expected in (
+        (["clasify"], "invalid choice: 'clasify'"),
+        (["answer"], "the following arguments are required: --questions"),
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(["batch", *args, str(photo_folder), "--out", "r.jsonl"])
         assert exit_.value.code == 2 and expected in capsys.readouterr().err
@@ -129,16 +145,48 @@ def test_cli_maps_flags_to_the_run(monkeypatch):
 
     monkeypatch.setattr(batch, "run", fake_run)
     args = build_parser().parse_args(
-        ["batch", "transcribe", "talks/", "more.csv", "--out", "r.jsonl", "--workers", "3",
-         "--ray=auto", "--include", "*.wav", "--exclude", "raw/*", "--retry-failed", "--srt",
-         "--beam-size", "2", "--temperature", "0.0", "0.4", "--no-vad", "--quiet"])
+        [
+            "batch",
+            "transcribe",
+            "talks/",
+            "more.csv",
+            "--out",
+            "r.jsonl",
+            "--workers",
+            "3",
+            "--ray=auto",
+            "--include",
+            "*.wav",
+            "--exclude",
+            "raw/*",
+            "--retry-failed",
+            "--srt",
+            "--beam-size",
+            "2",
+            "--temperature",
+            "0.0",
+            "0.4",
+            "--no-vad",
+            "--quiet",
+        ]
+    )
     assert args.func(args) == 0
-    assert seen == {"task": "transcribe", "inputs": ["talks/", "more.csv"], "out": "r.jsonl",
-                    "model": None, "options": {"beam_size": 2, "temperature": (0.0, 0.4),
-                                               "vad": False},
-                    "workers": 3, "engine": "ray", "ray_address": "auto",
-                    "include": ["*.wav"], "exclude": ["raw/*"], "retry_failed": True,
-                    "questions": None, "subtitles": ["srt"], "progress": False}
+    assert seen == {
+        "task": "transcribe",
+        "inputs": ["talks/", "more.csv"],
+        "out": "r.jsonl",
+        "model": None,
+        "options": {"beam_size": 2, "temperature": (0.0, 0.4), "vad": False},
+        "workers": 3,
+        "engine": "ray",
+        "ray_address": "auto",
+        "include": ["*.wav"],
+        "exclude": ["raw/*"],
+        "retry_failed": True,
+        "questions": None,
+        "subtitles": ["srt"],
+        "progress": False,
+    }
     args = build_parser().parse_args(["batch", "classify", "p", "--out", "r.jsonl", "--ray"])
     args.func(args)
     assert (seen["engine"], seen["ray_address"], seen["options"]) == ("ray", None, {})
@@ -158,8 +206,9 @@ def test_a_worker_killed_mid_item_costs_one_error_row(photo_folder, tmp_path, mo
     def append_then_kill_the_worker(self, row):
         append(self, row)
         if not killed:  # after its first row the worker holds the next item
-            (worker,) = [p for p in psutil.Process().children()
-                         if "spawn_main" in " ".join(p.cmdline())]
+            (worker,) = [
+                p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())
+            ]
             worker.send_signal(signal.SIGKILL)
             killed.append(worker.pid)
 
@@ -171,8 +220,9 @@ def test_a_worker_killed_mid_item_costs_one_error_row(photo_folder, tmp_path, mo
     (failed,) = [r for r in rows.values() if r["error"]]
     assert failed["error"] == "the worker process died (exit code -9) while running this input"
     monkeypatch.undo()
-    retried = batch.run("classify", photo_folder, out=out, workers=2, retry_failed=True,
-                        progress=False)
+    retried = batch.run(
+        "classify", photo_folder, out=out, workers=2, retry_failed=True, progress=False
+    )
     assert (retried.computed, retried.failed, retried.skipped) == (1, 0, 11)
     assert len(rows_by_path(batch.read_rows(out))) == 12
 
@@ -189,6 +239,7 @@ def test_every_task_of_the_table_is_a_batch_verb(monkeypatch):
     batch_parser = build_parser()._subparsers._group_actions[0].choices["batch"]
     verbs = batch_parser._subparsers._group_actions[0].choices
     assert set(verbs) == set(TASKS)
-    args = build_parser().parse_args(["batch", "dice", "rolls/", "--out", "r.jsonl",
-                                      "--score-threshold", "0.5"])
+    args = build_parser().parse_args(
+        ["batch", "dice", "rolls/", "--out", "r.jsonl", "--score-threshold", "0.5"]
+    )
     assert (args.spec.name, args.option_score_threshold) == ("dice", 0.5)

@@ -12,11 +12,11 @@ from sensekit import batch
 from sensekit.speech import formats
 
 
-def test_local_engine_gives_the_one_file_results_and_parquet(photo_folder, one_at_a_time,
-                                                             tmp_path):
+def test_local_engine_gives_the_one_file_results_and_parquet(photo_folder, one_at_a_time, tmp_path):
     out = tmp_path / "labels.parquet"
-    summary = batch.run("classify", photo_folder, out=out, options={"top_k": 3}, workers=2,
-                        progress=False)
+    summary = batch.run(
+        "classify", photo_folder, out=out, options={"top_k": 3}, workers=2, progress=False
+    )
     assert (summary.total, summary.computed, summary.failed, summary.skipped) == (12, 12, 0, 0)
     rows = rows_by_path(batch.read_rows(tmp_path / "labels.jsonl"))
     assert sorted(rows) == sorted(str(p) for p in photo_folder.rglob("*") if p.is_file())
@@ -25,17 +25,25 @@ def test_local_engine_gives_the_one_file_results_and_parquet(photo_folder, one_a
         assert row["model"] == "efficientnet-lite0" and row["options"]["top_k"] == 3
         assert_same(row["result"], one_at_a_time("classify", path, top_k=3))
     assert rows[str(photo_folder / "chelsea.png")]["result"][0]["label"] in (
-        "tiger cat", "tabby, tabby cat", "Egyptian cat")
-    assert rows[str(photo_folder / "more" / "dog.jpg")]["sha256"] == \
-        rows[str(photo_folder / "dog.jpg")]["sha256"]
+        "tiger cat",
+        "tabby, tabby cat",
+        "Egyptian cat",
+    )
+    assert (
+        rows[str(photo_folder / "more" / "dog.jpg")]["sha256"]
+        == rows[str(photo_folder / "dog.jpg")]["sha256"]
+    )
     table = pq.read_table(out).to_pylist()
     assert len(table) == 12
     for record in table:
         row = rows[record["path"]]
         assert json.loads(record["result"]) == row["result"]
         assert json.loads(record["options"]) == row["options"]
-        assert (record["sha256"], record["error"], record["question"]) == \
-            (row["sha256"], None, None)
+        assert (record["sha256"], record["error"], record["question"]) == (
+            row["sha256"],
+            None,
+            None,
+        )
 
 
 def test_transcripts_with_subtitle_side_files(sound_folder, one_at_a_time, tmp_path):
@@ -44,8 +52,15 @@ def test_transcripts_with_subtitle_side_files(sound_folder, one_at_a_time, tmp_p
     for name in ("jfk.wav", "Front_Center.wav"):
         shutil.copyfile(sound_folder / name, speech / name)
     out = tmp_path / "talks.jsonl"
-    summary = batch.run("transcribe", speech, out=out, subtitles=("srt", "vtt"), workers=2,
-                        options={"beam_size": 1}, progress=False)
+    summary = batch.run(
+        "transcribe",
+        speech,
+        out=out,
+        subtitles=("srt", "vtt"),
+        workers=2,
+        options={"beam_size": 1},
+        progress=False,
+    )
     assert (summary.computed, summary.failed) == (2, 0)
     rows = rows_by_path(batch.read_rows(out))
     assert "ask not what your country" in rows[str(speech / "jfk.wav")]["result"]["text"]
@@ -56,19 +71,21 @@ def test_transcripts_with_subtitle_side_files(sound_folder, one_at_a_time, tmp_p
         transcript = transcriber.transcribe(str(speech / name))
         assert_same(rows[str(speech / name)]["result"], transcript.to_dict())
         stem = name.rsplit(".", 1)[0]
-        assert (tmp_path / "talks-subtitles" / f"{stem}.srt").read_text() == \
-            formats.to_srt(transcript)
-        assert (tmp_path / "talks-subtitles" / f"{stem}.vtt").read_text() == \
-            formats.to_vtt(transcript)
+        assert (tmp_path / "talks-subtitles" / f"{stem}.srt").read_text() == formats.to_srt(
+            transcript
+        )
+        assert (tmp_path / "talks-subtitles" / f"{stem}.vtt").read_text() == formats.to_vtt(
+            transcript
+        )
 
 
 DOCUMENTS = {
     "skimage.txt": "scikit-image is a collection of algorithms for image processing in "
-                   "Python. It is available free of charge and free of restriction. The "
-                   "project was started in 2009 by Stefan van der Walt.",
+    "Python. It is available free of charge and free of restriction. The "
+    "project was started in 2009 by Stefan van der Walt.",
     "whisper.txt": "Whisper is a speech recognition model released by OpenAI in September "
-                   "2022. It was trained on 680,000 hours of multilingual audio collected "
-                   "from the web.",
+    "2022. It was trained on 680,000 hours of multilingual audio collected "
+    "from the web.",
 }
 
 
@@ -80,18 +97,20 @@ def test_answer_asks_every_question_of_every_document(one_at_a_time, tmp_path):
     questions = tmp_path / "questions.txt"
     questions.write_text("When was the project started?\n\nWho released it?\n")
     out = tmp_path / "answers.jsonl"
-    summary = batch.run("answer", docs, out=out, questions=questions, workers=1,
-                        progress=False)
+    summary = batch.run("answer", docs, out=out, questions=questions, workers=1, progress=False)
     assert (summary.total, summary.computed, summary.failed) == (4, 4, 0)
     rows = list(batch.read_rows(out))
     assert sorted((r["path"], r["question"]) for r in rows) == sorted(
-        (str(docs / d), q) for d in DOCUMENTS
-        for q in ("When was the project started?", "Who released it?"))
+        (str(docs / d), q)
+        for d in DOCUMENTS
+        for q in ("When was the project started?", "Who released it?")
+    )
     for row in rows:
         text = DOCUMENTS[row["path"].rsplit("/", 1)[-1]]
         assert_same(row["result"], one_at_a_time("answer", row["question"], text))
-    started = next(r for r in rows if r["path"].endswith("skimage.txt")
-                   and r["question"].startswith("When"))
+    started = next(
+        r for r in rows if r["path"].endswith("skimage.txt") and r["question"].startswith("When")
+    )
     assert started["result"]["text"] == "2009"  # top_k 1: one answer (None: no answer)
 
 
@@ -104,8 +123,9 @@ def test_embed_reads_text_files(one_at_a_time, tmp_path):
     summary = batch.run("embed", listing, out=out, workers=1, progress=False)
     assert (summary.computed, summary.failed) == (2, 0)
     for row in batch.read_rows(out):
-        assert_same(row["result"],
-                    one_at_a_time("embed", DOCUMENTS[row["path"].rsplit("/", 1)[-1]]))
+        assert_same(
+            row["result"], one_at_a_time("embed", DOCUMENTS[row["path"].rsplit("/", 1)[-1]])
+        )
         (vector,) = row["result"]  # one text: a [1, 384] matrix
         assert len(vector) == 384 and abs(sum(v * v for v in vector) - 1.0) < 1e-3
 

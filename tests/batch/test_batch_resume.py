@@ -25,8 +25,13 @@ _WATCHDOG_S = 600  # only if the driver hangs: the test waits for rows, not for 
 def _kill_after_rows(args: list[str], rows: int) -> tuple[int, list[psutil.Process]]:
     """Runs killable_batch.py, SIGKILLs it once ``rows`` rows are written; returns its exit
     code and its worker processes."""
-    child = subprocess.Popen([sys.executable, str(KILLABLE), *args], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, str(KILLABLE), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     watchdog = threading.Timer(_WATCHDOG_S, child.kill)
     watchdog.start()
     written, workers = 0, []
@@ -48,14 +53,15 @@ def _kill_after_rows(args: list[str], rows: int) -> tuple[int, list[psutil.Proce
     return child.returncode, workers
 
 
-def test_sigkilled_run_resumes_with_every_input_exactly_once(photo_folder, one_at_a_time,
-                                                             tmp_path):
+def test_sigkilled_run_resumes_with_every_input_exactly_once(photo_folder, one_at_a_time, tmp_path):
     corpus = tmp_path / "corpus"
     for copy in range(2):  # 24 inputs: the kill lands with most of them still to run
         shutil.copytree(photo_folder, corpus / f"copy{copy}")
     out = tmp_path / "labels.jsonl"
-    code, workers = _kill_after_rows(["classify", str(corpus), "--out", str(out), "--workers", "2",
-                                      "--top-k", "3", "--quiet"], rows=5)
+    code, workers = _kill_after_rows(
+        ["classify", str(corpus), "--out", str(out), "--workers", "2", "--top-k", "3", "--quiet"],
+        rows=5,
+    )
     assert code == -signal.SIGKILL
     _, alive = psutil.wait_procs(workers, timeout=60)  # orphaned workers leave by themselves
     assert not alive, alive
@@ -65,8 +71,9 @@ def test_sigkilled_run_resumes_with_every_input_exactly_once(photo_folder, one_a
     with open(out, "ab") as f:  # as if the kill had landed in the middle of a write
         f.write(before.splitlines(keepends=True)[-1][:40])
 
-    summary = batch.run("classify", corpus, out=out, options={"top_k": 3}, workers=2,
-                        progress=False)
+    summary = batch.run(
+        "classify", corpus, out=out, options={"top_k": 3}, workers=2, progress=False
+    )
     assert summary.notes and "torn last line" in summary.notes[0]
     assert (summary.skipped, summary.computed, summary.failed) == (kept, 24 - kept, 0)
     rows = rows_by_path(batch.read_rows(out))
@@ -79,15 +86,26 @@ def test_sigkilled_run_resumes_with_every_input_exactly_once(photo_folder, one_a
 
 
 def _row(path, sha, error=None, top_k=3):
-    return {"path": path, "sha256": sha, "task": "classify", "model": "m",
-            "options": {"top_k": top_k}, "result": None if error else [1], "error": error,
-            "seconds": 0.1}
+    return {
+        "path": path,
+        "sha256": sha,
+        "task": "classify",
+        "model": "m",
+        "options": {"top_k": top_k},
+        "result": None if error else [1],
+        "error": error,
+        "seconds": 0.1,
+    }
 
 
 def test_journal_cuts_torn_lines_and_keeps_the_last_row_of_each_input(tmp_path):
     out = tmp_path / "r.jsonl"
-    lines = [_row("/a", "1", error="bad"), _row("/b", "2"), _row("/a", "1"),
-             _row("/c", "3", top_k=5)]
+    lines = [
+        _row("/a", "1", error="bad"),
+        _row("/b", "2"),
+        _row("/a", "1"),
+        _row("/c", "3", top_k=5),
+    ]
     out.write_text("".join(json.dumps(r) + "\n" for r in lines) + "not json\n" + '{"path": "/')
     with Journal.open(out) as journal:
         assert journal.status(identity(_row("/a", "1")), "1") == "ok"
@@ -107,7 +125,7 @@ def test_journal_cuts_torn_lines_and_keeps_the_last_row_of_each_input(tmp_path):
 def test_one_writer_at_a_time(tmp_path):
     out = tmp_path / "r.jsonl"
     with Journal.open(out) as journal:
-        with pytest.raises(SensekitError, match="Another sensekit batch run is writing r.jsonl"):
+        with pytest.raises(SensekitError, match=r"Another sensekit batch run is writing r\.jsonl"):
             Journal.open(out)
         journal.append(_row("/a", "1"))
     with Journal.open(out) as journal:  # released on closing
@@ -140,4 +158,7 @@ def test_retry_failed_and_changed_files(media, tmp_path):
     assert len(rows) == 2 and all(r["error"] is None for r in rows.values())
     assert rows[str(photos / "coffee.png")]["result"][0]["label"] != "espresso"
     assert rows[str(photos / "cat.png")]["result"][0]["label"] in (
-        "tiger cat", "tabby, tabby cat", "Egyptian cat")
+        "tiger cat",
+        "tabby, tabby cat",
+        "Egyptian cat",
+    )

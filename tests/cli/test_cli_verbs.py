@@ -32,26 +32,37 @@ INAUGURATION = (
     "20, 1961, at the east front of the Capitol in Washington. Chief Justice Earl Warren "
     "administered the oath of office. In his inaugural address Kennedy told the nation that "
     "the torch had been passed to a new generation of Americans, and he closed with the "
-    "words: \"And so, my fellow Americans: ask not what your country can do for you, ask "
-    "what you can do for your country.\" The poet Robert Frost recited \"The Gift "
-    "Outright\" at the ceremony.")
+    'words: "And so, my fellow Americans: ask not what your country can do for you, ask '
+    'what you can do for your country." The poet Robert Frost recited "The Gift '
+    'Outright" at the ceremony.'
+)
 JFK_WORDS = "ask not what your country can do for you"
 # MediaPipe's short-range face detector (128x128 RGB in [-1, 1]), 230 kB.
 FACE_TFLITE = PackageSource(
-    "pypi", "mediapipe", "0.10.21",
+    "pypi",
+    "mediapipe",
+    "0.10.21",
     "mediapipe/modules/face_detection/face_detection_short_range.tflite",
-    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8")
+    "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+)
 
 
-def sensekit(*args: object, home: Path | None = None, stdin: str | None = None
-             ) -> subprocess.CompletedProcess[str]:
+def sensekit(
+    *args: object, home: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Runs ``sensekit ARGS`` in a new Python process (``home`` becomes SENSEKIT_HOME)."""
     env = dict(os.environ)
     if home is not None:
         env["SENSEKIT_HOME"] = str(home)
-    return subprocess.run([sys.executable, "-m", "sensekit.cli", *map(str, args)], env=env,
-                          input=stdin, capture_output=True, text=True, timeout=TIMEOUT_S,
-                          stdin=None if stdin is not None else subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "sensekit.cli", *map(str, args)],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
 
 
 def succeeded(result: subprocess.CompletedProcess[str]) -> str:
@@ -89,24 +100,31 @@ def vad_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 # -- language --------------------------------------------------------------------------------
 def test_answer_text_json_and_stdin(document: Path) -> None:
-    text = succeeded(sensekit("answer", "Who administered the oath of office?", "--file",
-                              document))
+    text = succeeded(sensekit("answer", "Who administered the oath of office?", "--file", document))
     score, start, end, span = re.fullmatch(r"(\S+)  \[(\d+):(\d+)\]  (.+)\n", text).groups()
-    assert "Earl Warren" in span and INAUGURATION[int(start):int(end)] == span
+    assert "Earl Warren" in span and INAUGURATION[int(start) : int(end)] == span
     assert 0.0 < float(score) <= 1.0
 
-    answers = json.loads(succeeded(sensekit("answer", "When was Kennedy sworn in?", "--file",
-                                            document, "--json", "--top-k", "3")))
+    answers = json.loads(
+        succeeded(
+            sensekit(
+                "answer", "When was Kennedy sworn in?", "--file", document, "--json", "--top-k", "3"
+            )
+        )
+    )
     assert len(answers) == 3 and set(answers[0]) == {"text", "score", "start", "end"}
     assert answers[0]["text"] == "January 20, 1961"
-    assert all(INAUGURATION[a["start"]:a["end"]] == a["text"] for a in answers)
+    assert all(INAUGURATION[a["start"] : a["end"]] == a["text"] for a in answers)
     scores = [a["score"] for a in answers]
-    assert scores == sorted(scores, reverse=True) and 0 < scores[-1] and scores[0] <= 1
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0 and scores[0] <= 1
 
-    piped = json.loads(succeeded(sensekit("answer", "Which poem did Robert Frost recite?",
-                                          "--json", stdin=INAUGURATION)))
+    piped = json.loads(
+        succeeded(
+            sensekit("answer", "Which poem did Robert Frost recite?", "--json", stdin=INAUGURATION)
+        )
+    )
     assert "The Gift Outright" in piped["text"]
-    assert INAUGURATION[piped["start"]:piped["end"]] == piped["text"]
+    assert INAUGURATION[piped["start"] : piped["end"]] == piped["text"]
 
 
 def test_embed_json_equals_the_api_and_ranks_meaning() -> None:
@@ -131,21 +149,32 @@ def test_transcribe_text_and_json(media) -> None:
     text = succeeded(sensekit("transcribe", jfk))
     assert JFK_WORDS in text.lower().replace(",", "")
 
-    result = json.loads(succeeded(sensekit("transcribe", jfk, "--format", "json",
-                                           "--beam-size", "1")))
+    result = json.loads(
+        succeeded(sensekit("transcribe", jfk, "--format", "json", "--beam-size", "1"))
+    )
     assert JFK_WORDS in result["text"].lower().replace(",", "")
     assert result["language"] == "en"
     assert result["duration"] == pytest.approx(sf.info(str(jfk)).duration, abs=0.05)
     segments = result["segments"]
     assert segments and "".join(s["text"] for s in segments).strip() == result["text"]
     times = [t for s in segments for t in (s["start"], s["end"])]
-    assert times == sorted(times) and 0 <= times[0] and times[-1] <= result["duration"]
+    assert times == sorted(times) and times[0] >= 0 and times[-1] <= result["duration"]
 
 
 def test_transcribe_several_files_into_subtitles(media, tmp_path: Path) -> None:
     files = [media("Front_Center.wav"), media("jfk.wav")]
-    out = succeeded(sensekit("transcribe", *files, "--format", "srt", "--beam-size", "1",
-                             "--output-dir", tmp_path / "subs"))
+    out = succeeded(
+        sensekit(
+            "transcribe",
+            *files,
+            "--format",
+            "srt",
+            "--beam-size",
+            "1",
+            "--output-dir",
+            tmp_path / "subs",
+        )
+    )
     written = [Path(line) for line in out.splitlines()]
     assert written == [tmp_path / "subs" / "Front_Center.srt", tmp_path / "subs" / "jfk.srt"]
     center, jfk = (p.read_text(encoding="utf-8") for p in written)
@@ -182,8 +211,7 @@ def test_models_build_into_a_fresh_home(vad_home: tuple[Path, str]) -> None:
 
 def test_models_list_and_info(vad_home: tuple[Path, str]) -> None:
     home, _ = vad_home
-    rows = [line.split() for line in succeeded(sensekit("models", "list", home=home))
-            .splitlines()]
+    rows = [line.split() for line in succeeded(sensekit("models", "list", home=home)).splitlines()]
     states = {row[0]: " ".join(row[2:4]) for row in rows}
     assert set(states) == set(registry.recipes())
     assert states.pop("silero-vad").startswith("built ")
@@ -196,8 +224,7 @@ def test_models_list_and_info(vad_home: tuple[Path, str]) -> None:
     assert info["source"]["model"]["package"] == "silero-vad"
 
 
-def test_models_verify_finds_a_flipped_byte(vad_home: tuple[Path, str], tmp_path: Path
-                                           ) -> None:
+def test_models_verify_finds_a_flipped_byte(vad_home: tuple[Path, str], tmp_path: Path) -> None:
     home, _ = vad_home
     assert succeeded(sensekit("models", "verify", home=home)) == "silero-vad: ok\n"
     copy = tmp_path / "models" / "silero-vad.skmodel"
@@ -219,9 +246,23 @@ def test_models_convert_a_tflite_file(media, tmp_path: Path) -> None:
     from sensekit.core.model import Model
 
     source = fetch(FACE_TFLITE, registry.home() / "downloads")
-    out = json.loads(succeeded(sensekit(
-        "models", "convert", source, "--output", tmp_path / "face.skmodel", "--name", "face",
-        "--task", "face-detection", "--license", "Apache-2.0")))
+    out = json.loads(
+        succeeded(
+            sensekit(
+                "models",
+                "convert",
+                source,
+                "--output",
+                tmp_path / "face.skmodel",
+                "--name",
+                "face",
+                "--task",
+                "face-detection",
+                "--license",
+                "Apache-2.0",
+            )
+        )
+    )
     assert out["path"] == str(tmp_path / "face.skmodel") and out["task"] == "face-detection"
     assert out["conversion"]["from"] == "tflite"
     assert 0 <= out["conversion"]["max_abs_diff"] <= out["conversion"]["tolerance"] == 1e-3
@@ -243,42 +284,61 @@ def photo_inputs(media, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sensekit.vision.image_input import load_image, preprocess
 
     spec = Model.load("efficientnet-lite0").manifest.preprocess
-    batch = np.concatenate([preprocess(load_image(media(p)), spec)[0] for p in
-                            ("chelsea.png", "coffee.png", "giraffe.jpg", "rocket.jpg")])
+    batch = np.concatenate(
+        [
+            preprocess(load_image(media(p)), spec)[0]
+            for p in ("chelsea.png", "coffee.png", "giraffe.jpg", "rocket.jpg")
+        ]
+    )
     path = tmp_path_factory.mktemp("samples") / "photos.npz"
     np.savez(path, image=batch)
     return path
 
 
-def test_models_compress_fp16_and_classify_with_it(media, photo_inputs: Path,
-                                                  tmp_path: Path) -> None:
+def test_models_compress_fp16_and_classify_with_it(
+    media, photo_inputs: Path, tmp_path: Path
+) -> None:
     from sensekit.vision import ImageClassifier
 
     target = tmp_path / "fp16.skmodel"
-    report = json.loads(succeeded(sensekit("models", "compress", "efficientnet-lite0", "fp16",
-                                           "--output", target, "--samples", photo_inputs)))
+    report = json.loads(
+        succeeded(
+            sensekit(
+                "models",
+                "compress",
+                "efficientnet-lite0",
+                "fp16",
+                "--output",
+                target,
+                "--samples",
+                photo_inputs,
+            )
+        )
+    )
     assert report["kept"] == "compressed" and report["path"] == str(target)
     assert report["method"] == "fp16" and report["metric"] == "top1_agreement"
     assert 0.45 < report["size_ratio"] < 0.55  # float16 weights: half the bytes
     assert report["score_before"] == report["score_after"] == 1.0
     photos = [media("dog.jpg"), media("horses.jpg")]  # not among the samples
-    found = json.loads(succeeded(sensekit("classify", *photos, "--json", "--model", target,
-                                          "--top-k", "3")))
+    found = json.loads(
+        succeeded(sensekit("classify", *photos, "--json", "--model", target, "--top-k", "3"))
+    )
     original = ImageClassifier.from_model("efficientnet-lite0")
     for photo in photos:
         want = original.classify(photo, top_k=3)
         got = found[str(photo)]
         assert [c["label"] for c in got] == [c.label for c in want]
-        np.testing.assert_allclose([c["score"] for c in got], [c.score for c in want],
-                                   atol=5e-3)
+        np.testing.assert_allclose([c["score"] for c in got], [c.score for c in want], atol=5e-3)
 
 
 def test_models_update_trains_a_head_that_hears_new_clips(media, tmp_path: Path) -> None:
     from sensekit.sound.identify import SoundClassifier
 
     yamnet = SoundClassifier.from_model("yamnet")
-    clips = {"voice": ["Front_Center.wav", "Front_Left.wav", "Rear_Right.wav"],
-             "chime": ["bell.oga", "complete.oga", "dialog-warning.oga", "camera-shutter.oga"]}
+    clips = {
+        "voice": ["Front_Center.wav", "Front_Left.wav", "Rear_Right.wav"],
+        "chime": ["bell.oga", "complete.oga", "dialog-warning.oga", "camera-shutter.oga"],
+    }
     features, labels = [], []
     for label, names in clips.items():
         for name in names:
@@ -288,15 +348,32 @@ def test_models_update_trains_a_head_that_hears_new_clips(media, tmp_path: Path)
     examples = tmp_path / "examples.npz"
     np.savez(examples, features=np.concatenate(features), labels=np.array(labels))
     target = tmp_path / "voice-or-chime.skmodel"
-    result = json.loads(succeeded(sensekit(
-        "models", "update", "yamnet", "--examples", examples, "--name", "voice-or-chime",
-        "--output", target, "--feature-output", "embedding", "--holdout", "0")))
+    result = json.loads(
+        succeeded(
+            sensekit(
+                "models",
+                "update",
+                "yamnet",
+                "--examples",
+                examples,
+                "--name",
+                "voice-or-chime",
+                "--output",
+                target,
+                "--feature-output",
+                "embedding",
+                "--holdout",
+                "0",
+            )
+        )
+    )
     assert result["path"] == str(target) and result["labels"] == ["chime", "voice"]
     assert result["train_accuracy"] == 1.0 and result["holdout_accuracy"] is None
     assert result["method"] == "logistic" and not result["cancelled"]
     unseen = {"Side_Left.wav": "voice", "phone-incoming-call.oga": "chime"}
-    heard = json.loads(succeeded(sensekit("identify", *(media(n) for n in unseen),
-                                          "--model", target, "--json")))
+    heard = json.loads(
+        succeeded(sensekit("identify", *(media(n) for n in unseen), "--model", target, "--json"))
+    )
     for name, label in unseen.items():
         assert {e["label"] for e in heard[str(media(name))]} == {label}, heard
 
@@ -307,32 +384,44 @@ BAD_INPUTS = {
     "answer-empty-question": (["answer", "", "--file", "{tmp}/notes.txt"], "question is empty"),
     "embed-empty-text": (["embed", " "], "text is empty"),
     "transcribe-not-audio": (["transcribe", "{tmp}/notes.txt"], "Cannot decode"),
-    "transcribe-language": (["transcribe", "{media}/jfk.wav", "--language", "fr"],
-                            "English-only"),
-    "transcribe-beam-size": (["transcribe", "{media}/jfk.wav", "--beam-size", "0"],
-                             "beam_size"),
+    "transcribe-language": (["transcribe", "{media}/jfk.wav", "--language", "fr"], "English-only"),
+    "transcribe-beam-size": (["transcribe", "{media}/jfk.wav", "--beam-size", "0"], "beam_size"),
     "classify-top-k": (["classify", "{media}/dog.jpg", "--top-k", "0"], "top_k"),
     "detect-threshold": (["detect", "{media}/dog.jpg", "--threshold", "2"], "threshold"),
     "pose-max-people": (["pose", "{media}/person.jpg", "--max-people", "0"], "max_people"),
     "identify-not-audio": (["identify", "{tmp}/notes.txt"], "notes.txt"),
     "models-info-unknown": (["models", "info", "no-such-model"], "Available models"),
     "models-build-nothing": (["models", "build"], "name a model"),
-    "models-convert-unknown-kind": (["models", "convert", "{tmp}/notes.txt"],
-                                    "Cannot tell what kind"),
-    "models-compress-no-samples": (["models", "compress", "silero-vad", "fp16", "--samples",
-                                    "{tmp}/missing.npz"], "Cannot read"),
-    "models-update-bad-examples": (["models", "update", "yamnet", "--examples", "{tmp}/x.npz",
-                                    "--name", "x"], "must hold arrays"),
-    "classify-draw-unwritable": (["classify", "{media}/dog.jpg", "--draw", "{tmp}/no/x.png"],
-                                 "cannot write an image"),
+    "models-convert-unknown-kind": (
+        ["models", "convert", "{tmp}/notes.txt"],
+        "Cannot tell what kind",
+    ),
+    "models-compress-no-samples": (
+        ["models", "compress", "silero-vad", "fp16", "--samples", "{tmp}/missing.npz"],
+        "Cannot read",
+    ),
+    "models-update-bad-examples": (
+        ["models", "update", "yamnet", "--examples", "{tmp}/x.npz", "--name", "x"],
+        "must hold arrays",
+    ),
+    "classify-draw-unwritable": (
+        ["classify", "{media}/dog.jpg", "--draw", "{tmp}/no/x.png"],
+        "cannot write an image",
+    ),
     "classify-sound-not-audio": (["classify-sound", "{tmp}/notes.txt"], "notes.txt"),
     "speech-activity-missing": (["speech-activity", "{tmp}/missing.wav"], "not found"),
-    "dice-missing-model": (["dice", "{tmp}/notes.mp4", "--model", "{tmp}/shapes.skmodel"],
-                           "shapes.skmodel"),
-    "train-detector-empty": (["train", "detector", "{tmp}", "--out", "{tmp}/x.skmodel"],
-                             "expected a YOLO folder"),
-    "train-detector-bad-out": (["train", "detector", "{tmp}", "--out", "{tmp}/x.onnx"],
-                               "must end in .skmodel"),
+    "dice-missing-model": (
+        ["dice", "{tmp}/notes.mp4", "--model", "{tmp}/shapes.skmodel"],
+        "shapes.skmodel",
+    ),
+    "train-detector-empty": (
+        ["train", "detector", "{tmp}", "--out", "{tmp}/x.skmodel"],
+        "expected a YOLO folder",
+    ),
+    "train-detector-bad-out": (
+        ["train", "detector", "{tmp}", "--out", "{tmp}/x.onnx"],
+        "must end in .skmodel",
+    ),
 }
 
 
@@ -365,16 +454,37 @@ def test_train_detector_then_dice_and_detect_use_the_package(tmp_path: Path) -> 
 
     data = write_dataset(tmp_path / "dice", 8, seed=3)
     out = tmp_path / "tiny.skmodel"
-    text = succeeded(sensekit("train", "detector", data, "--out", out, "--epochs", "1",
-                              "--size", "64", "--batch-size", "4", "--validation", "0.25",
-                              "--all-orientations", "--class-agnostic"))
+    text = succeeded(
+        sensekit(
+            "train",
+            "detector",
+            data,
+            "--out",
+            out,
+            "--epochs",
+            "1",
+            "--size",
+            "64",
+            "--batch-size",
+            "4",
+            "--validation",
+            "0.25",
+            "--all-orientations",
+            "--class-agnostic",
+        )
+    )
     assert str(out) in text and "validation mAP@0.5" in text
     photo = next((data / "images").iterdir())
-    reading = json.loads(succeeded(sensekit("dice", photo, "--model", out, "--json",
-                                            "--draw", tmp_path / "drawn.png")))
-    assert set(reading) == {"values", "total", "dice"} and reading["total"] == \
-        sum(reading["values"])
+    reading = json.loads(
+        succeeded(
+            sensekit("dice", photo, "--model", out, "--json", "--draw", tmp_path / "drawn.png")
+        )
+    )
+    assert set(reading) == {"values", "total", "dice"} and reading["total"] == sum(
+        reading["values"]
+    )
     assert cv2.imread(str(tmp_path / "drawn.png")) is not None
-    detections = json.loads(succeeded(sensekit("detect", photo, "--model", out, "--json",
-                                               "--threshold", "0")))
+    detections = json.loads(
+        succeeded(sensekit("detect", photo, "--model", out, "--json", "--threshold", "0"))
+    )
     assert {d["label"] for d in detections} <= {"1", "2", "3", "4", "5", "6"}

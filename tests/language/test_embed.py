@@ -8,13 +8,17 @@ import pytest
 from sensekit.core.errors import InvalidInput
 from sensekit.language import embed, tokenize
 
-SENTENCES = ["A cat sits on the mat.", "A kitten is resting on a rug.",
-             "The central bank raised interest rates again."]
+SENTENCES = [
+    "A cat sits on the mat.",
+    "A kitten is resting on a rug.",
+    "The central bank raised interest rates again.",
+]
 
 
 def test_embeddings_match_pytorch(embedder):
     import torch
     import transformers
+
     from sensekit.language.train import base_encoder
 
     paths = base_encoder()
@@ -22,8 +26,10 @@ def test_embeddings_match_pytorch(embedder):
     model = transformers.BertModel(transformers.BertConfig.from_json_file(str(paths["config"])))
     from safetensors.torch import load_file
 
-    model.load_state_dict({k: v for k, v in load_file(str(paths["weights"])).items()
-                           if "position_ids" not in k}, strict=False)
+    model.load_state_dict(
+        {k: v for k, v in load_file(str(paths["weights"])).items() if "position_ids" not in k},
+        strict=False,
+    )
     feeds = embedder._preprocess(SENTENCES)
     with torch.no_grad():
         hidden = model.eval()(**{k: torch.from_numpy(v) for k, v in feeds.items()})[0].numpy()
@@ -60,10 +66,14 @@ def test_fp16_weights_package_keeps_the_embeddings(embedder, tmp_path):
     from sensekit.core.compress import compress
     from sensekit.language import TextEmbedder
 
-    report = compress(embedder.model, "fp16", tmp_path / "e16.skmodel", repeats=1,
-                      weights_only=True)
+    report = compress(
+        embedder.model, "fp16", tmp_path / "e16.skmodel", repeats=1, weights_only=True
+    )
     assert report.size_after < 0.55 * report.size_before
-    texts = ["The ferry crosses in forty minutes.", "Storms close the harbour in winter.",
-             "A cup of coffee with milk, please."]
+    texts = [
+        "The ferry crosses in forty minutes.",
+        "Storms close the harbour in winter.",
+        "A cup of coffee with milk, please.",
+    ]
     a, b = embedder.embed(texts), TextEmbedder.from_model(report.path).embed(texts)
     assert float(np.min(np.sum(a * b, axis=1))) > 0.9999

@@ -19,52 +19,79 @@ OBSERVATORY = (
     "sea level. Its main instrument is a 3.6-metre reflecting telescope designed by the "
     "optician Harriet Calloway. The observatory is run by the University of Brenmouth, which "
     "sends about forty students there every summer. In 2004 a landslide destroyed the access "
-    "road, and for two years supplies had to be delivered by helicopter.")
+    "road, and for two years supplies had to be delivered by helicopter."
+)
 CHEESE = (
     "Tollmere cheese is made from the milk of Fennish goats that graze on salt marshes. "
     "After pressing, the wheels are washed in cider brine every three days for eleven weeks, "
     "which gives the rind its orange colour. The cheese was first sold at the market in "
-    "Dunhollow in 1822, and today only four farms are allowed to use the name.")
+    "Dunhollow in 1822, and today only four farms are allowed to use the name."
+)
 FERRY = (
     "The ferry between Ostrel and the island of Maugan was started in 1953 by the brothers "
     "Pieter and Jonas Haverkamp. Their first boat, the Grey Heron, could carry twelve cars. "
     "The crossing takes forty minutes, and in winter the service runs only on weekends "
-    "because storms often close the harbour at Maugan.")
+    "because storms often close the harbour at Maugan."
+)
 ORCHESTRA = (
     "The Leventhal Youth Orchestra was founded by the conductor Amira Solberg in 1987. "
     "It rehearses in an old tram depot in the city of Kessan and gives its main concert "
     "every year on the first Sunday of June. Players must be between fourteen and "
-    "twenty-two years old.")
+    "twenty-two years old."
+)
 # (document, question, accepted answers as a SQuAD annotator would write them)
 CASES = [
     (OBSERVATORY, "When was the Corvath Ridge Observatory built?", ["1968"]),
-    (OBSERVATORY, "Who designed the main telescope?", ["Harriet Calloway",
-                                                        "the optician Harriet Calloway"]),
+    (
+        OBSERVATORY,
+        "Who designed the main telescope?",
+        ["Harriet Calloway", "the optician Harriet Calloway"],
+    ),
     (OBSERVATORY, "Which university runs the observatory?", ["University of Brenmouth"]),
     (OBSERVATORY, "What destroyed the access road in 2004?", ["landslide"]),
-    (OBSERVATORY, "How high is the plateau?", ["2,340 metres",
-                                               "2,340 metres above sea level"]),
+    (OBSERVATORY, "How high is the plateau?", ["2,340 metres", "2,340 metres above sea level"]),
     (OBSERVATORY, "How were supplies delivered after the landslide?", ["by helicopter"]),
     (CHEESE, "What animals give the milk for Tollmere cheese?", ["Fennish goats", "goats"]),
     (CHEESE, "What are the wheels washed in?", ["cider brine"]),
-    (CHEESE, "Where was the cheese first sold?", ["Dunhollow", "the market in Dunhollow",
-                                                  "at the market in Dunhollow"]),
+    (
+        CHEESE,
+        "Where was the cheese first sold?",
+        ["Dunhollow", "the market in Dunhollow", "at the market in Dunhollow"],
+    ),
     (CHEESE, "How many farms may use the name?", ["four", "four farms", "only four farms"]),
-    (CHEESE, "What gives the rind its orange colour?", [
-        "cider brine", "washed in cider brine every three days for eleven weeks"]),
-    (FERRY, "Who started the ferry to Maugan?", ["Pieter and Jonas Haverkamp",
-                                                 "the brothers Pieter and Jonas Haverkamp"]),
+    (
+        CHEESE,
+        "What gives the rind its orange colour?",
+        ["cider brine", "washed in cider brine every three days for eleven weeks"],
+    ),
+    (
+        FERRY,
+        "Who started the ferry to Maugan?",
+        ["Pieter and Jonas Haverkamp", "the brothers Pieter and Jonas Haverkamp"],
+    ),
     (FERRY, "How long does the crossing take?", ["forty minutes"]),
     (FERRY, "What was the name of the first boat?", ["Grey Heron"]),
-    (FERRY, "Why does the service run only on weekends in winter?", [
-        "storms often close the harbour at Maugan", "storms often close the harbour"]),
+    (
+        FERRY,
+        "Why does the service run only on weekends in winter?",
+        ["storms often close the harbour at Maugan", "storms often close the harbour"],
+    ),
     (FERRY, "How many cars could the first boat carry?", ["twelve", "twelve cars"]),
-    (ORCHESTRA, "Who founded the Leventhal Youth Orchestra?", [
-        "Amira Solberg", "the conductor Amira Solberg"]),
-    (ORCHESTRA, "Where does the orchestra rehearse?", [
-        "in an old tram depot", "an old tram depot in the city of Kessan"]),
-    (ORCHESTRA, "When is the main concert?", ["the first Sunday of June",
-                                              "every year on the first Sunday of June"]),
+    (
+        ORCHESTRA,
+        "Who founded the Leventhal Youth Orchestra?",
+        ["Amira Solberg", "the conductor Amira Solberg"],
+    ),
+    (
+        ORCHESTRA,
+        "Where does the orchestra rehearse?",
+        ["in an old tram depot", "an old tram depot in the city of Kessan"],
+    ),
+    (
+        ORCHESTRA,
+        "When is the main concert?",
+        ["the first Sunday of June", "every year on the first Sunday of June"],
+    ),
     (ORCHESTRA, "In which city is the tram depot?", ["Kessan"]),
 ]
 UNANSWERABLE = [
@@ -86,10 +113,25 @@ FILLER = [
 
 def test_fresh_paragraphs_are_not_in_the_data_set():
     contexts = " ".join(e.context for e in load_examples(DATA_DIR))
-    found = [name for name in ("Corvath Ridge", "Tollmere", "Harriet Calloway", "Brenmouth",
-                               "Port Anselm", "Vornbeck", "Dunhollow", "Fennish", "Maugan",
-                               "Haverkamp", "Leventhal", "Amira Solberg", "Kessan")
-             if name in contexts]
+    found = [
+        name
+        for name in (
+            "Corvath Ridge",
+            "Tollmere",
+            "Harriet Calloway",
+            "Brenmouth",
+            "Port Anselm",
+            "Vornbeck",
+            "Dunhollow",
+            "Fennish",
+            "Maugan",
+            "Haverkamp",
+            "Leventhal",
+            "Amira Solberg",
+            "Kessan",
+        )
+        if name in contexts
+    ]
     assert found == []
 
 
@@ -102,7 +144,7 @@ def test_answers_fresh_paragraphs(answerer):
         got = answerer.answer(question, document)
         text = "" if got is None else got.text
         if got is not None:
-            assert document[got.start:got.end] == got.text
+            assert document[got.start : got.end] == got.text
             assert 0.0 < got.score <= 1.0
         scored.append((question, text, *exact_f1(text, golds)))
     report = "\n".join(f"  {q!r} -> {t!r} EM {e:.0f} F1 {f:.2f}" for q, t, e, f in scored)
@@ -132,7 +174,7 @@ def test_top_k_is_ranked(answerer):
 def test_answer_past_token_2000_of_a_long_document(answerer):
     sentences = [FILLER[i % len(FILLER)] for i in range(200)]
     fact = "The lighthouse keeper of Port Anselm was Thessaly Vornbeck, a retired sailor."
-    document = " ".join(sentences[:180] + [fact] + sentences[180:])
+    document = " ".join([*sentences[:180], fact, *sentences[180:]])
     tokens = answerer.document(document).tokens
     assert len(tokens) > 2200
     got = answerer.answer("Who was the lighthouse keeper of Port Anselm?", document)
@@ -153,9 +195,18 @@ def test_module_verb_and_utf8_bytes():
     assert got is not None and "1968" in got.text
 
 
-@pytest.mark.parametrize("question,document", [
-    ("", OBSERVATORY), ("   \n", OBSERVATORY), (CASES[0][1], ""), (CASES[0][1], " \t\n "),
-    (CASES[0][1], b"\xff\xfe caf\xe9 \x80"), (None, OBSERVATORY), (CASES[0][1], 42)])
+@pytest.mark.parametrize(
+    "question,document",
+    [
+        ("", OBSERVATORY),
+        ("   \n", OBSERVATORY),
+        (CASES[0][1], ""),
+        (CASES[0][1], " \t\n "),
+        (CASES[0][1], b"\xff\xfe caf\xe9 \x80"),
+        (None, OBSERVATORY),
+        (CASES[0][1], 42),
+    ],
+)
 def test_bad_input_is_rejected(answerer, question, document):
     with pytest.raises(InvalidInput):
         answerer.answer(question, document)
@@ -178,4 +229,3 @@ def test_bad_options():
         answer("Why?", OBSERVATORY, top_k=0)
     with pytest.raises(InvalidInput):
         answer("Why?", OBSERVATORY, unknown_option=1)
-

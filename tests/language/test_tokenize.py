@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from sensekit.accelerate.nn import span_top_k
-from sensekit.language.squad import (QAExample, exact_f1, load_examples, split_examples,
-                                     training_windows)
+from sensekit.language.squad import (
+    QAExample,
+    exact_f1,
+    load_examples,
+    split_examples,
+    training_windows,
+)
 from sensekit.language.tokenize import PairTemplate, build_windows, window_starts
 from sensekit.language.train import DATA_DIR
 
@@ -32,11 +37,11 @@ def test_build_windows_layout(template):
     assert w.context_start == head
     for row, first in enumerate(starts):
         count = int(w.token_count[row])
-        got = w.input_ids[row, head:head + count]
-        assert got.tolist() == passage[first:first + count].tolist()
-        assert w.input_ids[row, :len(template.prefix)].tolist() == list(template.prefix)
+        got = w.input_ids[row, head : head + count]
+        assert got.tolist() == passage[first : first + count].tolist()
+        assert w.input_ids[row, : len(template.prefix)].tolist() == list(template.prefix)
         assert int(w.attention_mask[row].sum()) == head + count + len(template.suffix)
-        assert set(w.token_type_ids[row, head:head + count].tolist()) == {template.second_type}
+        assert set(w.token_type_ids[row, head : head + count].tolist()) == {template.second_type}
     assert w.input_ids[-1, -1] in (template.pad_id, template.suffix[-1])
 
 
@@ -44,7 +49,7 @@ def test_span_top_k_respects_order_and_length():
     start = np.array([[0.0, 0.1, 0.7, 0.2]])
     end = np.array([[0.0, 0.6, 0.1, 0.3]])
     valid = np.array([[False, True, True, True]])
-    rows, s, e, scores = span_top_k(start, end, valid, 2, max_len=2)
+    _rows, s, e, scores = span_top_k(start, end, valid, 2, max_len=2)
     # (2, 1) is invalid (end before start); (2, 3) is the best allowed pair
     assert (s[0], e[0]) == (2, 3) and scores[0] == pytest.approx(0.21)
     assert np.all(e >= s) and np.all(e - s < 2)
@@ -56,16 +61,19 @@ def test_split_is_by_passage_and_deterministic():
     assert {e.passage for e in train}.isdisjoint({e.passage for e in dev})
     passages = {e.passage for e in examples}
     assert 0.08 <= len({e.passage for e in dev}) / len(passages) <= 0.12
-    assert [e.id for e in split_examples(list(reversed(examples)))[1]] != [] and \
-        {e.id for e in split_examples(list(reversed(examples)))[1]} == {e.id for e in dev}
+    assert [e.id for e in split_examples(list(reversed(examples)))[1]] != [] and {
+        e.id for e in split_examples(list(reversed(examples)))[1]
+    } == {e.id for e in dev}
 
 
 def test_training_targets_point_at_the_answer(minilm_tokenizer):
     context = "The bridge was opened in 1932 by the mayor, Anna Kowal."
-    examples = [QAExample("1", "Who opened the bridge?", context, (("Anna Kowal", 44),), "p"),
-                QAExample("2", "What colour is it?", context, (), "p")]
+    examples = [
+        QAExample("1", "Who opened the bridge?", context, (("Anna Kowal", 44),), "p"),
+        QAExample("2", "What colour is it?", context, (), "p"),
+    ]
     w = training_windows(minilm_tokenizer, examples, 64, 16)
-    ids = w["input_ids"][0, w["start_positions"][0]:w["end_positions"][0] + 1]
+    ids = w["input_ids"][0, w["start_positions"][0] : w["end_positions"][0] + 1]
     assert minilm_tokenizer.decode(ids.tolist()) == "anna kowal"
     assert w["start_positions"][1] == 0 and w["end_positions"][1] == 0
 

@@ -28,7 +28,7 @@ def _slice(count: int, target: Path) -> Path:
     articles, taken = [], 0
     for file in sorted(DATA_DIR.glob("*.json")):
         for article in json.loads(file.read_text(encoding="utf-8"))["data"]:
-            paragraphs = article["paragraphs"][:count - taken]
+            paragraphs = article["paragraphs"][: count - taken]
             taken += len(paragraphs)
             if paragraphs:
                 articles.append({**article, "paragraphs": paragraphs})
@@ -45,8 +45,9 @@ def test_train_qa_improves_a_fresh_head_on_held_back_passages(tmp_path: Path) ->
     before = evaluate(build_model(paths, FROZEN), tokenizer, dev, DEV_WINDOW)
 
     weights = tmp_path / "qa.safetensors"
-    result = train_qa(data, epochs=1.0, lr=5e-4, batch_size=16, max_seq_len=64,
-                      frozen_layers=FROZEN, out=weights)
+    result = train_qa(
+        data, epochs=1.0, lr=5e-4, batch_size=16, max_seq_len=64, frozen_layers=FROZEN, out=weights
+    )
     after = result["dev"]
     assert (result["train_questions"], result["dev_questions"]) == (len(train), len(dev))
     assert after["questions"] == before["questions"] == len(dev)
@@ -56,5 +57,7 @@ def test_train_qa_improves_a_fresh_head_on_held_back_passages(tmp_path: Path) ->
     # What is written is the trained layers and head, in float16.
     stored = load_file(str(weights))
     assert stored and {t.dtype for t in stored.values()} == {torch.float16}
-    assert all(n.startswith(("qa_outputs.", "bert.encoder.layer.4.", "bert.encoder.layer.5."))
-               for n in stored)
+    assert all(
+        n.startswith(("qa_outputs.", "bert.encoder.layer.4.", "bert.encoder.layer.5."))
+        for n in stored
+    )

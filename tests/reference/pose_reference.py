@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from vision_reference import decode_photo, original_file
 
 from sensekit.vision import PoseDetector
-from vision_reference import decode_photo, original_file
 
 POSE_PHOTOS = ("astronaut.png", "person.jpg")
 # astronaut.png's ROI (1319 px for a 512 px photo) runs far outside the image, where the
@@ -152,11 +152,17 @@ def roi_crop(rgb: np.ndarray, alignment: np.ndarray) -> tuple[np.ndarray, np.nda
     angle = ROI_ANGLE - np.arctan2(-(scale_point[1] - center[1]), scale_point[0] - center[0])
     angle = float((angle + np.pi) % (2 * np.pi) - np.pi)
     corners = cv2.boxPoints(((center[0], center[1]), (side, side), np.degrees(angle)))
-    target = np.float32([[0, LANDMARK_SIZE], [0, 0], [LANDMARK_SIZE, 0],
-                         [LANDMARK_SIZE, LANDMARK_SIZE]])  # bottom-left, top-left, ...
+    target = np.float32(
+        [[0, LANDMARK_SIZE], [0, 0], [LANDMARK_SIZE, 0], [LANDMARK_SIZE, LANDMARK_SIZE]]
+    )  # bottom-left, top-left, ...
     matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), target)
-    crop = cv2.warpPerspective(rgb, matrix, (LANDMARK_SIZE, LANDMARK_SIZE),
-                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    crop = cv2.warpPerspective(
+        rgb,
+        matrix,
+        (LANDMARK_SIZE, LANDMARK_SIZE),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return crop.astype(np.float32) / 255.0, center, side, angle
 
 
@@ -182,13 +188,19 @@ class PoseComparison:
     @property
     def agrees(self) -> bool:
         return self.alignment_error_px <= ALIGNMENT_TOLERANCE_PX and (
-            self.landmark_error_px is None or self.landmark_error_px <= LANDMARK_TOLERANCE_PX)
+            self.landmark_error_px is None or self.landmark_error_px <= LANDMARK_TOLERANCE_PX
+        )
 
     def __str__(self) -> str:
-        landmark = "not compared" if self.landmark_error_px is None else \
-            f"{self.landmark_error_px:.2f} px (tolerance {LANDMARK_TOLERANCE_PX})"
-        return (f"{self.photo}: alignment {self.alignment_error_px:.2f} px (tolerance "
-                f"{ALIGNMENT_TOLERANCE_PX}), landmarks {landmark}")
+        landmark = (
+            "not compared"
+            if self.landmark_error_px is None
+            else f"{self.landmark_error_px:.2f} px (tolerance {LANDMARK_TOLERANCE_PX})"
+        )
+        return (
+            f"{self.photo}: alignment {self.alignment_error_px:.2f} px (tolerance "
+            f"{ALIGNMENT_TOLERANCE_PX}), landmarks {landmark}"
+        )
 
 
 def compare_pose(poser: PoseDetector, photo: Path, with_landmarks: bool) -> PoseComparison:
@@ -209,5 +221,6 @@ def compare_pose(poser: PoseDetector, photo: Path, with_landmarks: bool) -> Pose
     width, height = frame.image_size
     found = np.array([[k.x * width, k.y * height] for k in poses[0].keypoints])
     expected = landmarks(photo, ours)
-    return PoseComparison(photo.name, alignment_error,
-                          float(np.max(np.hypot(*(found - expected).T))))
+    return PoseComparison(
+        photo.name, alignment_error, float(np.max(np.hypot(*(found - expected).T)))
+    )

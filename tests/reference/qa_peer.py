@@ -20,8 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-PEER_DIR = Path(os.environ.get("SENSEKIT_PEER_TRANSFORMERS",
-                               Path.home() / ".cache/sensekit/peers/transformers4"))
+PEER_DIR = Path(
+    os.environ.get(
+        "SENSEKIT_PEER_TRANSFORMERS", Path.home() / ".cache/sensekit/peers/transformers4"
+    )
+)
 PEER_PINS = ("transformers==4.57.6", "tokenizers==0.22.1", "huggingface_hub==0.36.0")
 # The pipeline's defaults, passed to both sides so they search the same windows and spans.
 OPTIONS = {"top_k": 1, "max_answer_len": 30, "doc_stride": 128, "max_seq_len": 384}
@@ -32,9 +35,23 @@ def ensure_installed() -> Path:
     marker = PEER_DIR / ".installed"
     if marker.is_file() and marker.read_text(encoding="utf-8").split() == list(PEER_PINS):
         return PEER_DIR
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--upgrade",
-                    "--target", str(PEER_DIR), *PEER_PINS], check=True, timeout=900,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--upgrade",
+            "--target",
+            str(PEER_DIR),
+            *PEER_PINS,
+        ],
+        check=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
     marker.write_text(" ".join(PEER_PINS), encoding="utf-8")
     return PEER_DIR
 
@@ -74,30 +91,50 @@ def worker(model_dir: str) -> None:
         started = time.perf_counter()
         answers, scores = [], []
         for item in items:
-            r = qa(question=item["question"], context=item["context"],
-                   handle_impossible_answer=True, max_question_len=64, **OPTIONS)
+            r = qa(
+                question=item["question"],
+                context=item["context"],
+                handle_impossible_answer=True,
+                max_question_len=64,
+                **OPTIONS,
+            )
             answers.append(None if not r["answer"] else [r["start"], r["end"]])
             scores.append(float(r["score"]))
-        print(json.dumps({"answers": answers, "scores": scores,
-                          "seconds": time.perf_counter() - started}), flush=True)
+        print(
+            json.dumps(
+                {"answers": answers, "scores": scores, "seconds": time.perf_counter() - started}
+            ),
+            flush=True,
+        )
 
 
 class Peer:
     """The HF pipeline in a transformers 4 worker process; ``close`` when done."""
 
     def __init__(self, model_dir: Path) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ensure_installed()), USE_TF="0", USE_TORCH="1",
-                   HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
-        self.process = subprocess.Popen([sys.executable, __file__, "--worker", str(model_dir)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                        env=env)
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(ensure_installed()),
+            USE_TF="0",
+            USE_TORCH="1",
+            HF_HUB_OFFLINE="1",
+            TRANSFORMERS_VERBOSITY="error",
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(model_dir)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         json.loads(self._line())
 
     def _line(self) -> str:
         line = self.process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the transformers 4 worker died (is {PEER_DIR} complete? "
-                               f"see the module docstring)")
+            raise RuntimeError(
+                f"the transformers 4 worker died (is {PEER_DIR} complete? see the module docstring)"
+            )
         return line
 
     def ask(self, items: list[dict[str, str]]) -> dict[str, Any]:

@@ -34,13 +34,21 @@ def squad_questions() -> tuple[Question, ...]:
     from sensekit.language.squad import squad_file
 
     articles = json.loads(squad_file("dev").read_text(encoding="utf-8"))["data"]
-    items = [Question(qa["question"], article["paragraphs"][0]["context"], True)
-             for article in articles[:4] for qa in article["paragraphs"][0]["qas"][:3]]
+    items = [
+        Question(qa["question"], article["paragraphs"][0]["context"], True)
+        for article in articles[:4]
+        for qa in article["paragraphs"][0]["qas"][:3]
+    ]
     long_article = articles[6]["paragraphs"][:5]
     document = "\n\n".join(p["context"] for p in long_article)
     items += [Question(p["qas"][0]["question"], document, False) for p in long_article[1:4]]
-    items.append(Question(articles[1]["paragraphs"][0]["qas"][0]["question"],
-                          articles[0]["paragraphs"][0]["context"], True))
+    items.append(
+        Question(
+            articles[1]["paragraphs"][0]["qas"][0]["question"],
+            articles[0]["paragraphs"][0]["context"],
+            True,
+        )
+    )
     return tuple(items)
 
 
@@ -60,12 +68,15 @@ def hf_answers() -> tuple[tuple[tuple[int, int] | None, float], ...]:
 
     peer = Peer(trained_qa_directory())
     try:
-        reply = peer.ask([{"question": q.question, "context": q.context}
-                          for q in squad_questions()])
+        reply = peer.ask(
+            [{"question": q.question, "context": q.context} for q in squad_questions()]
+        )
     finally:
         peer.close()
-    return tuple((None if a is None else (a[0], a[1]), s)
-                 for a, s in zip(reply["answers"], reply["scores"], strict=True))
+    return tuple(
+        (None if a is None else (a[0], a[1]), s)
+        for a, s in zip(reply["answers"], reply["scores"], strict=True)
+    )
 
 
 @functools.cache
@@ -74,12 +85,17 @@ def fp32_qa_package() -> Path:
     (the shipped package is int8; the float32 one must give the pipeline's exact spans)."""
     from sensekit.core.convert import convert
 
-    return convert(trained_qa_directory(), kind="transformers",
-                   destination=work_dir() / "minilm-qa-fp32.skmodel", name="minilm-qa-fp32")
+    return convert(
+        trained_qa_directory(),
+        kind="transformers",
+        destination=work_dir() / "minilm-qa-fp32.skmodel",
+        name="minilm-qa-fp32",
+    )
 
 
-def answer_differences(question: Question, ours: Any, theirs: tuple[Any, float],
-                       scores: bool = True) -> list[str]:
+def answer_differences(
+    question: Question, ours: Any, theirs: tuple[Any, float], scores: bool = True
+) -> list[str]:
     """How sensekit's Answer (or None) differs from the pipeline's (span, score).
 
     The pipeline merges candidates with the same answer text (summing their scores) and
@@ -91,7 +107,7 @@ def answer_differences(question: Question, ours: Any, theirs: tuple[Any, float],
         return [f"{question.question!r}: {ours} != pipeline {span}"]
     if ours is None:
         return []
-    text = question.context[span[0]:span[1]]
+    text = question.context[span[0] : span[1]]
     found = []
     if ours.text != text:
         found.append(f"{question.question!r}: {ours.text!r} != pipeline {text!r}")
@@ -111,12 +127,16 @@ def sensekit_answers(answer: Callable[..., Any]) -> list[Any]:
 
 
 def qa_differences(answers: list[Any], scores: bool = True) -> list[str]:
-    return [problem for q, ours, theirs in zip(squad_questions(), answers, hf_answers(),
-                                               strict=True)
-            for problem in answer_differences(q, ours, theirs, scores)]
+    return [
+        problem
+        for q, ours, theirs in zip(squad_questions(), answers, hf_answers(), strict=True)
+        for problem in answer_differences(q, ours, theirs, scores)
+    ]
 
 
 def agreeing(answers: list[Any]) -> list[bool]:
     """Per question: the same answer as the pipeline (scores aside: int8 moves them)."""
-    return [not answer_differences(q, ours, theirs, scores=False)
-            for q, ours, theirs in zip(squad_questions(), answers, hf_answers(), strict=True)]
+    return [
+        not answer_differences(q, ours, theirs, scores=False)
+        for q, ours, theirs in zip(squad_questions(), answers, hf_answers(), strict=True)
+    ]

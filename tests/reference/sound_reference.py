@@ -34,8 +34,14 @@ SAME_SAMPLES_MAX_CHANGED = 0.005  # fraction of (patch, class) scores allowed to
 OWN_RATE_MEAN = 0.005
 # Real sounds: speech (16 kHz), a phone ringing (44.1 kHz stereo), an alarm clock (48 kHz
 # stereo), a camera shutter (96 kHz stereo), a voice (48 kHz mono), a warning chime.
-SOUND_CLIPS = ["jfk.wav", "phone-incoming-call.oga", "alarm-clock-elapsed.oga",
-               "camera-shutter.oga", "Front_Center.wav", "dialog-warning.oga"]
+SOUND_CLIPS = [
+    "jfk.wav",
+    "phone-incoming-call.oga",
+    "alarm-clock-elapsed.oga",
+    "camera-shutter.oga",
+    "Front_Center.wav",
+    "dialog-warning.oga",
+]
 RESAMPLED_SOUND_CLIPS = SOUND_CLIPS[1:]
 
 
@@ -59,8 +65,10 @@ class YamnetSource:
         """Scores [patches, 521] of 16 kHz audio, one patch per run as the graph expects."""
         patches = yamnet_patches(audio)
         quantized = np.clip(np.rint(patches / self.input_scale) + self.input_zero, 0, 255)
-        out = [self.session.run(None, {self.input_name: p[None, None].astype(np.uint8)})[0]
-               for p in quantized]
+        out = [
+            self.session.run(None, {self.input_name: p[None, None].astype(np.uint8)})[0]
+            for p in quantized
+        ]
         logits = (np.concatenate(out).astype(np.float64) - self.output_zero) * self.output_scale
         return 1.0 / (1.0 + np.exp(-logits))
 
@@ -82,17 +90,26 @@ def yamnet_source() -> YamnetSource:
             if Path(member).name in ("model.onnx", "model.data"):
                 (folder / Path(member).name).write_bytes(archive.read(member))
     graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-                 if t.data_location != onnx.TensorProto.EXTERNAL}
+    constants = {
+        t.name: numpy_helper.to_array(t)
+        for t in graph.initializer
+        if t.data_location != onnx.TensorProto.EXTERNAL
+    }
     first = next(n for n in graph.node if graph.input[0].name in n.input)
     last = next(n for n in graph.node if graph.output[0].name in n.output)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(folder / "model.onnx"), options,
-                                   providers=["CPUExecutionProvider"])
-    return YamnetSource(session, graph.input[0].name,
-                        float(constants[first.input[1]]), int(constants[first.input[2]]),
-                        float(constants[last.input[1]]), int(constants[last.input[2]]))
+    session = ort.InferenceSession(
+        str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    return YamnetSource(
+        session,
+        graph.input[0].name,
+        float(constants[first.input[1]]),
+        int(constants[first.input[2]]),
+        float(constants[last.input[1]]),
+        int(constants[last.input[2]]),
+    )
 
 
 def tf_mel_filterbank() -> np.ndarray:
@@ -101,11 +118,18 @@ def tf_mel_filterbank() -> np.ndarray:
     import librosa
 
     mel = librosa.hz_to_mel(librosa.fft_frequencies(sr=YAMNET_RATE, n_fft=YAMNET_FFT), htk=True)
-    edges = np.linspace(librosa.hz_to_mel(YAMNET_FMIN, htk=True),
-                        librosa.hz_to_mel(YAMNET_FMAX, htk=True), YAMNET_MELS + 2)
+    edges = np.linspace(
+        librosa.hz_to_mel(YAMNET_FMIN, htk=True),
+        librosa.hz_to_mel(YAMNET_FMAX, htk=True),
+        YAMNET_MELS + 2,
+    )
     lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
-    weights = np.maximum(0.0, np.minimum((mel[:, None] - lower) / (center - lower),
-                                         (upper - mel[:, None]) / (upper - center)))
+    weights = np.maximum(
+        0.0,
+        np.minimum(
+            (mel[:, None] - lower) / (center - lower), (upper - mel[:, None]) / (upper - center)
+        ),
+    )
     weights[0] = 0.0
     return weights.T
 
@@ -125,12 +149,20 @@ def yamnet_patches(audio: np.ndarray) -> np.ndarray:
     import librosa
 
     shift = (YAMNET_FFT - YAMNET_WINDOW) // 2
-    spectrum = np.abs(librosa.stft(np.pad(pad_like_yamnet(audio), (shift, shift)),
-                                   n_fft=YAMNET_FFT, hop_length=YAMNET_HOP,
-                                   win_length=YAMNET_WINDOW, window="hann", center=False))
+    spectrum = np.abs(
+        librosa.stft(
+            np.pad(pad_like_yamnet(audio), (shift, shift)),
+            n_fft=YAMNET_FFT,
+            hop_length=YAMNET_HOP,
+            win_length=YAMNET_WINDOW,
+            window="hann",
+            center=False,
+        )
+    )
     log_mel = np.log(tf_mel_filterbank() @ spectrum + YAMNET_LOG_OFFSET).T
-    return librosa.util.frame(log_mel, frame_length=YAMNET_PATCH, hop_length=YAMNET_PATCH_HOP,
-                              axis=0)
+    return librosa.util.frame(
+        log_mel, frame_length=YAMNET_PATCH, hop_length=YAMNET_PATCH_HOP, axis=0
+    )
 
 
 def load_16k(path: Path) -> np.ndarray:
@@ -163,8 +195,11 @@ def score_differences(ours: np.ndarray, theirs: np.ndarray, same_samples: bool) 
         return [f"{ours.shape[0]} patches, the source model's front end makes {theirs.shape[0]}"]
     diff = np.abs(ours - theirs)
     step = yamnet_source().step
-    found = [f"max |diff| {diff.max():.3g} > one output step {step:.3g}"] \
-        if diff.max() > step + 1e-6 else []
+    found = (
+        [f"max |diff| {diff.max():.3g} > one output step {step:.3g}"]
+        if diff.max() > step + 1e-6
+        else []
+    )
     changed = float(np.mean(diff > 1e-6))
     if same_samples and changed > SAME_SAMPLES_MAX_CHANGED:
         found.append(f"{changed:.1%} of the scores differ")

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from reference_work import work_dir
 
-
 # Real speech -> whether sensekit resamples it on the way in (jfk.wav 16 kHz, alsa 48 kHz).
 SPEECH_CLIPS = {"jfk": False, "alsa": True}
 
@@ -51,10 +50,21 @@ def alsa_names_clip() -> Path:
 
 # Greedy, temperature 0 without fallback, no previous-text prompt, English: the settings
 # under which both implementations are deterministic and must produce the same tokens.
-OPENAI_DECODING = {"language": "en", "temperature": 0.0, "beam_size": None, "best_of": None,
-                   "condition_on_previous_text": False, "fp16": False}
-SENSEKIT_DECODING = {"language": "en", "temperature": 0.0, "beam_size": 1,
-                     "condition_on_previous_text": False, "vad": False}
+OPENAI_DECODING = {
+    "language": "en",
+    "temperature": 0.0,
+    "beam_size": None,
+    "best_of": None,
+    "condition_on_previous_text": False,
+    "fp16": False,
+}
+SENSEKIT_DECODING = {
+    "language": "en",
+    "temperature": 0.0,
+    "beam_size": 1,
+    "condition_on_previous_text": False,
+    "vad": False,
+}
 # Encoder-input log-mel tolerances. Audio sensekit reads at 16 kHz: float32 FFT rounding
 # (measured max 2e-5 on jfk.wav; tests/accelerate/test_dsp.py checks log_mel_whisper alone
 # to the same 1e-4). Audio resampled from 48 kHz: sensekit's resampler and ffmpeg's
@@ -83,10 +93,12 @@ class TranscriptRun:
     mel: np.ndarray
 
 
-def _segments(items: list[tuple[float, float, str]], duration: float
-              ) -> tuple[tuple[float, float, str], ...]:
-    return tuple((round(start, 2), round(min(end, duration), 2), text.strip())
-                 for start, end, text in items)
+def _segments(
+    items: list[tuple[float, float, str]], duration: float
+) -> tuple[tuple[float, float, str], ...]:
+    return tuple(
+        (round(start, 2), round(min(end, duration), 2), text.strip()) for start, end, text in items
+    )
 
 
 def ct2_directory(name: str) -> Path:
@@ -131,8 +143,11 @@ def fp32_whisper_package(name: str) -> Path:
     for generated in ("files", "schema"):
         manifest.pop(generated)
     exported = export_whisper_onnx(ct2_directory(name), work_dir() / f"{name}-onnx")
-    manifest["conversion"] = {"from": "ctranslate2", "weights": "float32",
-                              "max_abs_diff": exported["max_abs_diff"]}
+    manifest["conversion"] = {
+        "from": "ctranslate2",
+        "weights": "float32",
+        "max_abs_diff": exported["max_abs_diff"],
+    }
     target = work_dir() / f"{name}-fp32.skmodel"
     with write_package(target, manifest) as writer:
         for graph in ("encoder", "decoder"):
@@ -182,8 +197,9 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
 
-def transcript_differences(ours: TranscriptRun, theirs: TranscriptRun,
-                           exact: bool = True) -> list[str]:
+def transcript_differences(
+    ours: TranscriptRun, theirs: TranscriptRun, exact: bool = True
+) -> list[str]:
     """Text (exact, or the same words) and segment times that differ."""
     found = []
     if (ours.text != theirs.text) if exact else (words(ours.text) != words(theirs.text)):
@@ -217,8 +233,9 @@ class MelDifference:
         return [f"log-mel mean |diff| {self.mean:.3g}, 99.9th percentile {self.p999:.3g}"]
 
 
-def whisper_differences(transcriber: Any, model: str, clip: str, exact: bool = True
-                        ) -> tuple[list[str], MelDifference]:
+def whisper_differences(
+    transcriber: Any, model: str, clip: str, exact: bool = True
+) -> tuple[list[str], MelDifference]:
     """Every discrepancy of sensekit's run on a clip (transcript, segments, encoder log-mel)
     from openai-whisper's, and the measured log-mel difference."""
     path = speech_clip(clip)

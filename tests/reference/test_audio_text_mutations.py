@@ -15,10 +15,20 @@ from typing import Any
 import pytest
 from mutate import Manifest, mutated_package
 from qa_reference import fp32_qa_package, hf_answers, qa_differences, sensekit_answers
-from sound_reference import (RESAMPLED_SOUND_CLIPS, SOUND_CLIPS, resampled_16k,
-                             yamnet_differences, yamnet_reference)
-from speech_reference import (SPEECH_CLIPS, fp32_whisper_package, openai_transcript,
-                              speech_clip, whisper_differences)
+from sound_reference import (
+    RESAMPLED_SOUND_CLIPS,
+    SOUND_CLIPS,
+    resampled_16k,
+    yamnet_differences,
+    yamnet_reference,
+)
+from speech_reference import (
+    SPEECH_CLIPS,
+    fp32_whisper_package,
+    openai_transcript,
+    speech_clip,
+    whisper_differences,
+)
 
 import sensekit.language.qa as qa_module
 import sensekit.speech.whisper.windows as whisper_windows
@@ -53,8 +63,13 @@ def caught(bug: str, problems: list[str]) -> None:
 def wrong_rate_resampler(monkeypatch) -> None:
     """The resampler is told 44.1 kHz for 48 kHz audio and the reverse."""
     resample = dsp.resample
-    monkeypatch.setattr(dsp, "resample", lambda audio, source, target: resample(
-        audio, SWAPPED_RATES.get(int(source), source), target))
+    monkeypatch.setattr(
+        dsp,
+        "resample",
+        lambda audio, source, target: resample(
+            audio, SWAPPED_RATES.get(int(source), source), target
+        ),
+    )
 
 
 # -- Whisper -------------------------------------------------------------------------------
@@ -80,8 +95,11 @@ def test_whisper_sees_padding_before_the_log_mel(monkeypatch) -> None:
     """The window zero-padded to 30 s before its log-mel (as feature extractors for
     fixed-size inputs do): the frames after the speech get silence's log-mel, not zeros,
     and the floor at (max - 8) sees the padding."""
-    monkeypatch.setattr(whisper_windows, "window_mel", lambda audio, n_mels=80:
-                        dsp.log_mel_whisper(audio, n_mels, frames=whisper_windows.FRAMES))
+    monkeypatch.setattr(
+        whisper_windows,
+        "window_mel",
+        lambda audio, n_mels=80: dsp.log_mel_whisper(audio, n_mels, frames=whisper_windows.FRAMES),
+    )
     caught("whisper: log-mel of the window padded to 30 s", whisper_problems(fp32_transcriber()))
 
 
@@ -90,14 +108,17 @@ def test_whisper_sees_timestamp_tokens_off_by_one(tmp_path) -> None:
         manifest["postprocess"]["tokens"]["timestamp_begin"] -= 1
 
     package = mutated_package(fp32_whisper_package(WHISPER), shift, tmp_path)
-    caught("whisper: timestamp_begin off by one",
-           whisper_problems(Transcriber.from_model(package, compute_units="cpu")))
+    caught(
+        "whisper: timestamp_begin off by one",
+        whisper_problems(Transcriber.from_model(package, compute_units="cpu")),
+    )
 
 
 # -- YAMNet --------------------------------------------------------------------------------
 def preprocess(key: str, value: Any) -> Callable[[Manifest], None]:
     def edit(manifest: Manifest) -> None:
         manifest["preprocess"][key] = value
+
     return edit
 
 
@@ -120,10 +141,10 @@ YAMNET_BUGS = {
 }
 
 
-def yamnet_problems(classifier: SoundClassifier, names: list[str], same_samples: bool
-                    ) -> list[str]:
-    return [f"{name}: {p}" for name in names
-            for p in yamnet_differences(classifier, name, same_samples)]
+def yamnet_problems(classifier: SoundClassifier, names: list[str], same_samples: bool) -> list[str]:
+    return [
+        f"{name}: {p}" for name in names for p in yamnet_differences(classifier, name, same_samples)
+    ]
 
 
 @pytest.mark.parametrize("bug", YAMNET_BUGS)
@@ -136,8 +157,10 @@ def test_yamnet_sees_manifest_bug(tmp_path, bug) -> None:
 def test_yamnet_sees_audio_at_the_wrong_sample_rate(monkeypatch) -> None:
     wrong_rate_resampler(monkeypatch)
     classifier = SoundClassifier.from_model("yamnet", compute_units="cpu")
-    caught("yamnet: 48 kHz audio resampled as 44.1 kHz and the reverse",
-           yamnet_problems(classifier, RESAMPLED_SOUND_CLIPS, same_samples=False))
+    caught(
+        "yamnet: 48 kHz audio resampled as 44.1 kHz and the reverse",
+        yamnet_problems(classifier, RESAMPLED_SOUND_CLIPS, same_samples=False),
+    )
 
 
 # -- question answering --------------------------------------------------------------------
@@ -177,4 +200,3 @@ def test_qa_sees_no_answer_read_from_the_wrong_token(tmp_path) -> None:
     package = mutated_package(fp32_qa_package(), shift, tmp_path)
     answerer = QuestionAnswerer.from_model(package, compute_units="cpu")
     caught("qa: null score read at position 1", qa_differences(sensekit_answers(answerer.answer)))
-

@@ -16,13 +16,31 @@ from __future__ import annotations
 import functools
 
 import pytest
-from qa_reference import (agreeing, fp32_qa_package, hf_answers, qa_differences,
-                          sensekit_answers, squad_questions)
-from sound_reference import (RESAMPLED_SOUND_CLIPS, SOUND_CLIPS, resampled_16k,
-                             yamnet_differences, yamnet_reference, yamnet_source)
-from speech_reference import (SPEECH_CLIPS, MelDifference, fp32_whisper_package,
-                              openai_transcript, sensekit_transcript, speech_clip,
-                              transcript_differences)
+from qa_reference import (
+    agreeing,
+    fp32_qa_package,
+    hf_answers,
+    qa_differences,
+    sensekit_answers,
+    squad_questions,
+)
+from sound_reference import (
+    RESAMPLED_SOUND_CLIPS,
+    SOUND_CLIPS,
+    resampled_16k,
+    yamnet_differences,
+    yamnet_reference,
+    yamnet_source,
+)
+from speech_reference import (
+    SPEECH_CLIPS,
+    MelDifference,
+    fp32_whisper_package,
+    openai_transcript,
+    sensekit_transcript,
+    speech_clip,
+    transcript_differences,
+)
 
 from sensekit import language
 from sensekit.language import QuestionAnswerer
@@ -54,8 +72,9 @@ def test_whisper_encoder_input_equals_openai_log_mel(fp32_runs, clip) -> None:
     """The mel sensekit's Transcriber feeds its encoder (file read, resampled, windowed,
     padded) against openai-whisper's transcribe() front end on the same file.
     tests/accelerate/test_dsp.py checks ``dsp.log_mel_whisper`` alone on an array."""
-    difference = MelDifference.of(fp32_runs[clip].mel,
-                                  openai_transcript(WHISPER, speech_clip(clip)).mel)
+    difference = MelDifference.of(
+        fp32_runs[clip].mel, openai_transcript(WHISPER, speech_clip(clip)).mel
+    )
     print(f"{clip}: {difference}")
     assert difference.problems(resampled=SPEECH_CLIPS[clip]) == []
 

@@ -11,23 +11,29 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from mutate import Manifest, mutated_package
 from pose_reference import LANDMARK_PHOTOS, POSE_PHOTOS, compare_pose
+from vision_reference import (
+    CLASSIFIER_PHOTOS,
+    DETECTOR_PHOTOS,
+    compare_classifier,
+    compare_detector,
+)
+
 from sensekit.vision import ImageClassifier, ObjectDetector, PoseDetector
-from vision_reference import (CLASSIFIER_PHOTOS, DETECTOR_PHOTOS, compare_classifier,
-                              compare_detector)
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def preprocess(*block: str, **fields: Any) -> Callable[[Manifest], None]:
     """An edit setting ``fields`` in manifest["preprocess"] (or a named sub-block of it)."""
+
     def edit(manifest: Manifest) -> None:
         target = manifest["preprocess"]
         for key in block:
             target = target[key]
         target.update(fields)
+
     return edit
 
 
@@ -86,6 +92,8 @@ def test_detector_bug_is_caught(bug, media, tmp_path):
 def test_pose_bug_is_caught(bug, media, tmp_path):
     package = mutated_package("blazepose", POSE_BUGS[bug], tmp_path)
     mutant = PoseDetector.from_model(package, compute_units="cpu")
-    comparisons = [compare_pose(mutant, media(photo), with_landmarks=photo in LANDMARK_PHOTOS)
-                   for photo in POSE_PHOTOS]
+    comparisons = [
+        compare_pose(mutant, media(photo), with_landmarks=photo in LANDMARK_PHOTOS)
+        for photo in POSE_PHOTOS
+    ]
     assert not all(c.agrees for c in comparisons), _report(comparisons)

@@ -9,11 +9,15 @@ are measured; test_vision_mutations.py proves they are tight enough to see class
 from __future__ import annotations
 
 import pytest
-
 from pose_reference import LANDMARK_PHOTOS, POSE_PHOTOS, compare_pose
+from vision_reference import (
+    CLASSIFIER_PHOTOS,
+    DETECTOR_PHOTOS,
+    compare_classifier,
+    compare_detector,
+)
+
 from sensekit.vision import ImageClassifier, ObjectDetector, PoseDetector
-from vision_reference import (CLASSIFIER_PHOTOS, DETECTOR_PHOTOS, compare_classifier,
-                              compare_detector)
 
 
 @pytest.fixture(scope="module")

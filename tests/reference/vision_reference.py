@@ -71,8 +71,9 @@ def decode_photo(path: Path) -> np.ndarray:
     """RGB uint8 HxWx3 decoded by TensorFlow (not by sensekit's OpenCV path)."""
     import tensorflow as tf
 
-    return tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
-                              expand_animations=False).numpy()
+    return tf.io.decode_image(
+        tf.io.read_file(str(path)), channels=3, expand_animations=False
+    ).numpy()
 
 
 # -- EfficientNet-Lite0 ----------------------------------------------------------------
@@ -92,10 +93,11 @@ def efficientnet_input(rgb: np.ndarray, size: int = 224) -> np.ndarray:
     height, width = rgb.shape[:2]
     crop = int(size / (size + EFFICIENTNET_CROP_PADDING) * min(height, width))
     top, left = (height - crop + 1) // 2, (width - crop + 1) // 2
-    patch = rgb[None, top:top + crop, left:left + crop]
+    patch = rgb[None, top : top + crop, left : left + crop]
     # the op behind TF1's tf.image.resize_bicubic, with that function's defaults
-    resized = tf.raw_ops.ResizeBicubic(images=patch, size=[size, size], align_corners=False,
-                                       half_pixel_centers=False)[0].numpy()
+    resized = tf.raw_ops.ResizeBicubic(
+        images=patch, size=[size, size], align_corners=False, half_pixel_centers=False
+    )[0].numpy()
     normalized = (resized - EFFICIENTNET_MEAN) / EFFICIENTNET_STDDEV
     return normalized.transpose(2, 0, 1)[None].astype(np.float32)  # NCHW, as PyTorch takes
 
@@ -125,9 +127,11 @@ class LogitComparison:
         return self.rms <= CLASSIFIER_RMS_TOLERANCE and self.top5_reference == self.top5_sensekit
 
     def __str__(self) -> str:
-        return (f"{self.photo}: rms {self.rms:.3f} (tolerance {CLASSIFIER_RMS_TOLERANCE}), "
-                f"max {self.max_abs:.3f}, top-5 {self.top5_sensekit} vs reference "
-                f"{self.top5_reference}")
+        return (
+            f"{self.photo}: rms {self.rms:.3f} (tolerance {CLASSIFIER_RMS_TOLERANCE}), "
+            f"max {self.max_abs:.3f}, top-5 {self.top5_sensekit} vs reference "
+            f"{self.top5_reference}"
+        )
 
 
 def compare_classifier(classifier: ImageClassifier, photo: Path) -> LogitComparison:
@@ -136,10 +140,13 @@ def compare_classifier(classifier: ImageClassifier, photo: Path) -> LogitCompari
     ours = classifier._forward(tensor)[0].astype(np.float64)
     reference = efficientnet_logits(photo)
     difference = ours - reference
-    return LogitComparison(photo.name, float(np.sqrt(np.mean(difference ** 2))),
-                           float(np.max(np.abs(difference))),
-                           tuple(int(i) for i in np.argsort(-reference)[:5]),
-                           tuple(int(i) for i in np.argsort(-ours)[:5]))
+    return LogitComparison(
+        photo.name,
+        float(np.sqrt(np.mean(difference**2))),
+        float(np.max(np.abs(difference))),
+        tuple(int(i) for i in np.argsort(-reference)[:5]),
+        tuple(int(i) for i in np.argsort(-ours)[:5]),
+    )
 
 
 # -- NanoDet-m -------------------------------------------------------------------------
@@ -158,8 +165,9 @@ class NanoDetGraph:
             shutil.copyfile(original_file("nanodet-m", "weights"), Path(work) / "nanodet.bin")
             model = json.loads(model_json.read_text())
             weights = read_weights(model_json, model)
-        graph_def = json_format.ParseDict({"node": model["modelTopology"]["node"]},
-                                          tf.compat.v1.GraphDef())
+        graph_def = json_format.ParseDict(
+            {"node": model["modelTopology"]["node"]}, tf.compat.v1.GraphDef()
+        )
         for node in graph_def.node:  # a graph model's topology holds no constant values
             if node.op == "Const" and node.name in weights:
                 value = weights[node.name]
@@ -221,16 +229,19 @@ def _gfl_boxes(outputs: dict[str, np.ndarray], size: int) -> tuple[np.ndarray, n
         logits = dists[cells].reshape(-1, 4, NANODET_BINS).astype(np.float64)
         bins = np.exp(logits - logits.max(-1, keepdims=True))
         distance = (bins / bins.sum(-1, keepdims=True)) @ np.arange(NANODET_BINS) * stride
-        boxes = np.stack([cx - distance[:, 0], cy - distance[:, 1],
-                          cx + distance[:, 2], cy + distance[:, 3]], axis=1)
+        boxes = np.stack(
+            [cx - distance[:, 0], cy - distance[:, 1], cx + distance[:, 2], cy + distance[:, 3]],
+            axis=1,
+        )
         all_boxes.append(np.clip(boxes, 0, size))
         all_scores.append(scores[cells])
     return np.concatenate(all_boxes), np.concatenate(all_scores).astype(np.float64)
 
 
 @functools.cache
-def nanodet_reference(photo: Path, labels: tuple[str, ...], score_threshold: float,
-                      iou_threshold: float) -> tuple[dict[str, np.ndarray], tuple[Found, ...]]:
+def nanodet_reference(
+    photo: Path, labels: tuple[str, ...], score_threshold: float, iou_threshold: float
+) -> tuple[dict[str, np.ndarray], tuple[Found, ...]]:
     """The original graph's raw outputs and its detections (best first) on ``photo``."""
     import tensorflow as tf
 
@@ -244,9 +255,12 @@ def nanodet_reference(photo: Path, labels: tuple[str, ...], score_threshold: flo
     for label in range(scores.shape[1]):  # NanoDet suppresses per class
         cells = np.flatnonzero(scores[:, label] >= score_threshold)
         if cells.size:
-            keep = tf.image.non_max_suppression(boxes[cells][:, [1, 0, 3, 2]].astype(np.float32),
-                                                scores[cells, label].astype(np.float32),
-                                                len(cells), iou_threshold).numpy()
+            keep = tf.image.non_max_suppression(
+                boxes[cells][:, [1, 0, 3, 2]].astype(np.float32),
+                scores[cells, label].astype(np.float32),
+                len(cells),
+                iou_threshold,
+            ).numpy()
             found += [Found(labels[label], float(scores[c, label]), boxes[c]) for c in cells[keep]]
     return outputs, tuple(sorted(found, key=lambda f: -f.score))
 
@@ -284,14 +298,19 @@ class DetectionComparison:
 
     @property
     def agrees(self) -> bool:
-        return (self.score_diff <= DETECTOR_SCORE_TOLERANCE and not self.unmatched
-                and self.box_error_px <= DETECTOR_BOX_TOLERANCE_PX)
+        return (
+            self.score_diff <= DETECTOR_SCORE_TOLERANCE
+            and not self.unmatched
+            and self.box_error_px <= DETECTOR_BOX_TOLERANCE_PX
+        )
 
     def __str__(self) -> str:
-        return (f"{self.photo}: score diff {self.score_diff:.3f} (tolerance "
-                f"{DETECTOR_SCORE_TOLERANCE}), box error {self.box_error_px:.1f} px (tolerance "
-                f"{DETECTOR_BOX_TOLERANCE_PX}), unmatched {list(self.unmatched)}, "
-                f"{self.count[0]} vs {self.count[1]} detections")
+        return (
+            f"{self.photo}: score diff {self.score_diff:.3f} (tolerance "
+            f"{DETECTOR_SCORE_TOLERANCE}), box error {self.box_error_px:.1f} px (tolerance "
+            f"{DETECTOR_BOX_TOLERANCE_PX}), unmatched {list(self.unmatched)}, "
+            f"{self.count[0]} vs {self.count[1]} detections"
+        )
 
 
 def compare_detector(detector: ObjectDetector, photo: Path) -> DetectionComparison:
@@ -302,20 +321,42 @@ def compare_detector(detector: ObjectDetector, photo: Path) -> DetectionComparis
     it may honestly fall just below on the other side.
     """
     options = detector.options
-    outputs, reference = nanodet_reference(photo, tuple(str(x) for x in detector._labels),
-                                           options.score_threshold, options.iou_threshold)
+    outputs, reference = nanodet_reference(
+        photo,
+        tuple(str(x) for x in detector._labels),
+        options.score_threshold,
+        options.iou_threshold,
+    )
     frame = detector._preprocess(photo, options)  # the manifest's preprocessing
     raw = detector._forward([frame.tensor])[0]
     scores = [name for name, value in outputs.items() if value.shape[-1] != 4 * NANODET_BINS]
-    score_diff = max(float(np.max(np.abs(raw[name].reshape(outputs[name].shape)
-                                         - outputs[name]))) for name in scores)
+    score_diff = max(
+        float(np.max(np.abs(raw[name].reshape(outputs[name].shape) - outputs[name])))
+        for name in scores
+    )
     width, height = frame.image_size
-    ours = [Found(d.label, d.score, np.array([d.box.x_min * width, d.box.y_min * height,
-                                              d.box.x_max * width, d.box.y_max * height]))
-            for d in detector._postprocess(raw, frame, options)]
+    ours = [
+        Found(
+            d.label,
+            d.score,
+            np.array(
+                [
+                    d.box.x_min * width,
+                    d.box.y_min * height,
+                    d.box.x_max * width,
+                    d.box.y_max * height,
+                ]
+            ),
+        )
+        for d in detector._postprocess(raw, frame, options)
+    ]
     floor = options.score_threshold + DETECTOR_SCORE_TOLERANCE
     lost, error = _unmatched(list(reference), ours, floor)
     extra, _ = _unmatched(ours, list(reference), floor)
-    return DetectionComparison(photo.name, score_diff, error,
-                               tuple(f"-{x}" for x in lost) + tuple(f"+{x}" for x in extra),
-                               (len(ours), len(reference)))
+    return DetectionComparison(
+        photo.name,
+        score_diff,
+        error,
+        tuple(f"-{x}" for x in lost) + tuple(f"+{x}" for x in extra),
+        (len(ours), len(reference)),
+    )

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import summary  # noqa: E402
+import summary
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -20,7 +20,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
         write(f"{entry:<20} cases {cases:4d}  crashes {crashes}  hangs {hangs}  [{kinds}]")
     if summary.ROWS:
-        write(f"{'all entry points':<20} cases {total:4d}  crashes "
-              f"{sum(r[3] for r in summary.ROWS)}  hangs {sum(r[4] for r in summary.ROWS)}")
+        write(
+            f"{'all entry points':<20} cases {total:4d}  crashes "
+            f"{sum(r[3] for r in summary.ROWS)}  hangs {sum(r[4] for r in summary.ROWS)}"
+        )
     for line in summary.EXTRA:
         write(line)

@@ -26,12 +26,14 @@ def _installed_source() -> PackageSource:
     """A real registry source that needs no network: a file of the installed numpy."""
     member = "numpy/__init__.py"
     dist = importlib.metadata.distribution("numpy")
-    return PackageSource("pypi", "numpy", dist.version, member,
-                         sha256_file(Path(str(dist.locate_file(member)))))
+    return PackageSource(
+        "pypi", "numpy", dist.version, member, sha256_file(Path(str(dist.locate_file(member))))
+    )
 
 
 def recipe(graph: Path) -> registry.Recipe:
     """The recipe: fetches its source, then packages ``graph`` with a few outputs."""
+
     def build(ctx: registry.BuildContext) -> None:
         source = ctx.fetch("source")
         manifest = ctx.manifest(graphs={"main": "model.onnx"}, built_by_pid=os.getpid())
@@ -41,8 +43,14 @@ def recipe(graph: Path) -> registry.Recipe:
             for i in range(_CHUNKS):
                 (writer.dir / f"chunk{i}.bin").write_bytes(os.urandom(100_000))
 
-    return registry.Recipe(NAME, "test", "tiny model for the build kill test", "CC0-1.0",
-                           {"source": (_installed_source(), None)}, build)
+    return registry.Recipe(
+        NAME,
+        "test",
+        "tiny model for the build kill test",
+        "CC0-1.0",
+        {"source": (_installed_source(), None)},
+        build,
+    )
 
 
 def main(graph: Path, stop_at: str) -> None:

@@ -18,12 +18,17 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from corpus import audio_cases, image_cases, text_cases  # noqa: E402
+from corpus import audio_cases, image_cases, text_cases
 
-
-KINDS = {"vision.classify": "image", "vision.detect": "image", "vision.pose": "image",
-         "sound.identify": "audio", "sound.classify": "audio", "speech.transcribe": "audio",
-         "language.answer": "text"}
+KINDS = {
+    "vision.classify": "image",
+    "vision.detect": "image",
+    "vision.pose": "image",
+    "sound.identify": "audio",
+    "sound.classify": "audio",
+    "speech.transcribe": "audio",
+    "language.answer": "text",
+}
 
 
 def _entry_point(entry: str) -> Callable[..., Any]:
@@ -43,7 +48,9 @@ def run(entry: str, out: Path) -> None:
 
     kind, function = KINDS[entry], _entry_point(entry)
     with tempfile.TemporaryDirectory() as tmp:
-        cases = {"image": image_cases, "audio": audio_cases}.get(kind, lambda _: text_cases())(Path(tmp))
+        cases = {"image": image_cases, "audio": audio_cases}.get(kind, lambda _: text_cases())(
+            Path(tmp)
+        )
         warm_args, warm_kwargs = _warmup(kind)
         function(*warm_args, **warm_kwargs)  # build/load the model outside the timed cases
         results = []
@@ -58,8 +65,14 @@ def run(entry: str, out: Path) -> None:
             except Exception as e:  # a non-sensekit exception is a defect: record it
                 outcome = f"UNEXPECTED {type(e).__name__}"
                 message = "".join(traceback.format_exception_only(e)).strip()[-500:]
-            results.append({"case": name, "outcome": outcome, "message": message[:300],
-                            "seconds": round(time.perf_counter() - start, 3)})
+            results.append(
+                {
+                    "case": name,
+                    "outcome": outcome,
+                    "message": message[:300],
+                    "seconds": round(time.perf_counter() - start, 3),
+                }
+            )
     out.write_text(json.dumps({"entry": entry, "results": results}, indent=1))
 
 

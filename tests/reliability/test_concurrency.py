@@ -33,13 +33,21 @@ from sensekit.core.model import Model
 
 SCALE = float(os.environ.get("SENSEKIT_SOAK_SCALE", "1"))
 THREADS = 8
-FULL_CALLS = 500          # per thread, for cheap graphs
-BUDGET_S = 10.0           # seconds of threaded predictions per model at scale 1
-TASK_BUDGET_S = 8.0       # the same per task-level verb
-MIN_CALLS = 1             # per thread, however slow the graph
-INPUTS = 3                # distinct fixed inputs per graph, cycled by the threads
-DEFAULT_MODELS = ("efficientnet-lite0", "nanodet-m", "blazepose", "yamnet", "silero-vad",
-                  "whisper-tiny.en", "minilm-embed", "minilm-qa")
+FULL_CALLS = 500  # per thread, for cheap graphs
+BUDGET_S = 10.0  # seconds of threaded predictions per model at scale 1
+TASK_BUDGET_S = 8.0  # the same per task-level verb
+MIN_CALLS = 1  # per thread, however slow the graph
+INPUTS = 3  # distinct fixed inputs per graph, cycled by the threads
+DEFAULT_MODELS = (
+    "efficientnet-lite0",
+    "nanodet-m",
+    "blazepose",
+    "yamnet",
+    "silero-vad",
+    "whisper-tiny.en",
+    "minilm-embed",
+    "minilm-qa",
+)
 PHOTO = "chelsea.png"
 # Small sizes for dynamic dimensions (ONNX names or -1) that are not a batch axis.
 DYNAMIC = {"steps": 3, "past": 2, "tokens": 16}
@@ -121,8 +129,9 @@ def sequential(run: Callable[[int], Any]) -> tuple[list[Any], float]:
     return results, (time.perf_counter() - start) / INPUTS
 
 
-def run_threads(calls: int, work: Callable[[int], Any], check: Callable[[int, Any], None]
-                ) -> list[str]:
+def run_threads(
+    calls: int, work: Callable[[int], Any], check: Callable[[int, Any], None]
+) -> list[str]:
     """THREADS threads each call ``work(i)`` ``calls`` times; returns their failures."""
     failures: list[str] = []
     barrier = threading.Barrier(THREADS)
@@ -133,9 +142,10 @@ def run_threads(calls: int, work: Callable[[int], Any], check: Callable[[int, An
             index = (thread + call) % INPUTS
             try:
                 check(index, work(index))
-            except Exception as e:  # noqa: BLE001 - any failure in a thread is reported
-                failures.append(f"thread {thread} call {call} input {index}: "
-                                f"{type(e).__name__}: {str(e)[:300]}")
+            except Exception as e:
+                failures.append(
+                    f"thread {thread} call {call} input {index}: {type(e).__name__}: {str(e)[:300]}"
+                )
                 return
 
     threads = [threading.Thread(target=worker, args=(t,)) for t in range(THREADS)]
@@ -151,8 +161,9 @@ def _assert_same(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> Non
     for key, value in want.items():
         if not np.array_equal(got[key], value):
             diff = np.max(np.abs(got[key].astype(np.float64) - value.astype(np.float64)))
-            raise AssertionError(f"output {key!r} differs from the sequential run "
-                                 f"(max abs diff {diff:.3g})")
+            raise AssertionError(
+                f"output {key!r} differs from the sequential run (max abs diff {diff:.3g})"
+            )
 
 
 def check_graph(model: Model, graph: str) -> list[str]:
@@ -161,11 +172,16 @@ def check_graph(model: Model, graph: str) -> list[str]:
     reference, single = sequential(lambda i: model.predict(feeds[i], graph))
     calls = calls_per_thread(single, BUDGET_S, len(model.graphs))
     start = time.perf_counter()
-    failures = run_threads(calls, lambda i: model.predict(feeds[i], graph),
-                           lambda i, out: _assert_same(out, reference[i]))
-    summary.note(f"concurrency {model.name}/{graph}: {THREADS} threads x {calls} predict "
-                 f"(single {single * 1000:.1f} ms) in {time.perf_counter() - start:.1f} s, "
-                 f"bitwise equal: {'yes' if not failures else 'NO'}")
+    failures = run_threads(
+        calls,
+        lambda i: model.predict(feeds[i], graph),
+        lambda i, out: _assert_same(out, reference[i]),
+    )
+    summary.note(
+        f"concurrency {model.name}/{graph}: {THREADS} threads x {calls} predict "
+        f"(single {single * 1000:.1f} ms) in {time.perf_counter() - start:.1f} s, "
+        f"bitwise equal: {'yes' if not failures else 'NO'}"
+    )
     return failures
 
 
@@ -181,12 +197,14 @@ def test_shared_model_threads_match_sequential(name):
 def _tone_with_noise(seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(16000 * 2) / 16000
-    return (0.3 * np.sin(2 * np.pi * (440 + 220 * seed) * t) +
-            0.02 * rng.standard_normal(len(t))).astype(np.float32)
+    return (
+        0.3 * np.sin(2 * np.pi * (440 + 220 * seed) * t) + 0.02 * rng.standard_normal(len(t))
+    ).astype(np.float32)
 
 
-def _task_cases(verb: str, media: Callable[[str], Path], tts: Callable[..., Path]
-                ) -> tuple[Callable[[Any], Any], list[Any]]:
+def _task_cases(
+    verb: str, media: Callable[[str], Path], tts: Callable[..., Path]
+) -> tuple[Callable[[Any], Any], list[Any]]:
     if verb == "vision.classify":
         from sensekit import vision
 
@@ -195,20 +213,33 @@ def _task_cases(verb: str, media: Callable[[str], Path], tts: Callable[..., Path
         from sensekit import sound
 
         clips = [_tone_with_noise(0), _tone_with_noise(1), media("phone-incoming-call.oga")]
-        return (lambda a: sound.identify(a, sample_rate=16000) if isinstance(a, np.ndarray)
-                else sound.identify(a)), clips
+        return (
+            lambda a: (
+                sound.identify(a, sample_rate=16000)
+                if isinstance(a, np.ndarray)
+                else sound.identify(a)
+            )
+        ), clips
     if verb == "language.answer":
         from sensekit import language
 
-        doc = ("The Corvell lighthouse was built in 1874 by the engineer Tamsin Hale. It stands "
-               "forty metres tall on the northern cape of Aldery Island.")
-        questions = ["Who built the lighthouse?", "When was the lighthouse built?",
-                     "How tall is the lighthouse?"]
+        doc = (
+            "The Corvell lighthouse was built in 1874 by the engineer Tamsin Hale. It stands "
+            "forty metres tall on the northern cape of Aldery Island."
+        )
+        questions = [
+            "Who built the lighthouse?",
+            "When was the lighthouse built?",
+            "How tall is the lighthouse?",
+        ]
         return (lambda q: language.answer(q, doc)), questions
     from sensekit import speech
 
-    clips = [tts("the quick brown fox jumps over the lazy dog", "fox"),
-             tts("please call me back tomorrow morning", "call_back"), media("Front_Center.wav")]
+    clips = [
+        tts("the quick brown fox jumps over the lazy dog", "fox"),
+        tts("please call me back tomorrow morning", "call_back"),
+        media("Front_Center.wav"),
+    ]
     return (lambda a: speech.transcribe(a, beam_size=1)), clips
 
 
@@ -218,8 +249,9 @@ def _comparable(result: Any) -> Any:
     return result.to_dict() if hasattr(result, "to_dict") else result
 
 
-@pytest.mark.parametrize("verb", ["vision.classify", "sound.identify", "language.answer",
-                                  "speech.transcribe"])
+@pytest.mark.parametrize(
+    "verb", ["vision.classify", "sound.identify", "language.answer", "speech.transcribe"]
+)
 def test_task_verbs_from_threads_match_sequential(verb, media, tts):
     function, inputs = _task_cases(verb, media, tts)
     reference, single = sequential(lambda i: _comparable(function(inputs[i])))
@@ -231,7 +263,9 @@ def test_task_verbs_from_threads_match_sequential(verb, media, tts):
             raise AssertionError(f"{_comparable(result)} != {reference[index]}")
 
     failures = run_threads(calls, lambda i: function(inputs[i]), check)
-    summary.note(f"concurrency {verb}: {THREADS} threads x {calls} calls "
-                 f"(single {single * 1000:.0f} ms) in {time.perf_counter() - start:.1f} s, "
-                 f"equal: {'yes' if not failures else 'NO'}")
+    summary.note(
+        f"concurrency {verb}: {THREADS} threads x {calls} calls "
+        f"(single {single * 1000:.0f} ms) in {time.perf_counter() - start:.1f} s, "
+        f"equal: {'yes' if not failures else 'NO'}"
+    )
     assert not failures, failures[:3]

@@ -31,9 +31,10 @@ from sensekit.core.errors import InvalidInput
 from sensekit.vision.image_input import load_image
 
 EXAMPLES = int(200 * float(os.environ.get("SENSEKIT_SOAK_SCALE", "1")))
-_FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck),
-                 database=None)
-HEADER = 64            # the first bytes, where formats keep sizes, rates and counts
+_FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
+HEADER = 64  # the first bytes, where formats keep sizes, rates and counts
 BOUNDARY_INTS = (0, 1, 2, 0x7F, 0x80, 0xFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 OUTCOMES: dict[str, dict[str, int]] = {}
 
@@ -48,8 +49,11 @@ def image_seeds() -> dict[str, bytes]:
     rgb = np.dstack([x * 4, y * 5, (x + y) * 2]).astype(np.uint8)
     rgb = np.clip(rgb + rng.integers(0, 30, rgb.shape), 0, 255).astype(np.uint8)
     seeds = {}
-    for name, array, fmt in (("jpeg", rgb, "JPEG"), ("png", rgb, "PNG"),
-                             ("gray_png", rgb[:, :, 0], "PNG")):
+    for name, array, fmt in (
+        ("jpeg", rgb, "JPEG"),
+        ("png", rgb, "PNG"),
+        ("gray_png", rgb[:, :, 0], "PNG"),
+    ):
         buffer = io.BytesIO()
         Image.fromarray(array).save(buffer, format=fmt)
         seeds[name] = buffer.getvalue()
@@ -65,9 +69,11 @@ def audio_seeds() -> dict[str, bytes]:
     tone = (0.4 * np.sin(2 * np.pi * (300 + 2000 * t) * t)).astype(np.float32)
     seeds = {}
     for name, samples, fmt, subtype in (
-            ("wav", tone, "WAV", "PCM_16"), ("wav_u8_stereo", np.stack([tone, -tone], 1), "WAV",
-                                             "PCM_U8"),
-            ("flac", tone, "FLAC", "PCM_16"), ("ogg", tone, "OGG", "VORBIS")):
+        ("wav", tone, "WAV", "PCM_16"),
+        ("wav_u8_stereo", np.stack([tone, -tone], 1), "WAV", "PCM_U8"),
+        ("flac", tone, "FLAC", "PCM_16"),
+        ("ogg", tone, "OGG", "VORBIS"),
+    ):
         buffer = io.BytesIO()
         soundfile.write(buffer, samples, 16000, format=fmt, subtype=subtype)
         seeds[name] = buffer.getvalue()
@@ -79,13 +85,18 @@ def seed_fields() -> dict[str, tuple[int, ...]]:
     """Byte offsets of each seed's size, rate, channel and dimension fields."""
     wav = (4, 16, 20, 22, 24, 28, 32, 34, 40)  # RIFF size, fmt: size, format, channels,
     #                                            rate, byte rate, block align, bits; data size
-    png = (8, 16, 20, 24, 25)                   # IHDR length, width, height, depth, color type
+    png = (8, 16, 20, 24, 25)  # IHDR length, width, height, depth, color type
     sof = image_seeds()["jpeg"].find(b"\xff\xc0")
-    return {"wav": wav, "wav_u8_stereo": wav, "png": png, "gray_png": png,
-            "jpeg": (sof + 2, sof + 5, sof + 7, sof + 9),  # SOF0 length, height, width, comps
-            "flac": (8, 10, 12, 15, 18, 20),              # STREAMINFO block sizes, frame
-            #                                               sizes, rate/channels/bits
-            "ogg": (39, 40, 44, 48, 52)}                  # vorbis channels, rate, bitrates
+    return {
+        "wav": wav,
+        "wav_u8_stereo": wav,
+        "png": png,
+        "gray_png": png,
+        "jpeg": (sof + 2, sof + 5, sof + 7, sof + 9),  # SOF0 length, height, width, comps
+        "flac": (8, 10, 12, 15, 18, 20),  # STREAMINFO block sizes, frame
+        #                                               sizes, rate/channels/bits
+        "ogg": (39, 40, 44, 48, 52),
+    }  # vorbis channels, rate, bitrates
 
 
 @st.composite
@@ -98,8 +109,13 @@ def mutated(draw: st.DrawFn, seeds: dict[str, bytes]) -> tuple[str, bytes]:
             break
         limit = len(data) - 1
         fields = [f for f in seed_fields()[name] if f <= limit]
-        pos = draw(st.sampled_from(fields) | st.integers(0, min(HEADER, limit)) |
-                   st.integers(0, limit)) if fields else draw(st.integers(0, limit))
+        pos = (
+            draw(
+                st.sampled_from(fields) | st.integers(0, min(HEADER, limit)) | st.integers(0, limit)
+            )
+            if fields
+            else draw(st.integers(0, limit))
+        )
         op = draw(st.sampled_from(["flip", "int", "truncate", "insert", "delete", "duplicate"]))
         if op == "flip":
             data[pos] ^= draw(st.integers(1, 255))
@@ -107,15 +123,15 @@ def mutated(draw: st.DrawFn, seeds: dict[str, bytes]) -> tuple[str, bytes]:
             fmt = draw(st.sampled_from(["<I", ">I", "<H", ">H"]))
             value = draw(st.sampled_from(BOUNDARY_INTS)) & (0xFFFF if "H" in fmt else 0xFFFFFFFF)
             packed = struct.pack(fmt, value)
-            data[pos:pos + len(packed)] = packed
+            data[pos : pos + len(packed)] = packed
         elif op == "truncate":
             del data[pos:]
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=64))
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 256))]
+            del data[pos : pos + draw(st.integers(1, 256))]
         else:
-            data[pos:pos] = data[pos:pos + draw(st.integers(1, 512))]
+            data[pos:pos] = data[pos : pos + draw(st.integers(1, 512))]
     return name, bytes(data)
 
 
@@ -170,9 +186,12 @@ def test_audio_file_readers_on_mutated_files(case):
         handle.write(data)
         handle.flush()
         outcomes = []
-        for read in (lambda: load_audio(handle.name),
-                     lambda: np.concatenate(list(iter_audio_blocks(handle.name, 0.1))
-                                            or [np.zeros(0, np.float32)])):
+        for read in (
+            lambda: load_audio(handle.name),
+            lambda: np.concatenate(
+                list(iter_audio_blocks(handle.name, 0.1)) or [np.zeros(0, np.float32)]
+            ),
+        ):
             try:
                 _check_audio(read())
                 outcomes.append("ok")
@@ -186,10 +205,10 @@ def test_audio_file_readers_on_mutated_files(case):
 def test_file_header_rate_is_checked(rate):
     data = bytearray(audio_seeds()["wav"])
     data[24:28] = struct.pack("<I", rate)
-    with pytest.raises(InvalidInput, match="(?i)sample rate in the file's header"):
+    with pytest.raises(InvalidInput, match=r"(?i)sample rate in the file's header"):
         load_audio(bytes(data))
     with tempfile.NamedTemporaryFile(suffix=".wav") as handle:
         handle.write(bytes(data))
         handle.flush()
-        with pytest.raises(InvalidInput, match="(?i)sample rate in the header"):
+        with pytest.raises(InvalidInput, match=r"(?i)sample rate in the header"):
             next(iter_audio_blocks(handle.name, 1.0))

@@ -14,17 +14,32 @@ from sensekit.core.errors import ModelIntegrityError, SensekitError
 from sensekit.core.package import Manifest, ModelPackage
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "core"))
-from helpers import tiny_package  # noqa: E402
+from helpers import tiny_package
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
-                                                                      children, max_size=4),
-    max_leaves=20)
-_keys = st.sampled_from(["schema", "name", "task", "graphs", "files", "labels", "preprocess",
-                         "source", "conversion", "postprocess"])
-_manifests = st.dictionaries(_keys, _json | st.just(1) | st.just({"main": "model.onnx"}),
-                             max_size=10)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+_keys = st.sampled_from(
+    [
+        "schema",
+        "name",
+        "task",
+        "graphs",
+        "files",
+        "labels",
+        "preprocess",
+        "source",
+        "conversion",
+        "postprocess",
+    ]
+)
+_manifests = st.dictionaries(
+    _keys, _json | st.just(1) | st.just({"main": "model.onnx"}), max_size=10
+)
 
 _FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -57,19 +72,29 @@ def test_manifest_file_of_random_bytes(tmp_path_factory, payload):
 _REQUIRED = {"schema": int, "name": str, "task": str, "graphs": dict, "files": dict}
 _OBJECTS = ["conversion", "postprocess", "preprocess", "source"]
 _values = st.recursive(  # what json.loads can return (no NaN: it is not JSON)
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
-                                                                      children, max_size=4),
-    max_leaves=20)
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
 _changes = st.one_of(
     st.tuples(st.just("drop"), st.sampled_from(sorted(_REQUIRED)), st.none()),
     st.tuples(st.just("retype"), st.sampled_from(sorted(_REQUIRED)), _values),
     st.tuples(st.just("object"), st.sampled_from(_OBJECTS), _values),
-    st.tuples(st.just("extra"), st.text(max_size=12).filter(lambda k: k not in Manifest._KNOWN),
-              _values),
-    st.tuples(st.just("rehash"), st.sampled_from(["model.onnx", "labels.txt"]),
-              st.text("0123456789abcdef", min_size=64, max_size=64)))
+    st.tuples(
+        st.just("extra"), st.text(max_size=12).filter(lambda k: k not in Manifest._KNOWN), _values
+    ),
+    st.tuples(
+        st.just("rehash"),
+        st.sampled_from(["model.onnx", "labels.txt"]),
+        st.text("0123456789abcdef", min_size=64, max_size=64),
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +147,13 @@ def test_valid_json_manifest_changes_give_the_right_outcome(hashed_package, chan
 def test_arbitrary_file_names_never_escape(tmp_path_factory, files):
     root = tmp_path_factory.mktemp("fuzz") / "y.skmodel"
     root.mkdir()
-    manifest = {"schema": 1, "name": "y", "task": "t", "graphs": {"main": "model.onnx"},
-                "files": dict(files, **{"model.onnx": "0" * 64})}
+    manifest = {
+        "schema": 1,
+        "name": "y",
+        "task": "t",
+        "graphs": {"main": "model.onnx"},
+        "files": dict(files, **{"model.onnx": "0" * 64}),
+    }
     (root / "manifest.json").write_text(json.dumps(manifest))
     try:
         package = ModelPackage.open(root, verify=False)

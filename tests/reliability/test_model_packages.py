@@ -21,14 +21,15 @@ from sensekit.core.model import Model
 from sensekit.core.package import ModelPackage, sha256_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "core"))
-import killable_build  # noqa: E402
-from helpers import tiny_graph, tiny_package  # noqa: E402
+import killable_build
+from helpers import tiny_graph, tiny_package
 
 
 def _rehash(root):
     manifest = json.loads((root / "manifest.json").read_text())
-    manifest["files"] = {name: sha256_file(root / name) for name in manifest["files"]
-                         if (root / name).is_file()}
+    manifest["files"] = {
+        name: sha256_file(root / name) for name in manifest["files"] if (root / name).is_file()
+    }
     (root / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -87,10 +88,24 @@ def _tamper(root, case):
         raise KeyError(case)
 
 
-CASES = ["pickle_payload", "truncated_weights", "tampered_weights", "missing_file",
-         "labels_symlink_out", "manifest_symlink", "traversal_graph", "absolute_graph",
-         "unhashed_graph", "schema_2", "schema_missing", "manifest_list", "manifest_binary",
-         "manifest_empty", "bad_hash_format", "graphs_not_dict"]
+CASES = [
+    "pickle_payload",
+    "truncated_weights",
+    "tampered_weights",
+    "missing_file",
+    "labels_symlink_out",
+    "manifest_symlink",
+    "traversal_graph",
+    "absolute_graph",
+    "unhashed_graph",
+    "schema_2",
+    "schema_missing",
+    "manifest_list",
+    "manifest_binary",
+    "manifest_empty",
+    "bad_hash_format",
+    "graphs_not_dict",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -108,8 +123,12 @@ KILLABLE_BUILD = Path(__file__).with_name("killable_build.py")
 _WATCHDOG_S = 120  # only for a child that hangs before its stage; kills never wait on time
 # (mode, stage) pairs: a first build, and a forced rebuild over a package already in place;
 # "replacing" exists only when rebuilding.
-KILL_POINTS = [(mode, stage) for mode in ("first", "rebuild") for stage in BUILD_STAGES
-               if (mode, stage) != ("first", "replacing")]
+KILL_POINTS = [
+    (mode, stage)
+    for mode in ("first", "rebuild")
+    for stage in BUILD_STAGES
+    if (mode, stage) != ("first", "replacing")
+]
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +140,13 @@ def killable_graph(tmp_path_factory):
 
 def _kill_at(stage, graph):
     """Runs killable_build.py to ``stage``, SIGKILLs it there; returns (stages seen, pid)."""
-    child = subprocess.Popen([sys.executable, str(KILLABLE_BUILD), str(graph), stage],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(KILLABLE_BUILD), str(graph), stage],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(_WATCHDOG_S, child.kill)
     watchdog.start()
     seen = []
@@ -153,13 +176,15 @@ def _open_or_none(package):
 
 
 def _leftovers(models):
-    return sorted(p.name for p in models.iterdir()
-                  if p.name.startswith(f".{killable_build.NAME}.skmodel"))
+    return sorted(
+        p.name for p in models.iterdir() if p.name.startswith(f".{killable_build.NAME}.skmodel")
+    )
 
 
 @pytest.mark.parametrize("mode,stage", KILL_POINTS)
-def test_build_killed_at_each_stage_leaves_no_half_package(tmp_path, monkeypatch,
-                                                           killable_graph, mode, stage):
+def test_build_killed_at_each_stage_leaves_no_half_package(
+    tmp_path, monkeypatch, killable_graph, mode, stage
+):
     monkeypatch.setenv("SENSEKIT_HOME", str(tmp_path))
     recipe = killable_build.recipe(killable_graph)
     monkeypatch.setitem(registry._RECIPES, recipe.name, recipe)

@@ -32,11 +32,21 @@ class Server:
         self.port = free_port()
         self.base = f"http://{LOOPBACK}:{self.port}"
         self.log_path = log_path
-        command = [sys.executable, "-m", "sensekit.cli", "serve", "--host", LOOPBACK,
-                   "--port", str(self.port), *args]
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
+        command = [
+            sys.executable,
+            "-m",
+            "sensekit.cli",
+            "serve",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            *args,
+        ]
+        self._log = open(log_path, "wb")  # noqa: SIM115 -- closed in stop(), the server outlives this call
+        self.process = subprocess.Popen(
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -48,8 +58,9 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n"
-                                   f"{self.log()[-3000:]}")
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+                )
             try:
                 if httpx.get(self.url("/health"), timeout=2).status_code == 200:
                     return

@@ -15,24 +15,37 @@ from sensekit.core import registry
 from sensekit.core.tasks import TASKS
 
 QUESTION = "Where is the Eiffel Tower?"
-DOCUMENT = ("The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, "
-            "France. It is named after the engineer Gustave Eiffel, whose company designed "
-            "and built the tower from 1887 to 1889.")
+DOCUMENT = (
+    "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris, "
+    "France. It is named after the engineer Gustave Eiffel, whose company designed "
+    "and built the tower from 1887 to 1889."
+)
 SENTENCES = ["A cat sleeps on the sofa.", "Stock markets fell sharply today."]
 
 # task -> (file, options sent to the server, the Python API call on the same file)
 CASES = {
-    "classify": ("chelsea.png", {"top_k": 3},
-                 lambda p: [c.to_dict() for c in vision.classify(p, top_k=3)]),
-    "detect": ("dog.jpg", {"score_threshold": 0.3},
-               lambda p: [d.to_dict() for d in vision.detect(p, score_threshold=0.3)]),
+    "classify": (
+        "chelsea.png",
+        {"top_k": 3},
+        lambda p: [c.to_dict() for c in vision.classify(p, top_k=3)],
+    ),
+    "detect": (
+        "dog.jpg",
+        {"score_threshold": 0.3},
+        lambda p: [d.to_dict() for d in vision.detect(p, score_threshold=0.3)],
+    ),
     "pose": ("person.jpg", {}, lambda p: [b.to_dict() for b in vision.pose(p)]),
     "transcribe": ("jfk.wav", {}, lambda p: speech.transcribe(p).to_dict()),
-    "identify": ("phone-incoming-call.oga", {"top_k": 2},
-                 lambda p: [e.to_dict() for e in sound.identify(p, top_k=2)]),
-    "classify-sound": ("Front_Center.wav", {"top_k": 5, "score_threshold": 0.0},
-                       lambda p: [c.to_dict() for c in sound.classify(p, top_k=5,
-                                                                      score_threshold=0.0)]),
+    "identify": (
+        "phone-incoming-call.oga",
+        {"top_k": 2},
+        lambda p: [e.to_dict() for e in sound.identify(p, top_k=2)],
+    ),
+    "classify-sound": (
+        "Front_Center.wav",
+        {"top_k": 5, "score_threshold": 0.0},
+        lambda p: [c.to_dict() for c in sound.classify(p, top_k=5, score_threshold=0.0)],
+    ),
     "speech-activity": ("jfk.wav", {}, lambda p: [r.to_dict() for r in sound.speech_activity(p)]),
 }
 
@@ -42,8 +55,11 @@ def test_media_endpoint_equals_the_python_api(name, client, media):
     file_name, options, python_api = CASES[name]
     path = media(file_name)
     field = TASKS[name].inputs[0]
-    response = client.post(f"/v1/{name}", files={field: (file_name, path.read_bytes())},
-                           data={k: str(v) for k, v in options.items()})
+    response = client.post(
+        f"/v1/{name}",
+        files={field: (file_name, path.read_bytes())},
+        data={k: str(v) for k, v in options.items()},
+    )
     assert response.status_code == 200, response.text
     expected = python_api(path)
     assert response.json() == expected
@@ -53,16 +69,24 @@ def test_media_endpoint_equals_the_python_api(name, client, media):
 def test_classify_is_the_same_as_multipart_json_and_raw_bytes(client, media):
     data = media("coffee.png").read_bytes()
     expected = [c.to_dict() for c in vision.classify(media("coffee.png"), top_k=2)]
-    as_form = client.post("/v1/classify", files={"image": ("coffee.png", data, "image/png")},
-                          data={"top_k": "2"})
-    as_form_json = client.post("/v1/classify", data={"options": '{"top_k": 2}'},
-                               files={"image": ("coffee.png", data, "image/png")})
-    as_json = client.post("/v1/classify", json={"image": base64.b64encode(data).decode(),
-                                                "options": {"top_k": 2}})
-    as_data_url = client.post("/v1/classify", json={
-        "image": "data:image/png;base64," + base64.b64encode(data).decode(), "top_k": 2})
-    as_raw = client.post("/v1/classify?top_k=2", content=data,
-                         headers={"Content-Type": "image/png"})
+    as_form = client.post(
+        "/v1/classify", files={"image": ("coffee.png", data, "image/png")}, data={"top_k": "2"}
+    )
+    as_form_json = client.post(
+        "/v1/classify",
+        data={"options": '{"top_k": 2}'},
+        files={"image": ("coffee.png", data, "image/png")},
+    )
+    as_json = client.post(
+        "/v1/classify", json={"image": base64.b64encode(data).decode(), "options": {"top_k": 2}}
+    )
+    as_data_url = client.post(
+        "/v1/classify",
+        json={"image": "data:image/png;base64," + base64.b64encode(data).decode(), "top_k": 2},
+    )
+    as_raw = client.post(
+        "/v1/classify?top_k=2", content=data, headers={"Content-Type": "image/png"}
+    )
     for response in (as_form, as_form_json, as_json, as_data_url, as_raw):
         assert response.status_code == 200, response.text
         assert response.json() == expected
@@ -70,8 +94,9 @@ def test_classify_is_the_same_as_multipart_json_and_raw_bytes(client, media):
 
 
 def test_answer_equals_the_python_api(client):
-    response = client.post("/v1/answer", data={"question": QUESTION, "document": DOCUMENT,
-                                               "top_k": "2"})
+    response = client.post(
+        "/v1/answer", data={"question": QUESTION, "document": DOCUMENT, "top_k": "2"}
+    )
     assert response.status_code == 200, response.text
     expected = [a.to_dict() for a in language.answer(QUESTION, DOCUMENT, top_k=2)]
     assert response.json() == expected
@@ -86,8 +111,11 @@ def test_embed_equals_the_python_api_for_one_text_and_a_list(client):
     assert one.json() == language.embed(SENTENCES[0]).tolist()
     several = client.post("/v1/embed", json={"text": SENTENCES, "normalize": False})
     assert several.json() == language.embed(SENTENCES, normalize=False).tolist()
-    raw = client.post("/v1/embed", content=SENTENCES[1].encode(),
-                      headers={"Content-Type": "text/plain; charset=utf-8"})
+    raw = client.post(
+        "/v1/embed",
+        content=SENTENCES[1].encode(),
+        headers={"Content-Type": "text/plain; charset=utf-8"},
+    )
     assert raw.json() == language.embed(SENTENCES[1]).tolist()
     vectors = np.array(several.json())
     assert vectors.shape[0] == 2 and not np.allclose(vectors[0], vectors[1])
@@ -101,8 +129,11 @@ def test_transcribe_streams_segments_as_they_are_decoded(client, media, tmp_path
     soundfile.write(path, np.concatenate([samples] * 4), rate)
     records, arrivals = [], []
     start = time.monotonic()
-    with client.stream("POST", "/v1/transcribe?stream=true",
-                       files={"audio": ("jfk4.wav", path.read_bytes(), "audio/wav")}) as response:
+    with client.stream(
+        "POST",
+        "/v1/transcribe?stream=true",
+        files={"audio": ("jfk4.wav", path.read_bytes(), "audio/wav")},
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/x-ndjson")
         for line in response.iter_lines():
@@ -142,14 +173,15 @@ def test_health_and_openapi(client):
     assert health["status"] == "ok" and health["auth"] is False and health["workers"] == 2
     document = client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.")
-    assert {f"/v1/{name}" for name in CASES} | {"/v1/answer", "/v1/embed"} <= \
-        set(document["paths"])
+    assert {f"/v1/{name}" for name in CASES} | {"/v1/answer", "/v1/embed"} <= set(document["paths"])
     body = document["paths"]["/v1/detect"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json", "image/*"} <= set(body)
     form = body["multipart/form-data"]["schema"]
     assert form["required"] == ["image"]
-    assert form["properties"]["iou_threshold"]["default"] == \
-        TASKS["detect"].option_fields()["iou_threshold"].default
+    assert (
+        form["properties"]["iou_threshold"]["default"]
+        == TASKS["detect"].option_fields()["iou_threshold"].default
+    )
     streamed = document["paths"]["/v1/transcribe"]["post"]["parameters"]
     assert any(p["name"] == "stream" for p in streamed)
     docs = client.get("/docs")

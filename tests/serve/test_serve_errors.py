@@ -11,10 +11,14 @@ from sensekit.serve.errors import ApiError, from_exception
 
 def test_invalid_input_is_400_with_the_message():
     error = from_exception(InvalidInput("Image file not found: x.png"), "/v1/classify")
-    assert (error.status, error.message, error.kind) == (400, "Image file not found: x.png",
-                                                        "InvalidInput")
-    assert error.body() == {"error": {"status": 400, "type": "InvalidInput",
-                                      "message": "Image file not found: x.png"}}
+    assert (error.status, error.message, error.kind) == (
+        400,
+        "Image file not found: x.png",
+        "InvalidInput",
+    )
+    assert error.body() == {
+        "error": {"status": 400, "type": "InvalidInput", "message": "Image file not found: x.png"}
+    }
     assert from_exception(ModelNotFound("nope", ["yamnet"]), "x").status == 404
     busy = ApiError(503, "busy", headers={"Retry-After": "3"})
     assert from_exception(busy, "x") is busy

@@ -15,19 +15,22 @@ def field(task: str, name: str):
     return TASKS[task].option_fields()[name]
 
 
-@pytest.mark.parametrize("task, name, text, value", [
-    ("classify", "top_k", "3", 3),
-    ("classify", "score_threshold", "0.25", 0.25),
-    ("classify", "bgr", "true", True),
-    ("classify", "bgr", "0", False),
-    ("classify", "allow", "tabby, tiger cat", ("tabby", "tiger cat")),
-    ("classify", "allow", '["a, b", "c"]', ("a, b", "c")),
-    ("classify", "allow", "", None),
-    ("classify", "region_of_interest", "0.1,0.2,0.5,0.5", (0.1, 0.2, 0.5, 0.5)),
-    ("transcribe", "language", "null", None),
-    ("transcribe", "language", "en", "en"),
-    ("transcribe", "temperature", "0,0.4", (0.0, 0.4)),
-])
+@pytest.mark.parametrize(
+    "task, name, text, value",
+    [
+        ("classify", "top_k", "3", 3),
+        ("classify", "score_threshold", "0.25", 0.25),
+        ("classify", "bgr", "true", True),
+        ("classify", "bgr", "0", False),
+        ("classify", "allow", "tabby, tiger cat", ("tabby", "tiger cat")),
+        ("classify", "allow", '["a, b", "c"]', ("a, b", "c")),
+        ("classify", "allow", "", None),
+        ("classify", "region_of_interest", "0.1,0.2,0.5,0.5", (0.1, 0.2, 0.5, 0.5)),
+        ("transcribe", "language", "null", None),
+        ("transcribe", "language", "en", "en"),
+        ("transcribe", "temperature", "0,0.4", (0.0, 0.4)),
+    ],
+)
 def test_form_text_becomes_the_field_type(task, name, text, value):
     assert option_value(field(task, name), name, text) == value
 
@@ -38,18 +41,21 @@ def test_repeated_form_fields_fill_a_list_option():
         option_value(field("detect", "max_results"), "max_results", ["1", "2"])
 
 
-@pytest.mark.parametrize("task, name, value, message", [
-    ("classify", "top_k", "many", "must be an integer, not 'many'"),
-    ("classify", "bgr", "maybe", "must be true or false"),
-    ("classify", "score_threshold", "high", "must be a number"),
-    ("classify", "region_of_interest", "a,b,c,d", "list of numbers"),
-    ("classify", "allow", "[1, 2", "not a valid JSON list"),
-    ("classify", "top_k", JsonValue(True), "must be an integer, not True"),
-    ("classify", "top_k", JsonValue(2.5), "must be an integer"),
-    ("classify", "top_k", JsonValue(None), "not null"),
-    ("classify", "allow", JsonValue([1]), "list of strings"),
-    ("answer", "handle_impossible", JsonValue(1), "true or false"),
-])
+@pytest.mark.parametrize(
+    "task, name, value, message",
+    [
+        ("classify", "top_k", "many", "must be an integer, not 'many'"),
+        ("classify", "bgr", "maybe", "must be true or false"),
+        ("classify", "score_threshold", "high", "must be a number"),
+        ("classify", "region_of_interest", "a,b,c,d", "list of numbers"),
+        ("classify", "allow", "[1, 2", "not a valid JSON list"),
+        ("classify", "top_k", JsonValue(True), "must be an integer, not True"),
+        ("classify", "top_k", JsonValue(2.5), "must be an integer"),
+        ("classify", "top_k", JsonValue(None), "not null"),
+        ("classify", "allow", JsonValue([1]), "list of strings"),
+        ("answer", "handle_impossible", JsonValue(1), "true or false"),
+    ],
+)
 def test_badly_typed_options_are_400(task, name, value, message):
     with pytest.raises(ApiError, match=message) as error:
         option_value(field(task, name), name, value)

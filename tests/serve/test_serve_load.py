@@ -20,10 +20,14 @@ RSS_GROWTH_MIB = 32  # allowed between the end of round 1 and the end of the las
 
 
 def test_concurrent_mixed_requests_are_correct_and_memory_is_flat(server, media):
-    payloads = {"classify": ("image", "chelsea.png", media("chelsea.png").read_bytes()),
-                "transcribe": ("audio", "jfk.wav", media("jfk.wav").read_bytes())}
-    expected = {"classify": [c.to_dict() for c in vision.classify(media("chelsea.png"))],
-                "transcribe": speech.transcribe(media("jfk.wav")).to_dict()}
+    payloads = {
+        "classify": ("image", "chelsea.png", media("chelsea.png").read_bytes()),
+        "transcribe": ("audio", "jfk.wav", media("jfk.wav").read_bytes()),
+    }
+    expected = {
+        "classify": [c.to_dict() for c in vision.classify(media("chelsea.png"))],
+        "transcribe": speech.transcribe(media("jfk.wav")).to_dict(),
+    }
     plan = ["transcribe" if i % TRANSCRIBE_EVERY == 0 else "classify" for i in range(REQUESTS)]
     process = psutil.Process(server.process.pid)
     limits = httpx.Limits(max_connections=CONCURRENCY)
@@ -34,8 +38,10 @@ def test_concurrent_mixed_requests_are_correct_and_memory_is_flat(server, media)
         return kind, response.status_code, response.text
 
     rss = []
-    with httpx.Client(base_url=server.base, timeout=600, limits=limits) as client, \
-            ThreadPoolExecutor(CONCURRENCY) as clients:
+    with (
+        httpx.Client(base_url=server.base, timeout=600, limits=limits) as client,
+        ThreadPoolExecutor(CONCURRENCY) as clients,
+    ):
         for _ in range(ROUNDS):
             results = list(clients.map(lambda kind: send(client, kind), plan))
             for kind, status, text in results:

@@ -15,16 +15,23 @@ from sensekit import language, speech, vision
 from sensekit.serve.app import STATIC
 
 SCREENSHOT = Path("/tmp/serve_page.png")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--disable-dev-shm-usage", "--window-size=1400,1000")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
+)
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"  # an identifier in the DOM API, never fetched
 
 
 def test_static_files_reference_nothing_outside_the_server():
     files = sorted(STATIC.iterdir())
-    assert {p.name for p in files} >= {"index.html", "app.js", "style.css", "docs.html",
-                                       "docs.js"}
+    assert {p.name for p in files} >= {"index.html", "app.js", "style.css", "docs.html", "docs.js"}
     for path in files:
         text = path.read_text(encoding="utf-8").replace(SVG_NAMESPACE, "")
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.I), path.name
@@ -66,20 +73,23 @@ def _run(browser) -> None:
 
     browser.find_element("id", "run").click()
     WebDriverWait(browser, 300).until(
-        lambda d: d.find_element("id", "output").get_attribute("data-state") in ("done", "error"))
+        lambda d: d.find_element("id", "output").get_attribute("data-state") in ("done", "error")
+    )
     output = browser.find_element("id", "output")
-    assert output.get_attribute("data-state") == "done", \
-        browser.find_element("id", "message").text
+    assert output.get_attribute("data-state") == "done", browser.find_element("id", "message").text
 
 
 def _pixel(browser, x: float, y: float) -> list[int]:
     return browser.execute_script(
         "return Array.from(document.getElementById('canvas').getContext('2d')"
-        ".getImageData(arguments[0], arguments[1], 1, 1).data);", round(x), round(y))
+        ".getImageData(arguments[0], arguments[1], 1, 1).data);",
+        round(x),
+        round(y),
+    )
 
 
 def _rgb(color: str) -> list[int]:
-    return [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    return [int(color[i : i + 2], 16) for i in (1, 3, 5)]
 
 
 def test_page_draws_detections_on_the_uploaded_image(browser, server, media):
@@ -95,11 +105,16 @@ def test_page_draws_detections_on_the_uploaded_image(browser, server, media):
     for box, detection in zip(drawn, expected):
         assert box["x0"] == pytest.approx(detection.box.x_min * width, abs=0.01)
         # the box's colour is on the canvas where its edges are
-        edges = [((box["x0"] + box["x1"]) / 2, box["y1"]), (box["x0"], (box["y0"] + box["y1"]) / 2),
-                 (box["x1"], (box["y0"] + box["y1"]) / 2)]
+        edges = [
+            ((box["x0"] + box["x1"]) / 2, box["y1"]),
+            (box["x0"], (box["y0"] + box["y1"]) / 2),
+            (box["x1"], (box["y0"] + box["y1"]) / 2),
+        ]
         colors = [_pixel(browser, x, y)[:3] for x, y in edges]
-        assert any(max(abs(a - b) for a, b in zip(c, _rgb(box["color"]))) < 40 for c in colors), \
-            (box, colors)
+        assert any(max(abs(a - b) for a, b in zip(c, _rgb(box["color"]))) < 40 for c in colors), (
+            box,
+            colors,
+        )
     middle = _pixel(browser, width / 2, int(canvas.get_attribute("height")) / 2)
     assert middle[3] == 255  # the photo is drawn under the boxes
     assert "dog" in browser.find_element("id", "view").text
@@ -123,8 +138,9 @@ def test_page_streams_a_transcript_with_timestamps(browser, server, media):
     _run(browser)
     items = browser.find_elements("css selector", "#view .segments li")
     segments = speech.transcribe(media("jfk.wav")).segments
-    assert [item.find_element("css selector", ".time").text for item in items] == \
-        [f"00:{s.start:04.1f} → 00:{s.end:04.1f}" for s in segments]
+    assert [item.find_element("css selector", ".time").text for item in items] == [
+        f"00:{s.start:04.1f} → 00:{s.end:04.1f}" for s in segments
+    ]
     assert "ask not what your country can do for you" in browser.find_element("id", "view").text
     browser.save_screenshot("/tmp/serve_page_transcribe.png")
 

@@ -13,11 +13,11 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
+from serve_helpers import LOOPBACK, free_port, start_server
 
 from sensekit import vision
 from sensekit.core.errors import InvalidInput
 from sensekit.serve.config import ServeConfig, is_loopback, parse_models
-from serve_helpers import LOOPBACK, free_port, start_server
 
 TOKEN = "s3cret-token-for-tests"
 TIMEOUT_S = 1.5
@@ -32,7 +32,7 @@ def test_loopback_addresses():
 
 def test_a_public_host_needs_a_token_or_insecure():
     models = parse_models("classify")
-    with pytest.raises(InvalidInput, match="--token T .* or --insecure"):
+    with pytest.raises(InvalidInput, match=r"--token T .* or --insecure"):
         ServeConfig(host="0.0.0.0", models=models)
     assert ServeConfig(host="0.0.0.0", models=models, token=TOKEN).token == TOKEN
     assert ServeConfig(host="0.0.0.0", models=models, insecure=True).insecure
@@ -43,14 +43,30 @@ def test_a_public_host_needs_a_token_or_insecure():
     with pytest.raises(InvalidInput, match="Unknown task 'clasify'"):
         parse_models("clasify")
     assert parse_models("classify, transcribe=whisper-base") == {
-        "classify": "efficientnet-lite0", "transcribe": "whisper-base"}
+        "classify": "efficientnet-lite0",
+        "transcribe": "whisper-base",
+    }
 
 
 def test_the_cli_refuses_a_public_host_without_token_before_binding():
     port = free_port()
-    done = subprocess.run([sys.executable, "-m", "sensekit.cli", "serve", "--host", "0.0.0.0",
-                           "--port", str(port), "--models", "classify"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensekit.cli",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--models",
+            "classify",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert "sensekit: error: --host 0.0.0.0 is reachable from other machines" in done.stderr
     assert "Traceback" not in done.stderr
@@ -75,8 +91,21 @@ def test_host_and_origin_checks(client, media):
 def guarded(tmp_path_factory):
     """A token, one worker, no queue, a short timeout."""
     log = tmp_path_factory.mktemp("guarded") / "server.log"
-    running = start_server(["--models", "classify,transcribe", "--token", TOKEN, "--workers",
-                            "1", "--queue", "0", "--timeout", str(TIMEOUT_S)], log)
+    running = start_server(
+        [
+            "--models",
+            "classify,transcribe",
+            "--token",
+            TOKEN,
+            "--workers",
+            "1",
+            "--queue",
+            "0",
+            "--timeout",
+            str(TIMEOUT_S),
+        ],
+        log,
+    )
     yield running
     running.stop()
 
@@ -91,9 +120,15 @@ def test_token_is_required_on_the_api(guarded, media):
     assert health.status_code == 200 and health.json()["auth"] is True
     assert httpx.get(guarded.url("/"), timeout=30).status_code == 200  # the page has no secrets
     for headers in ({}, _auth("wrong-token-123"), {"Authorization": f"Basic {TOKEN}"}):
-        for response in (httpx.get(guarded.url("/v1/models"), headers=headers, timeout=30),
-                         httpx.post(guarded.url("/v1/classify"), headers=headers, timeout=30,
-                                    files={"image": ("cat.png", image, "image/png")})):
+        for response in (
+            httpx.get(guarded.url("/v1/models"), headers=headers, timeout=30),
+            httpx.post(
+                guarded.url("/v1/classify"),
+                headers=headers,
+                timeout=30,
+                files={"image": ("cat.png", image, "image/png")},
+            ),
+        ):
             assert response.status_code == 401, (headers, response.text)
             assert response.headers["www-authenticate"].startswith("Bearer")
             assert "token" in response.json()["error"]["message"]
@@ -103,8 +138,12 @@ def test_token_is_required_on_the_api(guarded, media):
 
 
 def _classify(server, image: bytes) -> httpx.Response:
-    return httpx.post(server.url("/v1/classify"), headers=_auth(), timeout=120,
-                      files={"image": ("cat.png", image, "image/png")})
+    return httpx.post(
+        server.url("/v1/classify"),
+        headers=_auth(),
+        timeout=120,
+        files={"image": ("cat.png", image, "image/png")},
+    )
 
 
 def _wait_busy(server, busy: int, timeout: float) -> None:
@@ -128,9 +167,12 @@ def test_full_queue_is_503_and_slow_requests_are_504(guarded, media, tmp_path):
     answers = {}
 
     def transcribe() -> None:
-        answers["slow"] = httpx.post(guarded.url("/v1/transcribe"), headers=_auth(), timeout=300,
-                                     files={"audio": ("jfk3.wav", long_audio.read_bytes(),
-                                                      "audio/wav")})
+        answers["slow"] = httpx.post(
+            guarded.url("/v1/transcribe"),
+            headers=_auth(),
+            timeout=300,
+            files={"audio": ("jfk3.wav", long_audio.read_bytes(), "audio/wav")},
+        )
 
     worker = threading.Thread(target=transcribe)
     worker.start()
@@ -154,9 +196,12 @@ def test_full_queue_is_503_and_slow_requests_are_504(guarded, media, tmp_path):
 def test_a_client_that_stops_sending_is_answered_408(guarded):
     """A body that never completes must not hold its slot beyond --timeout."""
     with socket.create_connection((LOOPBACK, guarded.port), timeout=60) as connection:
-        connection.sendall(f"POST /v1/classify HTTP/1.1\r\nHost: {LOOPBACK}\r\n"
-                           f"Authorization: Bearer {TOKEN}\r\nContent-Type: image/png\r\n"
-                           f"Content-Length: 100000\r\n\r\n".encode() + b"\x89PNG" * 4)
+        connection.sendall(
+            f"POST /v1/classify HTTP/1.1\r\nHost: {LOOPBACK}\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Type: image/png\r\n"
+            f"Content-Length: 100000\r\n\r\n".encode()
+            + b"\x89PNG" * 4
+        )
         start = time.monotonic()
         received = connection.recv(65536)
         waited = time.monotonic() - start

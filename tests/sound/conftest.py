@@ -26,6 +26,5 @@ def speech_in_silence(tts):
 
     from sensekit.core.audio import load_audio
 
-    path = tts("The quick brown fox jumps over the lazy dog near the river bank.",
-               "sound_fox")
+    path = tts("The quick brown fox jumps over the lazy dog near the river bank.", "sound_fox")
     return embed(load_audio(path), 5.0, 5.0)

@@ -10,8 +10,10 @@ from sensekit.cli import main
 
 def test_identify_json_and_plot(media, tmp_path, capsys):
     plot = tmp_path / "timeline.png"
-    assert main(["identify", str(media("phone-incoming-call.oga")), "--json",
-                 "--plot", str(plot)]) == 0
+    assert (
+        main(["identify", str(media("phone-incoming-call.oga")), "--json", "--plot", str(plot)])
+        == 0
+    )
     events = json.loads(capsys.readouterr().out)
     assert {"Telephone bell ringing", "Telephone"} & {e["label"] for e in events}
     assert plot.is_file() and plot.read_bytes()[:4] == b"\x89PNG"

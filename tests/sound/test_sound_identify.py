@@ -15,9 +15,18 @@ from sensekit.sound.identify import SoundOptions
 
 
 # -- options and pure helpers ---------------------------------------------------------
-@pytest.mark.parametrize("bad", [{"window": 0}, {"overlap": 1.0}, {"overlap": -0.1},
-                                 {"top_k": 0}, {"score_threshold": 1.5}, {"max_gap": -1},
-                                 {"allow": ["Speech"], "deny": ["speech"]}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"window": 0},
+        {"overlap": 1.0},
+        {"overlap": -0.1},
+        {"top_k": 0},
+        {"score_threshold": 1.5},
+        {"max_gap": -1},
+        {"allow": ["Speech"], "deny": ["speech"]},
+    ],
+)
 def test_options_reject_bad_values(bad):
     with pytest.raises(ValueError):
         SoundOptions(**bad)
@@ -114,7 +123,7 @@ def test_batched_patches_equal_one_at_a_time(yamnet, media):
     batch, _, _ = yamnet._preprocess(samples, layout)
     assert len(batch) > 10 and batch.dtype == np.uint8
     together = yamnet._forward(batch)
-    alone = np.concatenate([yamnet._forward(batch[i:i + 1]) for i in range(len(batch))])
+    alone = np.concatenate([yamnet._forward(batch[i : i + 1]) for i in range(len(batch))])
     assert np.array_equal(together, alone)
 
 
@@ -161,9 +170,16 @@ def test_stereo_int16_and_bytes(yamnet, media):
     assert yamnet.classify(path.read_bytes())[0].label == "Speech"
 
 
-@pytest.mark.parametrize("bad", [np.zeros(0, np.float32), np.array([0.1, np.nan], np.float32),
-                                 np.array([np.inf] * 100, np.float32),
-                                 np.array(["a", "b"]), np.zeros((2, 2, 2), np.float32)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros(0, np.float32),
+        np.array([0.1, np.nan], np.float32),
+        np.array([np.inf] * 100, np.float32),
+        np.array(["a", "b"]),
+        np.zeros((2, 2, 2), np.float32),
+    ],
+)
 def test_bad_arrays(yamnet, bad):
     with pytest.raises(InvalidInput):
         yamnet.identify(bad, RATE)

@@ -23,7 +23,7 @@ def test_stream_resampler_equals_offline(rate):
     resampler = StreamResampler(rate, RATE)
     cuts = np.cumsum(rng.integers(1, 2000, 200))
     parts = [resampler.push(p) for p in np.split(x, cuts[cuts < len(x)])]
-    streamed = np.concatenate(parts + [resampler.flush()])
+    streamed = np.concatenate([*parts, resampler.flush()])
     offline = dsp.resample(x, rate, RATE)
     assert streamed.shape == offline.shape
     assert np.max(np.abs(streamed - offline)) < 1e-6
@@ -31,8 +31,9 @@ def test_stream_resampler_equals_offline(rate):
 
 def test_one_sample_chunks_equal_identify(yamnet, media):
     samples, rate = sf.read(str(media("Front_Center.wav")), dtype="float32")
-    streamed = list(Analyzer(yamnet).stream((samples[i:i + 1] for i in range(len(samples))),
-                                            rate))
+    streamed = list(
+        Analyzer(yamnet).stream((samples[i : i + 1] for i in range(len(samples))), rate)
+    )
     offline = yamnet.identify(samples, rate)
     assert _sorted(streamed) == offline and offline[0].label == "Speech"
 
@@ -56,6 +57,7 @@ def test_events_arrive_before_the_stream_ends(yamnet, speech_in_silence):
         for chunk in chunks:
             fed["n"] += len(chunk)
             yield chunk
+
     for event in Analyzer(yamnet).stream(source(), RATE):
         if event.label == "Speech":
             assert fed["n"] < len(audio)  # decided while audio was still arriving

@@ -10,11 +10,13 @@ from sensekit.core.errors import InvalidInput
 
 
 def test_train_and_identify(yamnet, media, tmp_path):
-    clips = {"voice": [media(n) for n in ("Front_Center.wav", "Front_Left.wav",
-                                          "Rear_Right.wav")],
-             "beep": [tone(hz, 1.5) for hz in (500, 900, 1500, 2500)]}
-    result = sound.train_classifier(clips, name="beeps-and-voices",
-                                    destination=tmp_path / "beeps.skmodel", base=yamnet)
+    clips = {
+        "voice": [media(n) for n in ("Front_Center.wav", "Front_Left.wav", "Rear_Right.wav")],
+        "beep": [tone(hz, 1.5) for hz in (500, 900, 1500, 2500)],
+    }
+    result = sound.train_classifier(
+        clips, name="beeps-and-voices", destination=tmp_path / "beeps.skmodel", base=yamnet
+    )
     assert result.labels == ("beep", "voice") and result.train_accuracy == 1.0
     path = str(result.path)
     heard = sound.classify(media("Side_Left.wav"), model=path, top_k=1)

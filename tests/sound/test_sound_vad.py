@@ -34,11 +34,14 @@ def test_silence_and_noise_have_no_speech():
 def test_probabilities_equal_silero_wrapper(vad, media):
     import silero_vad as silero
     import torch
+
     samples = load_audio(media("Front_Center.wav"))
     model = silero.load_silero_vad(onnx=True)
-    reference = [float(model(torch.from_numpy(samples[i:i + 512]), RATE))
-                 for i in range(0, len(samples) - 511, 512)]
-    ours = vad.probabilities(samples)[:len(reference)]
+    reference = [
+        float(model(torch.from_numpy(samples[i : i + 512]), RATE))
+        for i in range(0, len(samples) - 511, 512)
+    ]
+    ours = vad.probabilities(samples)[: len(reference)]
     assert np.max(np.abs(ours - np.array(reference))) < 1e-5
 
 

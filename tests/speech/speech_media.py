@@ -27,8 +27,9 @@ SENTENCES = [
 ]
 
 
-def joined_clip(tts: Callable[[str, str], Path], target: Path, count: int = 12,
-                seed: int = 7) -> tuple[Path, list[str], list[float]]:
+def joined_clip(
+    tts: Callable[[str, str], Path], target: Path, count: int = 12, seed: int = 7
+) -> tuple[Path, list[str], list[float]]:
     """Sentences separated by 2-5 s of silence; returns path, texts and start times (s)."""
     rng = np.random.default_rng(seed)
     pieces, starts, t = [], [], 0.0

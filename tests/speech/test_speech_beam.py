@@ -20,8 +20,13 @@ def _row(**logprobs: float) -> np.ndarray:
 
 
 # next-token log-probabilities after each token (the script of the fake decoder)
-AFTER = {0: _row(t2=-0.1, eot=-4.0), 1: _row(t3=-0.1, eot=-4.0),
-         2: _row(t4=-5.0, eot=-0.01), 3: _row(t4=-5.0, eot=-0.01), 4: _row(eot=-0.01)}
+AFTER = {
+    0: _row(t2=-0.1, eot=-4.0),
+    1: _row(t3=-0.1, eot=-4.0),
+    2: _row(t4=-5.0, eot=-0.01),
+    3: _row(t4=-5.0, eot=-0.01),
+    4: _row(eot=-0.01),
+}
 
 
 def _scripted_runner() -> WhisperRunner:
@@ -29,7 +34,9 @@ def _scripted_runner() -> WhisperRunner:
     runner.special = SimpleNamespace(eot=EOT)
     runner._filter = lambda logits, sequences, timestamps: logits
     runner._forward_decoder = lambda feed, cross, cache: (
-        np.stack([AFTER[int(t)] for t in feed[:, -1]]), cache)
+        np.stack([AFTER[int(t)] for t in feed[:, -1]]),
+        cache,
+    )
     return runner
 
 
@@ -39,7 +46,6 @@ def test_low_scoring_endings_do_not_stop_the_search():
     # the empty sequence as its best; the right answer is 0, 2 then the end.
     first = _row(t0=-0.1, t1=-0.2, eot=-3.0)[None]
     options = DecodeOptions("transcribe", "en", 0.0, 2, 5, 20)
-    tokens, logprobs = _scripted_runner()._beam_search(first, {}, {"k": np.zeros((1, 1))},
-                                                       options)
+    tokens, logprobs = _scripted_runner()._beam_search(first, {}, {"k": np.zeros((1, 1))}, options)
     assert tokens == [0, 2]
     np.testing.assert_allclose(logprobs, [-0.1, -0.1, -0.01], rtol=1e-6)

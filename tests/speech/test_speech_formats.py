@@ -14,9 +14,17 @@ from sensekit.speech.metrics import word_error_rate
 from sensekit.speech.whisper.decode import compression_ratio, cut_repetition, sample_rows
 from sensekit.speech.whisper.windows import window_mel
 
-TRANSCRIPT = Transcript("Hello there. General --> Kenobi!", "en", 1.0, (
-    Segment(0.0, 1.5, " Hello there."), Segment(3661.25, 3662.0, " General --> Kenobi!"),
-    Segment(4.0, 4.5, "  ")), 3662.0)
+TRANSCRIPT = Transcript(
+    "Hello there. General --> Kenobi!",
+    "en",
+    1.0,
+    (
+        Segment(0.0, 1.5, " Hello there."),
+        Segment(3661.25, 3662.0, " General --> Kenobi!"),
+        Segment(4.0, 4.5, "  "),
+    ),
+    3662.0,
+)
 
 
 def test_srt_numbers_cues_and_uses_commas() -> None:
@@ -67,8 +75,9 @@ def test_sampling_follows_the_distribution() -> None:
     logprobs = np.log(np.array([[0.5, 0.3, 0.2, 0.0], [0.0, 0.0, 1.0, 0.0]]))
     draws = np.array([sample_rows(logprobs, 1.0, rng) for _ in range(20_000)])
     assert set(draws[:, 1]) == {2}  # a certain token is always drawn
-    np.testing.assert_allclose(np.bincount(draws[:, 0], minlength=4) / 20_000,
-                               [0.5, 0.3, 0.2, 0.0], atol=0.015)
+    np.testing.assert_allclose(
+        np.bincount(draws[:, 0], minlength=4) / 20_000, [0.5, 0.3, 0.2, 0.0], atol=0.015
+    )
     # a low temperature sharpens: 0.5^4 : 0.3^4 : 0.2^4 = 0.86 : 0.11 : 0.02
     cold = np.array([sample_rows(logprobs[:1], 0.25, rng)[0] for _ in range(5_000)])
     assert 0.82 < np.mean(cold == 0) < 0.90

@@ -60,8 +60,9 @@ def test_ten_minutes_of_silence_in_bounded_memory(tmp_path) -> None:
         print(repr(result.text), result.duration, tracemalloc.get_traced_memory()[1] / 2**20,
               time.perf_counter() - start)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
     text, duration, peak_mb, seconds = out.stdout.split()
     assert text == "''" and float(duration) == pytest.approx(600.0)
     assert float(peak_mb) < 40, f"peak traced memory {peak_mb} MB"

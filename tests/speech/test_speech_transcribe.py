@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -13,8 +14,10 @@ from sensekit import speech
 from sensekit.core.errors import InvalidInput
 from sensekit.speech.metrics import word_error_rate
 
-JFK = ("And so my fellow Americans, ask not what your country can do for you, "
-       "ask what you can do for your country")
+JFK = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country"
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def test_module_verb_and_words(media) -> None:
     result = speech.transcribe(str(media("jfk.wav")), word_timestamps=True, beam_size=1)
     words = [w for s in result.segments for w in s.words]
     assert [w.text.strip(" ,.").lower() for w in words][:4] == ["and", "so", "my", "fellow"]
-    assert all(a.end <= b.start + 1e-6 for a, b in zip(words, words[1:]))
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(words))
     assert all(0.0 < w.probability <= 1.0 for w in words)
 
 
@@ -57,8 +60,9 @@ def test_other_sample_rates(transcriber, jfk, tmp_path, rate) -> None:
     path = tmp_path / f"jfk_{rate}.flac"
     sf.write(path, stereo, rate)
     wer_file = word_error_rate(JFK, transcriber.transcribe(path, beam_size=1).text)
-    wer_array = word_error_rate(JFK, transcriber.transcribe(stereo, sample_rate=rate,
-                                                            beam_size=1).text)
+    wer_array = word_error_rate(
+        JFK, transcriber.transcribe(stereo, sample_rate=rate, beam_size=1).text
+    )
     # 8 kHz loses everything above 4 kHz; one word may change (16-bit FLAC vs float array)
     assert max(wer_file, wer_array) <= (0.1 if rate == 8000 else 0.0)
 
@@ -66,9 +70,12 @@ def test_other_sample_rates(transcriber, jfk, tmp_path, rate) -> None:
 def test_tts_sentences_wer(transcriber, tts) -> None:
     from speech_media import SENTENCES
 
-    errors = [word_error_rate(text, transcriber.transcribe(tts(text, f"sentence_{i:02d}"),
-                                                           beam_size=5).text)
-              for i, text in enumerate(SENTENCES[:6])]
+    errors = [
+        word_error_rate(
+            text, transcriber.transcribe(tts(text, f"sentence_{i:02d}"), beam_size=5).text
+        )
+        for i, text in enumerate(SENTENCES[:6])
+    ]
     print("espeak WER per sentence:", [round(e, 2) for e in errors])
     # tiny.en mishears espeak's robotic voice (faster-whisper, same weights: mean 0.24)
     assert float(np.mean(errors)) < 0.35 and max(errors) < 0.7 and errors.count(0.0) >= 2
@@ -85,6 +92,7 @@ def test_long_form_joined_sentences(transcriber, tts, tmp_path) -> None:
     segment_starts = [s.start for s in result.segments]
     assert segment_starts == sorted(segment_starts)
     assert all(s.end <= duration + 0.05 and s.end >= s.start for s in result.segments)
+
     # every sentence is found near where it was placed: a segment starting within 3 s of
     # it holds at least half of its words (tiny.en mishears single words of espeak)
     def words(text: str) -> set[str]:
@@ -92,8 +100,9 @@ def test_long_form_joined_sentences(transcriber, tts, tmp_path) -> None:
 
     for text, start in zip(texts, starts):
         near = [s for s in result.segments if abs(s.start - start) < 3.0]
-        overlap = max((len(words(text) & words(s.text)) / len(words(text)) for s in near),
-                      default=0.0)
+        overlap = max(
+            (len(words(text) & words(s.text)) / len(words(text)) for s in near), default=0.0
+        )
         assert overlap >= 0.5, (text, start, [(s.start, s.text) for s in near])
 
 
@@ -110,9 +119,13 @@ def test_bad_input(transcriber, tmp_path) -> None:
     empty.write_bytes(b"")
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage" * 4)
-    for bad, rate in ((empty, None), (corrupt, None), (tmp_path / "missing.wav", None),
-                      (np.zeros(0, np.float32), 16000),
-                      (np.full(16000, np.nan, np.float32), 16000)):
+    for bad, rate in (
+        (empty, None),
+        (corrupt, None),
+        (tmp_path / "missing.wav", None),
+        (np.zeros(0, np.float32), 16000),
+        (np.full(16000, np.nan, np.float32), 16000),
+    ):
         with pytest.raises(InvalidInput):
             transcriber.transcribe(bad, sample_rate=rate)
     with pytest.raises(InvalidInput):
@@ -124,12 +137,13 @@ def test_bad_input(transcriber, tmp_path) -> None:
 def test_stream_gives_partials_then_absolute_finals(transcriber, jfk) -> None:
     audio, rate = jfk
     padded = np.concatenate([np.zeros(25 * rate, np.float32), audio, audio])
-    chunks = (padded[i:i + rate] for i in range(0, len(padded), rate))
+    chunks = (padded[i : i + rate] for i in range(0, len(padded), rate))
     # Two copies of one speech in a window compress like a loop (ratio 2.5 > 2.4), so the
     # temperature fallback would pick among sampled candidates: decode at 0 only, so the
     # check is on streaming, not on which sample won.
-    updates = list(transcriber.stream(chunks, rate, partial_interval=4.0, beam_size=1,
-                                      temperature=0.0))
+    updates = list(
+        transcriber.stream(chunks, rate, partial_interval=4.0, beam_size=1, temperature=0.0)
+    )
     partials = [u for u in updates if not u.is_final]
     finals = [s for u in updates if u.is_final for s in u.segments]
     assert partials and any("country" in u.text.lower() for u in partials)

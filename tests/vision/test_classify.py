@@ -9,8 +9,11 @@ from sensekit.vision import classify
 
 def test_chelsea_is_a_cat(media):
     labels = [c.label.lower() for c in classify(media("chelsea.png"), top_k=5)]
-    assert any(cat in label for label in labels for cat in ("tabby", "tiger cat", "egyptian cat",
-                                                             "persian cat", "siamese")), labels
+    assert any(
+        cat in label
+        for label in labels
+        for cat in ("tabby", "tiger cat", "egyptian cat", "persian cat", "siamese")
+    ), labels
 
 
 def test_coffee_is_espresso_or_a_cup(classifier, media):

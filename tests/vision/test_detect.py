@@ -57,8 +57,11 @@ def test_dog_jpg_finds_dog_bicycle_and_a_vehicle(detector, media):
     # the dog sits in the lower left of the 768x576 photo
     assert dog.box.x_max < 0.6 and dog.box.y_min > 0.3
     assert dog.pixels == dog.box.to_pixels(768, 576)
-    assert all(0.0 <= v <= 1.0 for d in results for v in
-               (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max))
+    assert all(
+        0.0 <= v <= 1.0
+        for d in results
+        for v in (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max)
+    )
     assert [d.score for d in results] == sorted((d.score for d in results), reverse=True)
 
 

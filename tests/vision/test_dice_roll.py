@@ -47,11 +47,21 @@ def test_same_dice_needs_same_count_values_and_overlap():
 def test_one_ended_event_per_roll_then_at_rest_and_reset_by_no_dice():
     rolling = [[_die(2, 0.1 + 0.1 * i), _die(4, 0.8 - 0.1 * i)] for i in range(3)]
     rest = [_die(1, 0.35), _die(6, 0.6)]
-    script = rolling + [rest, rest, rest, [], rolling[0], rest, rest]
+    script = [*rolling, rest, rest, rest, [], rolling[0], rest, rest]
     roll = DiceRoll(Scripted(script), every=1)
     phases = [roll.update(FRAME, frame=i).phase for i in range(len(script))]
-    assert phases == ["rolling", "rolling", "rolling", "rolling", "ended", "at_rest",
-                      "no_dice", "rolling", "rolling", "ended"]
+    assert phases == [
+        "rolling",
+        "rolling",
+        "rolling",
+        "rolling",
+        "ended",
+        "at_rest",
+        "no_dice",
+        "rolling",
+        "rolling",
+        "ended",
+    ]
 
 
 def test_follow_runs_every_nth_frame_and_reports_frames():
@@ -63,8 +73,16 @@ def test_follow_runs_every_nth_frame_and_reports_frames():
     assert states[2].reading.values == [5, 3] and states[2].to_dict()["total"] == 8
 
 
-@pytest.mark.parametrize("kwargs", [{"every": 0}, {"every": 1.5}, {"still_iou": 1.0},
-                                    {"score_threshold": 2.0}, {"iou_threshold": 0.0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"every": 0},
+        {"every": 1.5},
+        {"still_iou": 1.0},
+        {"score_threshold": 2.0},
+        {"iou_threshold": 0.0},
+    ],
+)
 def test_bad_options(kwargs):
     with pytest.raises(InvalidInput):
         DiceRoll(Scripted([]), **kwargs)

@@ -24,7 +24,7 @@ def test_draw_marks_boxes_and_skeletons(detector, poser, media):
     assert changed[y0, x0:x1].mean() > 0.5  # the box's top edge is drawn
     nose = poses[0]["nose"]
     ny, nx = round(nose.y * original.shape[0]), round(nose.x * original.shape[1])
-    assert changed[ny - 2:ny + 3, nx - 2:nx + 3].any()
+    assert changed[ny - 2 : ny + 3, nx - 2 : nx + 3].any()
     assert np.any(draw(path, [Category("cat", 0.9, 0)]) != original)
     with pytest.raises(InvalidInput):
         draw(path, ["nonsense"])
@@ -49,7 +49,9 @@ def test_cli_pose_and_classify_several_images(media, tmp_path, capsys):
     assert _cli(["pose", *paths, "--json", "--draw", str(tmp_path / "p.png")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == set(paths) and all(len(v) >= 1 for v in data.values())
-    assert (tmp_path / "p-astronaut.png").is_file() and (tmp_path / "p-person.jpg").exists() is False
+    assert (tmp_path / "p-astronaut.png").is_file() and (
+        tmp_path / "p-person.jpg"
+    ).exists() is False
     assert _cli(["classify", str(media("coffee.png")), "--top-k", "3"]) == 0
     assert "espresso" in capsys.readouterr().out
 

@@ -24,10 +24,18 @@ def _png_bytes(array: np.ndarray) -> bytes:
 def _huge_png_header(width: int, height: int) -> bytes:
     """A PNG whose IHDR claims width x height (no real pixel data)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = lambda kind, data: (struct.pack(">I", len(data)) + kind + data
-                                + struct.pack(">I", zlib.crc32(kind + data)))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) \
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
         + chunk(b"IEND", b"")
+    )
 
 
 def test_every_input_form_gives_the_same_pixels(media, tmp_path):
@@ -53,8 +61,9 @@ def test_exif_orientation_is_applied():
     assert load_image(Image.open(io.BytesIO(data))).shape[:2] == (40, 20)
 
 
-@pytest.mark.parametrize("mode,expected", [("center_crop", (0, 0)), ("scale_fit", (0, 50)),
-                                           ("scale_fill", (0, 0))])
+@pytest.mark.parametrize(
+    "mode,expected", [("center_crop", (0, 0)), ("scale_fit", (0, 50)), ("scale_fill", (0, 0))]
+)
 def test_crop_and_scale_modes_map_back_to_the_image(mode, expected):
     image = np.zeros((100, 200, 3), np.uint8)
     spec = {"size": [200, 200], "resize": mode, "crop_fraction": 1.0, "scale": 1 / 255.0}
@@ -77,10 +86,12 @@ def test_region_of_interest_offsets_coordinates():
 @pytest.mark.parametrize("kind", ["gray", "rgba", "uint16", "float"])
 def test_unusual_pixel_formats_become_rgb8(kind):
     base = np.random.default_rng(0).integers(0, 255, (8, 9, 3), dtype=np.uint8)
-    sources = {"gray": _png_bytes(base[:, :, 0]),
-               "rgba": _png_bytes(np.dstack([base, np.full((8, 9), 128, np.uint8)])),
-               "uint16": _png_bytes(base[:, :, 0].astype(np.uint16) * 257),
-               "float": base.astype(np.float32) / 255.0}
+    sources = {
+        "gray": _png_bytes(base[:, :, 0]),
+        "rgba": _png_bytes(np.dstack([base, np.full((8, 9), 128, np.uint8)])),
+        "uint16": _png_bytes(base[:, :, 0].astype(np.uint16) * 257),
+        "float": base.astype(np.float32) / 255.0,
+    }
     image = load_image(sources[kind])
     assert image.shape == (8, 9, 3) and image.dtype == np.uint8
 
@@ -93,10 +104,16 @@ def _bad_inputs(tmp_path):
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     nan = np.full((32, 32, 3), np.nan, np.float32)
-    return {"truncated jpeg": jpeg.getvalue()[: len(jpeg.getvalue()) // 3],
-            "text file": text, "empty file": empty, "huge header": _huge_png_header(20000, 20000),
-            "nan array": nan, "missing file": tmp_path / "missing.png",
-            "wrong type": 42, "bad shape": np.zeros((4, 4, 7), np.uint8)}
+    return {
+        "truncated jpeg": jpeg.getvalue()[: len(jpeg.getvalue()) // 3],
+        "text file": text,
+        "empty file": empty,
+        "huge header": _huge_png_header(20000, 20000),
+        "nan array": nan,
+        "missing file": tmp_path / "missing.png",
+        "wrong type": 42,
+        "bad shape": np.zeros((4, 4, 7), np.uint8),
+    }
 
 
 def test_bad_inputs_raise_invalid_input(tmp_path):
@@ -104,7 +121,7 @@ def test_bad_inputs_raise_invalid_input(tmp_path):
         with pytest.raises(InvalidInput):
             load_image(value)
         if name == "huge header":
-            with pytest.raises(InvalidInput, match="Mpx|too large"):
+            with pytest.raises(InvalidInput, match=r"Mpx|too large"):
                 load_image(value)
 
 

@@ -89,5 +89,7 @@ def test_batch_and_conversion(poser, media):
     # XNNPACK delegate is
     for graph in conversion["graphs"].values():
         assert graph["max_abs_diff"] <= graph["tflite_xnnpack_vs_builtin"] * 1.5
-    assert poser.model.graphs == ["detector", "landmarks"] or \
-        set(poser.model.graphs) == {"detector", "landmarks"}
+    assert poser.model.graphs == ["detector", "landmarks"] or set(poser.model.graphs) == {
+        "detector",
+        "landmarks",
+    }

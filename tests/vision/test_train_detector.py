@@ -37,8 +37,9 @@ def _squares(count: int, seed: int) -> list:
     return pairs
 
 
-SETTINGS = trainer.DetectorTraining(epochs=4, size=SIZE, batch_size=8, lr=3e-3,
-                                    validation=0.2, seed=0, workers=0)
+SETTINGS = trainer.DetectorTraining(
+    epochs=4, size=SIZE, batch_size=8, lr=3e-3, validation=0.2, seed=0, workers=0
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def trained(data, tmp_path_factory):
 
 
 def test_a_short_run_learns(trained, data):
-    model, record = trained
+    _model, record = trained
     _, held = trainer.split(data, SETTINGS.validation, SETTINGS.seed)
     untrained = trainer.evaluate(trainer.centernet.build(2).eval(), held, 2, SETTINGS)["map"]
     final = record["history"][-1]["val_map50"]
@@ -81,8 +82,9 @@ def test_a_stopped_run_resumes_where_it_stopped(trained, data, tmp_path, monkeyp
     model, record = trainer.fit(data, SETTINGS, state, progress=False)
     reference, reference_record = trained
     assert calls == [8] and len(record["history"]) == SETTINGS.epochs
-    assert [h["val_map50"] for h in record["history"]] == \
-        [h["val_map50"] for h in reference_record["history"]]
+    assert [h["val_map50"] for h in record["history"]] == [
+        h["val_map50"] for h in reference_record["history"]
+    ]
     for (name, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5), name
 
@@ -96,17 +98,20 @@ def test_other_settings_refuse_a_checkpoint(data, tmp_path, trained):
 
 def test_exported_package_detects_through_vision_detect(trained, tmp_path):
     model, _ = trained
-    out = trainer.export(model, ["square", "disc"], SETTINGS, tmp_path / "shapes.skmodel",
-                         "shapes")
+    out = trainer.export(model, ["square", "disc"], SETTINGS, tmp_path / "shapes.skmodel", "shapes")
     image, objects = _squares(1, seed=99)[0]
     found = vision.detect(image, model=str(out), score_threshold=0.3)
     truth = {label for label, _ in objects}
     assert {d.label for d in found} & truth, (found, objects)
     best = max(found, key=lambda d: d.score)
     boxes = [np.array(box) / SIZE for label, box in objects if label == best.label]
-    iou = max(vision.detect_module.nn.box_iou(
-        np.array([[best.box.x_min, best.box.y_min, best.box.x_max, best.box.y_max]]),
-        np.array([b])).item() for b in boxes)
+    iou = max(
+        vision.detect_module.nn.box_iou(
+            np.array([[best.box.x_min, best.box.y_min, best.box.x_max, best.box.y_max]]),
+            np.array([b]),
+        ).item()
+        for b in boxes
+    )
     assert iou > 0.5, (best, objects)
     drawn = vision.draw(image, found)
     assert drawn.shape == image.shape and not np.array_equal(drawn, image)
@@ -114,7 +119,7 @@ def test_exported_package_detects_through_vision_detect(trained, tmp_path):
 
 def test_bad_settings_and_paths(tmp_path):
     pairs = _squares(4, seed=2)
-    with pytest.raises(trainer.InvalidInput, match="must end in .skmodel"):
+    with pytest.raises(trainer.InvalidInput, match=r"must end in \.skmodel"):
         trainer.train_detector(pairs, tmp_path / "x.onnx")
     with pytest.raises(trainer.InvalidInput, match="does not exist"):
         trainer.train_detector(pairs, tmp_path / "no" / "x.skmodel")

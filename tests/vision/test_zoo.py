@@ -38,7 +38,8 @@ def test_two_members_of_one_package_download_it_once(tmp_path, monkeypatch):
     calls: list[str] = []
     monkeypatch.setattr(sources, "_download_archive", fake_download)
     for member, data in members.items():
-        source = sources.PackageSource("npm", "@x/pkg", "1.0", member,
-                                       hashlib.sha256(data).hexdigest())
+        source = sources.PackageSource(
+            "npm", "@x/pkg", "1.0", member, hashlib.sha256(data).hexdigest()
+        )
         assert sources.fetch(source, tmp_path).read_bytes() == data
     assert calls == ["package/a.json"]

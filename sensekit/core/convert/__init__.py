@@ -28,8 +28,16 @@ from sensekit.core.errors import ConversionError, InvalidInput, SensekitError
 
 __all__ = ["KINDS", "compare_outputs", "convert", "detect_kind"]
 
-KINDS = ("pytorch", "transformers", "tflite", "tfjs", "saved_model", "sklearn", "ctranslate2",
-         "onnx")
+KINDS = (
+    "pytorch",
+    "transformers",
+    "tflite",
+    "tfjs",
+    "saved_model",
+    "sklearn",
+    "ctranslate2",
+    "onnx",
+)
 GRAPH = "model.onnx"
 _DEFAULT_TASKS = {"sklearn": "tabular", "ctranslate2": "speech-recognition"}
 Fields = dict[str, Any]  # what a converter returns: manifest fields plus "_files", "_labels"
@@ -49,8 +57,10 @@ def detect_kind(source: Any) -> str:
     if _is_torch_module(source):
         return "pytorch"
     if not isinstance(source, (str, os.PathLike)):
-        raise ConversionError(f"Cannot convert a {type(source).__name__}: pass a PyTorch "
-                              f"module, a fitted scikit-learn estimator or a model path")
+        raise ConversionError(
+            f"Cannot convert a {type(source).__name__}: pass a PyTorch "
+            f"module, a fitted scikit-learn estimator or a model path"
+        )
     from sensekit.core.convert.saved_model import is_saved_model
     from sensekit.core.convert.transformers_hf import is_transformers_dir
 
@@ -86,27 +96,33 @@ def _graph_io(path: Path) -> tuple[list[str], list[str]]:
 
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {t.name for t in graph.initializer}
-    return [i.name for i in graph.input if i.name not in initializers], \
-        [o.name for o in graph.output]
+    return [i.name for i in graph.input if i.name not in initializers], [
+        o.name for o in graph.output
+    ]
 
 
-def _from_pytorch(source: Any, workdir: Path, samples: Any, tolerance: float,
-                  options: dict[str, Any]) -> Fields:
+def _from_pytorch(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     from sensekit.core.convert.pytorch import convert_pytorch
 
     if samples is None:
-        raise ConversionError("Converting a PyTorch module needs sample_inputs (a list of "
-                              "arrays, or a dict of input name -> array)")
+        raise ConversionError(
+            "Converting a PyTorch module needs sample_inputs (a list of "
+            "arrays, or a dict of input name -> array)"
+        )
     if isinstance(samples, Mapping):
         names, arrays = list(samples), [np.asarray(v) for v in samples.values()]
     else:
-        arrays = [np.asarray(v) for v in (samples if isinstance(samples, (list, tuple))
-                                          else [samples])]
+        arrays = [
+            np.asarray(v) for v in (samples if isinstance(samples, (list, tuple)) else [samples])
+        ]
         names = ["input"] if len(arrays) == 1 else [f"input_{i}" for i in range(len(arrays))]
     outputs = options.get("output_names") or _torch_output_names(source, arrays)
     axes = options.get("dynamic_axes") or {n: {0: "batch"} for n in [*names, *outputs]}
-    diff = convert_pytorch(source, arrays, workdir / GRAPH, names, outputs, axes,
-                           tolerance=tolerance)
+    diff = convert_pytorch(
+        source, arrays, workdir / GRAPH, names, outputs, axes, tolerance=tolerance
+    )
     return {"graphs": {"main": GRAPH}, "max_abs_diff": diff}
 
 
@@ -122,8 +138,9 @@ def _torch_output_names(module: Any, arrays: list[np.ndarray]) -> list[str]:
     return ["output"] if count == 1 else [f"output_{i}" for i in range(count)]
 
 
-def _from_transformers(source: Any, workdir: Path, samples: Any, tolerance: float,
-                       options: dict[str, Any]) -> Fields:
+def _from_transformers(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     import tempfile
 
     from sensekit.core.convert.transformers_hf import convert_transformers
@@ -135,61 +152,85 @@ def _from_transformers(source: Any, workdir: Path, samples: Any, tolerance: floa
     result = convert_transformers(source, workdir / GRAPH, tolerance=tolerance)
     for path in result["tokenizer_files"]:
         (workdir / path.name).write_bytes(path.read_bytes())
-    return {"graphs": {"main": GRAPH}, "max_abs_diff": result["max_abs_diff"],
-            "task": result["task"], "preprocess": result["preprocess"],
-            "postprocess": result["postprocess"], "architecture": result["architecture"]}
+    return {
+        "graphs": {"main": GRAPH},
+        "max_abs_diff": result["max_abs_diff"],
+        "task": result["task"],
+        "preprocess": result["preprocess"],
+        "postprocess": result["postprocess"],
+        "architecture": result["architecture"],
+    }
 
 
-def _from_sklearn(source: Any, workdir: Path, samples: Any, tolerance: float,
-                  options: dict[str, Any]) -> Fields:
+def _from_sklearn(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     from sensekit.core.convert.sklearn import convert_sklearn, is_estimator
 
     if not is_estimator(source):
         raise ConversionError(f"{type(source).__name__} is not a scikit-learn estimator")
     result = convert_sklearn(source, workdir / GRAPH, samples, tolerance)
     kind = "classification" if result["classifier"] else "regression"
-    post = {"kind": kind, **({"output": "probabilities", "label": "label"}
-                             if result["classifier"] else {"output": result["outputs"][0]})}
-    return {"graphs": {"main": GRAPH}, "max_abs_diff": result["max_abs_diff"],
-            "task": f"tabular-{kind}", "postprocess": post, "_labels": result["labels"],
-            "preprocess": {"kind": "tabular", "input": "input"}}
+    post = {
+        "kind": kind,
+        **(
+            {"output": "probabilities", "label": "label"}
+            if result["classifier"]
+            else {"output": result["outputs"][0]}
+        ),
+    }
+    return {
+        "graphs": {"main": GRAPH},
+        "max_abs_diff": result["max_abs_diff"],
+        "task": f"tabular-{kind}",
+        "postprocess": post,
+        "_labels": result["labels"],
+        "preprocess": {"kind": "tabular", "input": "input"},
+    }
 
 
-def _from_tflite(source: Any, workdir: Path, samples: Any, tolerance: float,
-                 options: dict[str, Any]) -> Fields:
+def _from_tflite(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     from sensekit.core.convert.tflite import convert_tflite, verify_tflite
 
     feeds = dict(samples) if isinstance(samples, Mapping) else None
-    convert_tflite(source, workdir / GRAPH, verify_inputs=[feeds] if feeds else (),
-                   tolerance=tolerance)
+    convert_tflite(
+        source, workdir / GRAPH, verify_inputs=[feeds] if feeds else (), tolerance=tolerance
+    )
     diff = verify_tflite(source, workdir / GRAPH, feeds, tolerance)
     return {"graphs": {"main": GRAPH}, "max_abs_diff": diff}
 
 
-def _from_tfjs(source: Any, workdir: Path, samples: Any, tolerance: float,
-               options: dict[str, Any]) -> Fields:
+def _from_tfjs(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     from sensekit.core.convert.tfjs import convert_tfjs, verify_tfjs
 
     path = Path(source)
     model_json = path / "model.json" if path.is_dir() else path
     feeds = dict(samples) if isinstance(samples, Mapping) else None
-    convert_tfjs(model_json, workdir / GRAPH, verify_inputs=[feeds] if feeds else (),
-                 tolerance=tolerance)
+    convert_tfjs(
+        model_json, workdir / GRAPH, verify_inputs=[feeds] if feeds else (), tolerance=tolerance
+    )
     diff = verify_tfjs(model_json, workdir / GRAPH, feeds, tolerance)
     return {"graphs": {"main": GRAPH}, "max_abs_diff": diff}
 
 
-def _from_saved_model(source: Any, workdir: Path, samples: Any, tolerance: float,
-                      options: dict[str, Any]) -> Fields:
+def _from_saved_model(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     from sensekit.core.convert.saved_model import SIGNATURE, convert_saved_model
 
-    result = convert_saved_model(source, workdir / GRAPH, samples, tolerance,
-                                 signature=options.get("signature", SIGNATURE))
+    result = convert_saved_model(
+        source, workdir / GRAPH, samples, tolerance, signature=options.get("signature", SIGNATURE)
+    )
     return {"graphs": {"main": GRAPH}, "max_abs_diff": result["max_abs_diff"]}
 
 
-def _from_ctranslate2(source: Any, workdir: Path, samples: Any, tolerance: float,
-                      options: dict[str, Any]) -> Fields:
+def _from_ctranslate2(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     try:
         from sensekit.core.convert.whisper import export_whisper_onnx
     except ImportError as e:
@@ -198,13 +239,16 @@ def _from_ctranslate2(source: Any, workdir: Path, samples: Any, tolerance: float
     for name in ("tokenizer.json", "vocabulary.txt", "vocabulary.json"):
         if (Path(source) / name).is_file():
             (workdir / name).write_bytes((Path(source) / name).read_bytes())
-    return {"graphs": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
-            "max_abs_diff": max(result["max_abs_diff"].values()),
-            "whisper": {"dims": result["dims"], "io": result["io"]}}
+    return {
+        "graphs": {"encoder": "encoder.onnx", "decoder": "decoder.onnx"},
+        "max_abs_diff": max(result["max_abs_diff"].values()),
+        "whisper": {"dims": result["dims"], "io": result["io"]},
+    }
 
 
-def _from_onnx(source: Any, workdir: Path, samples: Any, tolerance: float,
-               options: dict[str, Any]) -> Fields:
+def _from_onnx(
+    source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
+) -> Fields:
     """An existing ONNX file: checked (schema, ops, shapes), run once, and repackaged."""
     import onnx
 
@@ -221,7 +265,7 @@ def _from_onnx(source: Any, workdir: Path, samples: Any, tolerance: float,
         reason = f"unsupported op {unknown.group(1)}" if unknown else str(e).splitlines()[0]
         raise ConversionError(f"{Path(source).name} fails the ONNX checker: {reason}") from e
     save_onnx(proto, workdir / GRAPH)
-    inputs, _ = _graph_io(workdir / GRAPH)
+    _inputs, _ = _graph_io(workdir / GRAPH)
     feeds = dict(samples) if isinstance(samples, Mapping) else _random_feeds(workdir / GRAPH)
     run_onnx(workdir / GRAPH, feeds)
     return {"graphs": {"main": GRAPH}, "max_abs_diff": 0.0}
@@ -240,9 +284,15 @@ def _random_feeds(path: Path) -> dict[str, np.ndarray]:
 
 
 _CONVERTERS: dict[str, Callable[..., Fields]] = {
-    "pytorch": _from_pytorch, "transformers": _from_transformers, "sklearn": _from_sklearn,
-    "tflite": _from_tflite, "tfjs": _from_tfjs, "saved_model": _from_saved_model,
-    "ctranslate2": _from_ctranslate2, "onnx": _from_onnx}
+    "pytorch": _from_pytorch,
+    "transformers": _from_transformers,
+    "sklearn": _from_sklearn,
+    "tflite": _from_tflite,
+    "tfjs": _from_tfjs,
+    "saved_model": _from_saved_model,
+    "ctranslate2": _from_ctranslate2,
+    "onnx": _from_onnx,
+}
 
 
 # -- the entry point --------------------------------------------------------------------
@@ -257,8 +307,11 @@ def _default_name(source: Any) -> str:
 
 
 def _describe(source: Any) -> str:
-    return str(Path(source).resolve()) if isinstance(source, (str, os.PathLike)) \
+    return (
+        str(Path(source).resolve())
+        if isinstance(source, (str, os.PathLike))
         else f"{type(source).__module__}.{type(source).__name__}"
+    )
 
 
 def _check_graphs(workdir: Path) -> None:
@@ -281,34 +334,55 @@ def _write_labels(writer: Any, labels: Any) -> str | None:
     if isinstance(labels, (str, os.PathLike)) and Path(labels).is_file():
         labels = Path(labels).read_text(encoding="utf-8").splitlines()
     if isinstance(labels, str) or not all(isinstance(v, str) and "\n" not in v for v in labels):
-        raise InvalidInput("metadata['labels'] must be a list of single-line strings or the "
-                           "path of a labels file")
+        raise InvalidInput(
+            "metadata['labels'] must be a list of single-line strings or the path of a labels file"
+        )
     writer.add_text("labels.txt", "\n".join(labels) + "\n")
     return "labels.txt"
 
 
-def _manifest(name: str, kind: str, source: Any, task: str | None, fields: Fields,
-              metadata: dict[str, Any], tolerance: float) -> dict[str, Any]:
-    manifest = {"name": name, "task": task or fields.get("task") or
-                _DEFAULT_TASKS.get(kind, "custom"),
-                "version": "1", "license": "unknown", "description": "",
-                "source": {"kind": kind, "from": _describe(source)},
-                "graphs": fields["graphs"], "preprocess": fields.get("preprocess", {}),
-                "postprocess": fields.get("postprocess", {}),
-                "conversion": {"from": kind, "max_abs_diff": float(fields["max_abs_diff"]),
-                               "tolerance": tolerance,
-                               **({"architecture": fields["architecture"]}
-                                  if "architecture" in fields else {})}}
+def _manifest(
+    name: str,
+    kind: str,
+    source: Any,
+    task: str | None,
+    fields: Fields,
+    metadata: dict[str, Any],
+    tolerance: float,
+) -> dict[str, Any]:
+    manifest = {
+        "name": name,
+        "task": task or fields.get("task") or _DEFAULT_TASKS.get(kind, "custom"),
+        "version": "1",
+        "license": "unknown",
+        "description": "",
+        "source": {"kind": kind, "from": _describe(source)},
+        "graphs": fields["graphs"],
+        "preprocess": fields.get("preprocess", {}),
+        "postprocess": fields.get("postprocess", {}),
+        "conversion": {
+            "from": kind,
+            "max_abs_diff": float(fields["max_abs_diff"]),
+            "tolerance": tolerance,
+            **({"architecture": fields["architecture"]} if "architecture" in fields else {}),
+        },
+    }
     if "whisper" in fields:
         manifest["whisper"] = fields["whisper"]
     manifest.update({k: v for k, v in metadata.items() if k != "labels"})
     return manifest
 
 
-def convert(source: Any, kind: str | None = None, destination: str | os.PathLike[str] | None = None,
-            name: str | None = None, task: str | None = None,
-            metadata: dict[str, Any] | None = None, sample_inputs: Any = None,
-            tolerance: float = 1e-3) -> Path:
+def convert(
+    source: Any,
+    kind: str | None = None,
+    destination: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    task: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    sample_inputs: Any = None,
+    tolerance: float = 1e-3,
+) -> Path:
     """Converts a model from another framework into a verified sensekit package.
 
     Args:
@@ -349,18 +423,19 @@ def convert(source: Any, kind: str | None = None, destination: str | os.PathLike
         raise InvalidInput(f"name must be letters, digits, '.', '_' or '-', not {name!r}")
     if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
         raise InvalidInput(f"tolerance must be a non-negative number, not {tolerance!r}")
-    target = Path(destination) if destination is not None \
-        else registry.models_dir() / f"{name}{SUFFIX}"
+    target = (
+        Path(destination) if destination is not None else registry.models_dir() / f"{name}{SUFFIX}"
+    )
     manifest: dict[str, Any] = {}
     with write_package(target, manifest, check=_check_graphs) as writer:
         try:
-            fields = _CONVERTERS[kind](source, writer.dir, sample_inputs, float(tolerance),
-                                       options)
+            fields = _CONVERTERS[kind](source, writer.dir, sample_inputs, float(tolerance), options)
         except SensekitError:
             raise
         except Exception as e:  # a converter library failed in a way it did not wrap
-            raise ConversionError(f"Converting {_describe(source)} as {kind} failed: "
-                                  f"{type(e).__name__}: {e}") from e
+            raise ConversionError(
+                f"Converting {_describe(source)} as {kind} failed: {type(e).__name__}: {e}"
+            ) from e
         manifest.update(_manifest(name, kind, source, task, fields, metadata, tolerance))
         labels = _write_labels(writer, metadata.get("labels", fields.get("_labels")))
         if labels:

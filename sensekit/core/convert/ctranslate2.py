@@ -39,8 +39,9 @@ from sensekit.core.errors import ConversionError
 MAX_BINARY_VERSION = 6
 # Index = CTranslate2's DataType enum (include/ctranslate2/types.h). bfloat16 is
 # read as its raw uint16 bits and widened by _bfloat16_to_float32.
-_DTYPES: tuple[np.dtype, ...] = tuple(np.dtype(t) for t in
-                                      ("<f4", "i1", "<i2", "<i4", "<f2", "<u2"))
+_DTYPES: tuple[np.dtype, ...] = tuple(
+    np.dtype(t) for t in ("<f4", "i1", "<i2", "<i4", "<f2", "<u2")
+)
 _BFLOAT16_ID = 5
 _SCALED_ITEM_DTYPES = {(4, 1): 0, (1, 0): 1, (2, 0): 2, (4, 0): 3, (2, 1): 4}
 
@@ -74,9 +75,11 @@ class _Cursor:
 
     def take(self, size: int) -> memoryview:
         if self.pos + size > len(self.data):
-            raise ConversionError(f"{self.path} is truncated at byte {self.pos} (wanted "
-                                  f"{size} more bytes); re-download the model")
-        view = memoryview(self.data)[self.pos:self.pos + size]
+            raise ConversionError(
+                f"{self.path} is truncated at byte {self.pos} (wanted "
+                f"{size} more bytes); re-download the model"
+            )
+        view = memoryview(self.data)[self.pos : self.pos + size]
         self.pos += size
         return view
 
@@ -107,8 +110,10 @@ def _read_variable(cursor: _Cursor, version: int) -> tuple[str, np.ndarray]:
         raise ConversionError(f"{cursor.path}: variable {name!r} has unknown dtype id {dtype_id}")
     dtype = _DTYPES[dtype_id]
     if num_bytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
-        raise ConversionError(f"{cursor.path}: variable {name!r} holds {num_bytes} bytes, "
-                              f"which does not match shape {shape} of {dtype}")
+        raise ConversionError(
+            f"{cursor.path}: variable {name!r} holds {num_bytes} bytes, "
+            f"which does not match shape {shape} of {dtype}"
+        )
     array = np.frombuffer(cursor.take(num_bytes), dtype=dtype).reshape(shape)
     return name, _bfloat16_to_float32(array) if dtype_id == _BFLOAT16_ID else array
 
@@ -130,8 +135,10 @@ def load_ct2_model(path: str | Path) -> CT2Model:
     cursor = _Cursor(data, model_bin)
     (version,) = cursor.unpack("I")
     if not 1 <= version <= MAX_BINARY_VERSION:
-        raise ConversionError(f"{model_bin}: binary version {version} is not supported "
-                              f"(1..{MAX_BINARY_VERSION}); is it a CTranslate2 model.bin?")
+        raise ConversionError(
+            f"{model_bin}: binary version {version} is not supported "
+            f"(1..{MAX_BINARY_VERSION}); is it a CTranslate2 model.bin?"
+        )
     spec, revision = (cursor.string(), *cursor.unpack("I")) if version >= 2 else ("", 1)
     (count,) = cursor.unpack("I")
     variables = dict(_read_variable(cursor, version) for _ in range(count))
@@ -190,22 +197,30 @@ def _whisper_dims(v: State) -> dict[str, int]:
     n_text_ctx, n_text_state = v["decoder/position_encodings/encodings"].shape
     return {
         "n_mels": int(v["encoder/conv1/weight"].shape[1]),
-        "n_audio_ctx": int(n_audio_ctx), "n_audio_state": int(n_audio_state),
-        "n_audio_head": int(v["encoder/num_heads"]), "n_audio_layer": layers("encoder"),
+        "n_audio_ctx": int(n_audio_ctx),
+        "n_audio_state": int(n_audio_state),
+        "n_audio_head": int(v["encoder/num_heads"]),
+        "n_audio_layer": layers("encoder"),
         "n_vocab": int(v["decoder/embeddings/weight"].shape[0]),
-        "n_text_ctx": int(n_text_ctx), "n_text_state": int(n_text_state),
-        "n_text_head": int(v["decoder/num_heads"]), "n_text_layer": layers("decoder"),
+        "n_text_ctx": int(n_text_ctx),
+        "n_text_state": int(n_text_state),
+        "n_text_head": int(v["decoder/num_heads"]),
+        "n_text_layer": layers("decoder"),
     }
 
 
 def _linear(v: State, src: str, dst: str) -> State:
-    return {f"{dst}.weight": dequantized(v, f"{src}/weight"),
-            f"{dst}.bias": v[f"{src}/bias"].astype(np.float32)}
+    return {
+        f"{dst}.weight": dequantized(v, f"{src}/weight"),
+        f"{dst}.bias": v[f"{src}/bias"].astype(np.float32),
+    }
 
 
 def _layer_norm(v: State, src: str, dst: str) -> State:
-    return {f"{dst}.weight": v[f"{src}/gamma"].astype(np.float32),
-            f"{dst}.bias": v[f"{src}/beta"].astype(np.float32)}
+    return {
+        f"{dst}.weight": v[f"{src}/gamma"].astype(np.float32),
+        f"{dst}.bias": v[f"{src}/beta"].astype(np.float32),
+    }
 
 
 def _split_attention(v: State, src: str, dst: str, fused_qkv: bool) -> State:
@@ -221,23 +236,33 @@ def _split_attention(v: State, src: str, dst: str, fused_qkv: bool) -> State:
         biases = np.split(v[f"{src}/linear_0/bias"].astype(np.float32), 3)
         out_src = f"{src}/linear_1"
     else:
-        weights = [dequantized(v, f"{src}/linear_0/weight"),
-                   *np.split(dequantized(v, f"{src}/linear_1/weight"), 2)]
-        biases = [v[f"{src}/linear_0/bias"].astype(np.float32),
-                  *np.split(v[f"{src}/linear_1/bias"].astype(np.float32), 2)]
+        weights = [
+            dequantized(v, f"{src}/linear_0/weight"),
+            *np.split(dequantized(v, f"{src}/linear_1/weight"), 2),
+        ]
+        biases = [
+            v[f"{src}/linear_0/bias"].astype(np.float32),
+            *np.split(v[f"{src}/linear_1/bias"].astype(np.float32), 2),
+        ]
         out_src = f"{src}/linear_2"
-    state = {f"{dst}.query.weight": weights[0], f"{dst}.query.bias": biases[0],
-             f"{dst}.key.weight": weights[1],
-             f"{dst}.value.weight": weights[2], f"{dst}.value.bias": biases[2]}
+    state = {
+        f"{dst}.query.weight": weights[0],
+        f"{dst}.query.bias": biases[0],
+        f"{dst}.key.weight": weights[1],
+        f"{dst}.value.weight": weights[2],
+        f"{dst}.value.bias": biases[2],
+    }
     return {**state, **_linear(v, out_src, f"{dst}.out")}
 
 
 def _block(v: State, src: str, dst: str, cross: bool) -> State:
-    state = {**_split_attention(v, f"{src}/self_attention", f"{dst}.attn", fused_qkv=True),
-             **_layer_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln"),
-             **_linear(v, f"{src}/ffn/linear_0", f"{dst}.mlp.0"),
-             **_linear(v, f"{src}/ffn/linear_1", f"{dst}.mlp.2"),
-             **_layer_norm(v, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")}
+    state = {
+        **_split_attention(v, f"{src}/self_attention", f"{dst}.attn", fused_qkv=True),
+        **_layer_norm(v, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln"),
+        **_linear(v, f"{src}/ffn/linear_0", f"{dst}.mlp.0"),
+        **_linear(v, f"{src}/ffn/linear_1", f"{dst}.mlp.2"),
+        **_layer_norm(v, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln"),
+    }
     if cross:
         state.update(_split_attention(v, f"{src}/attention", f"{dst}.cross_attn", False))
         state.update(_layer_norm(v, f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln"))
@@ -258,19 +283,27 @@ def whisper_state_dict(model: CT2Model) -> State:
 
 def _whisper_state_dict(model: CT2Model) -> State:
     dims, v = whisper_dims(model), model.variables
-    for flag, want in (("decoder/pre_norm", 1), ("decoder/scale_embeddings", 0),
-                       ("decoder/alibi", 0), ("decoder/activation", 3)):  # 3 = exact GELU
+    for flag, want in (
+        ("decoder/pre_norm", 1),
+        ("decoder/scale_embeddings", 0),
+        ("decoder/alibi", 0),
+        ("decoder/activation", 3),
+    ):  # 3 = exact GELU
         if flag in v and int(v[flag]) != want:
             raise ConversionError(f"{flag} = {int(v[flag])}; Whisper needs {want}")
-    state = {**_linear(v, "encoder/conv1", "encoder.conv1"),
-             **_linear(v, "encoder/conv2", "encoder.conv2"),
-             "encoder.positional_embedding":
-                 v["encoder/position_encodings/encodings"].astype(np.float32),
-             **_layer_norm(v, "encoder/layer_norm", "encoder.ln_post"),
-             "decoder.token_embedding.weight": dequantized(v, "decoder/embeddings/weight"),
-             "decoder.positional_embedding":
-                 v["decoder/position_encodings/encodings"].astype(np.float32),
-             **_layer_norm(v, "decoder/layer_norm", "decoder.ln")}
+    state = {
+        **_linear(v, "encoder/conv1", "encoder.conv1"),
+        **_linear(v, "encoder/conv2", "encoder.conv2"),
+        "encoder.positional_embedding": v["encoder/position_encodings/encodings"].astype(
+            np.float32
+        ),
+        **_layer_norm(v, "encoder/layer_norm", "encoder.ln_post"),
+        "decoder.token_embedding.weight": dequantized(v, "decoder/embeddings/weight"),
+        "decoder.positional_embedding": v["decoder/position_encodings/encodings"].astype(
+            np.float32
+        ),
+        **_layer_norm(v, "decoder/layer_norm", "decoder.ln"),
+    }
     for i in range(dims["n_audio_layer"]):
         state.update(_block(v, f"encoder/layer_{i}", f"encoder.blocks.{i}", cross=False))
     for i in range(dims["n_text_layer"]):
@@ -285,8 +318,9 @@ def save_openai_whisper_checkpoint(ct2_dir: str | Path, pt_path: str | Path) -> 
     except ImportError as e:
         raise ConversionError("Writing a PyTorch checkpoint needs torch: pip install torch") from e
     model = load_ct2_model(ct2_dir)
-    state = {k: torch.from_numpy(a.astype(np.float16)) for k, a in
-             whisper_state_dict(model).items()}
+    state = {
+        k: torch.from_numpy(a.astype(np.float16)) for k, a in whisper_state_dict(model).items()
+    }
     pt_path = Path(pt_path)
     pt_path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"dims": whisper_dims(model), "model_state_dict": state}, pt_path)

@@ -12,10 +12,16 @@ from sensekit.core.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
 
 
-def convert_pytorch(module: Any, example_inputs: Sequence[np.ndarray], out_path: str | Path,
-                    input_names: Sequence[str], output_names: Sequence[str],
-                    dynamic_axes: dict[str, dict[int, str]] | None = None, opset: int = 17,
-                    tolerance: float = 1e-3) -> float:
+def convert_pytorch(
+    module: Any,
+    example_inputs: Sequence[np.ndarray],
+    out_path: str | Path,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
+    opset: int = 17,
+    tolerance: float = 1e-3,
+) -> float:
     """Exports ``module`` to ``out_path`` and verifies it on ``example_inputs``.
 
     Returns:
@@ -31,14 +37,20 @@ def convert_pytorch(module: Any, example_inputs: Sequence[np.ndarray], out_path:
     try:
         with torch.no_grad():
             expected = module(*tensors)
-            torch.onnx.export(module, tensors, str(out_path), input_names=list(input_names),
-                              output_names=list(output_names), dynamic_axes=dynamic_axes or {},
-                              opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                module,
+                tensors,
+                str(out_path),
+                input_names=list(input_names),
+                output_names=list(output_names),
+                dynamic_axes=dynamic_axes or {},
+                opset_version=opset,
+                dynamo=False,
+            )
     except Exception as e:
         raise ConversionError(f"torch.onnx.export failed for {type(module).__name__}: {e}") from e
     if isinstance(expected, torch.Tensor):
         expected = (expected,)
     feeds = dict(zip(input_names, (np.ascontiguousarray(x) for x in example_inputs)))
     actual = run_onnx(out_path, feeds)
-    return compare_outputs([t.numpy() for t in expected], actual, tolerance,
-                           type(module).__name__)
+    return compare_outputs([t.numpy() for t in expected], actual, tolerance, type(module).__name__)

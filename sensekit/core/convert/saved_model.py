@@ -21,8 +21,9 @@ SIGNATURE = "serving_default"
 
 
 def is_saved_model(path: Path) -> bool:
-    return path.is_dir() and ((path / "saved_model.pb").is_file()
-                              or (path / "saved_model.pbtxt").is_file())
+    return path.is_dir() and (
+        (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file()
+    )
 
 
 def check_saved_model_dir(path: Path) -> None:
@@ -37,8 +38,7 @@ def check_saved_model_dir(path: Path) -> None:
     elif not list((path / "variables").glob("variables.index")):
         missing.append("variables/variables.index")
     if missing:
-        raise ConversionError(f"{path} is not a complete SavedModel: missing "
-                              f"{', '.join(missing)}")
+        raise ConversionError(f"{path} is not a complete SavedModel: missing {', '.join(missing)}")
 
 
 def _signature(path: Path, signature: str) -> Any:
@@ -49,8 +49,9 @@ def _signature(path: Path, signature: str) -> Any:
     except Exception as e:
         raise ConversionError(f"TensorFlow cannot load the SavedModel {path}: {e}") from e
     if signature not in loaded.signatures:
-        raise ConversionError(f"The SavedModel has no signature {signature!r}; it has "
-                              f"{sorted(loaded.signatures)}")
+        raise ConversionError(
+            f"The SavedModel has no signature {signature!r}; it has {sorted(loaded.signatures)}"
+        )
     return loaded, loaded.signatures[signature]
 
 
@@ -62,8 +63,11 @@ def _random_feeds(function: Any) -> dict[str, np.ndarray]:
     for name, spec in specs.items():
         shape = [d if d is not None else 2 for d in spec.shape.as_list()]
         dtype = spec.dtype.as_numpy_dtype
-        feeds[name] = rng.standard_normal(shape).astype(dtype) if spec.dtype.is_floating \
+        feeds[name] = (
+            rng.standard_normal(shape).astype(dtype)
+            if spec.dtype.is_floating
             else rng.integers(0, 2, shape).astype(dtype)
+        )
     return feeds
 
 
@@ -77,9 +81,14 @@ def run_signature(function: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, n
     return {k: v.numpy() for k, v in out.items()}
 
 
-def convert_saved_model(path: str | Path, out_path: str | Path, sample_inputs: Any = None,
-                        tolerance: float = 1e-4, opset: int = 17,
-                        signature: str = SIGNATURE) -> dict[str, Any]:
+def convert_saved_model(
+    path: str | Path,
+    out_path: str | Path,
+    sample_inputs: Any = None,
+    tolerance: float = 1e-4,
+    opset: int = 17,
+    signature: str = SIGNATURE,
+) -> dict[str, Any]:
     """Converts a SavedModel signature to ONNX and verifies it.
 
     Args:
@@ -107,13 +116,28 @@ def convert_saved_model(path: str | Path, out_path: str | Path, sample_inputs: A
     feeds = dict(sample_inputs) if isinstance(sample_inputs, Mapping) else _random_feeds(function)
     try:
         graph_def, inputs, outputs, tables, renames = tf_loader.from_saved_model(
-            str(path), None, None, None, [signature], None, False,
-            return_initialized_tables=True, return_tensors_to_rename=True)
+            str(path),
+            None,
+            None,
+            None,
+            [signature],
+            None,
+            False,
+            return_initialized_tables=True,
+            return_tensors_to_rename=True,
+        )
         with tf.device("/cpu:0"):
-            convert._convert_common(graph_def, name=path.name, continue_on_error=False,
-                                    opset=opset, input_names=inputs, output_names=outputs,
-                                    tensors_to_rename=renames, initialized_tables=tables,
-                                    output_path=str(out_path))
+            convert._convert_common(
+                graph_def,
+                name=path.name,
+                continue_on_error=False,
+                opset=opset,
+                input_names=inputs,
+                output_names=outputs,
+                tensors_to_rename=renames,
+                initialized_tables=tables,
+                output_path=str(out_path),
+            )
     except Exception as e:
         raise ConversionError(f"tf2onnx could not convert the SavedModel {path}: {e}") from e
     expected = run_signature(function, feeds)
@@ -122,7 +146,8 @@ def convert_saved_model(path: str | Path, out_path: str | Path, sample_inputs: A
     names = [o.name for o in onnx.load(str(out_path), load_external_data=False).graph.output]
     actual = run_onnx(out_path, feeds)
     if set(names) != set(expected):
-        raise ConversionError(f"The ONNX outputs {names} do not match the signature's "
-                              f"{sorted(expected)}")
+        raise ConversionError(
+            f"The ONNX outputs {names} do not match the signature's {sorted(expected)}"
+        )
     diff = compare_outputs([expected[n] for n in names], actual, tolerance, path.name)
     return {"max_abs_diff": diff, "inputs": list(feeds), "outputs": names}

@@ -23,8 +23,9 @@ def is_estimator(obj: Any) -> bool:
 
 
 def _is_classifier(estimator: Any) -> bool:
-    return getattr(estimator, "_estimator_type", None) == "classifier" or \
-        (hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_"))
+    return getattr(estimator, "_estimator_type", None) == "classifier" or (
+        hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")
+    )
 
 
 def _sample(estimator: Any, sample_inputs: Any) -> np.ndarray:
@@ -32,23 +33,35 @@ def _sample(estimator: Any, sample_inputs: Any) -> np.ndarray:
     if sample_inputs is None:
         features = getattr(estimator, "n_features_in_", None)
         if features is None:
-            raise ConversionError("Pass sample_inputs: the estimator does not say how many "
-                                  "features it takes (is it fitted?)")
+            raise ConversionError(
+                "Pass sample_inputs: the estimator does not say how many "
+                "features it takes (is it fitted?)"
+            )
         return np.random.default_rng(0).standard_normal((16, int(features))).astype(np.float32)
     if isinstance(sample_inputs, dict):
         sample_inputs = next(iter(sample_inputs.values()))
-    if isinstance(sample_inputs, (list, tuple)) and sample_inputs and \
-            isinstance(sample_inputs[0], np.ndarray) and sample_inputs[0].ndim == 2:
+    if (
+        isinstance(sample_inputs, (list, tuple))
+        and sample_inputs
+        and isinstance(sample_inputs[0], np.ndarray)
+        and sample_inputs[0].ndim == 2
+    ):
         sample_inputs = sample_inputs[0]
     x = np.asarray(sample_inputs, dtype=np.float32)
     if x.ndim != 2 or not x.size:
-        raise ConversionError(f"sample_inputs for a scikit-learn model must be [N, F] rows, "
-                              f"got shape {x.shape}")
+        raise ConversionError(
+            f"sample_inputs for a scikit-learn model must be [N, F] rows, got shape {x.shape}"
+        )
     return x
 
 
-def convert_sklearn(estimator: Any, out_path: str | Path, sample_inputs: Any = None,
-                    tolerance: float = 1e-3, opset: int = 17) -> dict[str, Any]:
+def convert_sklearn(
+    estimator: Any,
+    out_path: str | Path,
+    sample_inputs: Any = None,
+    tolerance: float = 1e-3,
+    opset: int = 17,
+) -> dict[str, Any]:
     """Exports a fitted estimator to ``out_path`` and checks it on sample rows.
 
     Returns:
@@ -59,17 +72,21 @@ def convert_sklearn(estimator: Any, out_path: str | Path, sample_inputs: Any = N
         ConversionError: unfitted/unsupported estimator, or outputs that disagree
             (probabilities beyond ``tolerance``, or any differing predicted label).
     """
-    from sklearn.exceptions import NotFittedError
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.exceptions import NotFittedError
 
     x = _sample(estimator, sample_inputs)
     classifier = _is_classifier(estimator)
     options = {id(estimator): {"zipmap": False}} if classifier else None
     try:
         expected = estimator.predict(x)
-        proto = to_onnx(estimator, options=options, target_opset=opset,
-                        initial_types=[(INPUT, FloatTensorType([None, x.shape[1]]))])
+        proto = to_onnx(
+            estimator,
+            options=options,
+            target_opset=opset,
+            initial_types=[(INPUT, FloatTensorType([None, x.shape[1]]))],
+        )
     except NotFittedError as e:
         raise ConversionError(f"{type(estimator).__name__} is not fitted: {e}") from e
     except Exception as e:
@@ -79,12 +96,19 @@ def convert_sklearn(estimator: Any, out_path: str | Path, sample_inputs: Any = N
     names = [o.name for o in proto.graph.output]
     what = type(estimator).__name__
     if not classifier:
-        diff = compare_outputs([np.asarray(expected, np.float32).reshape(actual[0].shape)],
-                               actual[:1], tolerance, what)
+        diff = compare_outputs(
+            [np.asarray(expected, np.float32).reshape(actual[0].shape)], actual[:1], tolerance, what
+        )
         return {"max_abs_diff": diff, "labels": None, "outputs": names, "classifier": False}
     if not np.array_equal(np.asarray(expected).astype(str), np.asarray(actual[0]).astype(str)):
-        raise ConversionError(f"{what}: the ONNX graph predicts other labels than the estimator "
-                              f"on {int(np.sum(np.asarray(expected) != actual[0]))} rows")
+        raise ConversionError(
+            f"{what}: the ONNX graph predicts other labels than the estimator "
+            f"on {int(np.sum(np.asarray(expected) != actual[0]))} rows"
+        )
     diff = compare_outputs([estimator.predict_proba(x)], actual[1:2], tolerance, what)
-    return {"max_abs_diff": diff, "labels": [str(c) for c in estimator.classes_],
-            "outputs": names, "classifier": True}
+    return {
+        "max_abs_diff": diff,
+        "labels": [str(c) for c in estimator.classes_],
+        "outputs": names,
+        "classifier": True,
+    }

@@ -35,13 +35,17 @@ def read_model_json(model_json: str | Path) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         raise ConversionError(f"Cannot read the TF.js model {path}: {e}") from e
     if model.get("format") != "graph-model" or "modelTopology" not in model:
-        raise ConversionError(f"{path.name} is not a TF.js graph model (format "
-                              f"{model.get('format')!r}); convert layers models with "
-                              "tfjs-converter first")
+        raise ConversionError(
+            f"{path.name} is not a TF.js graph model (format "
+            f"{model.get('format')!r}); convert layers models with "
+            "tfjs-converter first"
+        )
     if len(model.get("weightsManifest", [])) != 1:
         # tf2onnx 1.17 reads only weightsManifest[0] and would silently drop the others.
-        raise ConversionError(f"{path.name} has {len(model.get('weightsManifest', []))} weight "
-                              "groups; only single-group models are supported")
+        raise ConversionError(
+            f"{path.name} has {len(model.get('weightsManifest', []))} weight "
+            "groups; only single-group models are supported"
+        )
     return model
 
 
@@ -61,8 +65,9 @@ def read_weights(model_json: str | Path, model: Mapping[str, Any]) -> dict[str, 
             array = array.astype(np.float32) * quant["scale"] + quant["min"]
         weights[spec["name"]] = array.astype(spec["dtype"]).reshape(spec["shape"])
     if offset != len(data):
-        raise ConversionError(f"Weight shards hold {len(data)} bytes, the manifest "
-                              f"describes {offset}")
+        raise ConversionError(
+            f"Weight shards hold {len(data)} bytes, the manifest describes {offset}"
+        )
     return weights
 
 
@@ -123,9 +128,12 @@ def _input_shapes(model: Mapping[str, Any]) -> dict[str, list[int]]:
     return shapes
 
 
-def verify_tfjs(model_json: str | Path, onnx_path: str | Path,
-                feeds: Mapping[str, np.ndarray] | None = None,
-                tolerance: float = DEFAULT_TOLERANCE) -> float:
+def verify_tfjs(
+    model_json: str | Path,
+    onnx_path: str | Path,
+    feeds: Mapping[str, np.ndarray] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> float:
     """Max abs difference between TensorFlow and ONNX Runtime on ``feeds``.
 
     Without ``feeds`` a fixed-seed uniform [0, 1) input of the signature's shape is used.
@@ -137,16 +145,22 @@ def verify_tfjs(model_json: str | Path, onnx_path: str | Path,
     model = read_model_json(model_json)
     if feeds is None:
         rng = np.random.default_rng(0)
-        feeds = {name: rng.random(shape, dtype=np.float32)
-                 for name, shape in _input_shapes(model).items()}
+        feeds = {
+            name: rng.random(shape, dtype=np.float32)
+            for name, shape in _input_shapes(model).items()
+        }
     expected = run_tfjs_graph(model_json, feeds)
     actual = run_onnx(onnx_path, {name: np.asarray(x) for name, x in feeds.items()})
     return compare_outputs(expected, actual, tolerance, Path(model_json).name)
 
 
-def convert_tfjs(model_json: str | Path, out_onnx: str | Path, opset: int = 17,
-                 verify_inputs: Sequence[Mapping[str, np.ndarray]] = (),
-                 tolerance: float = DEFAULT_TOLERANCE) -> Path:
+def convert_tfjs(
+    model_json: str | Path,
+    out_onnx: str | Path,
+    opset: int = 17,
+    verify_inputs: Sequence[Mapping[str, np.ndarray]] = (),
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Path:
     """Converts a TF.js graph model to ONNX and verifies it against TensorFlow.
 
     Args:
@@ -171,9 +185,15 @@ def convert_tfjs(model_json: str | Path, out_onnx: str | Path, opset: int = 17,
     try:
         with tf.device("/cpu:0"):
             convert._convert_common(  # the CLI's own path; tf2onnx has no public from_tfjs
-                None, name=Path(model_json).stem, tfjs_path=str(model_json), opset=opset,
-                input_names=None, output_names=None, continue_on_error=False,
-                output_path=str(out_onnx))
+                None,
+                name=Path(model_json).stem,
+                tfjs_path=str(model_json),
+                opset=opset,
+                input_names=None,
+                output_names=None,
+                continue_on_error=False,
+                output_path=str(out_onnx),
+            )
     except Exception as e:
         raise ConversionError(f"tf2onnx could not convert {model_json}: {e}") from e
     for feeds in [None, *verify_inputs]:

@@ -34,8 +34,14 @@ def _schema() -> Any:
 def _numpy_dtype(tensor_type: int) -> np.dtype:
     """numpy dtype of a TFLite ``TensorType`` (the types weights are stored in)."""
     types = _schema().TensorType
-    table = {types.FLOAT32: np.float32, types.FLOAT16: np.float16, types.INT8: np.int8,
-             types.UINT8: np.uint8, types.INT32: np.int32, types.INT64: np.int64}
+    table = {
+        types.FLOAT32: np.float32,
+        types.FLOAT16: np.float16,
+        types.INT8: np.int8,
+        types.UINT8: np.uint8,
+        types.INT32: np.int32,
+        types.INT64: np.int64,
+    }
     if tensor_type not in table:
         raise ConversionError(f"Sparse weights of TFLite type {tensor_type} are not supported")
     return np.dtype(table[tensor_type])
@@ -51,11 +57,15 @@ def densify_tensor(tensor: Any, data: bytes) -> np.ndarray:
     schema, sparsity, shape = _schema(), tensor.sparsity, [int(d) for d in tensor.shape]
     formats = [d.format for d in sparsity.dimMetadata]
     dense_dims = schema.DimensionType.DENSE
-    if (sparsity.blockMap is not None and len(sparsity.blockMap)) or \
-            list(sparsity.traversalOrder) != list(range(len(shape))) or \
-            formats != [dense_dims] * (len(shape) - 1) + [schema.DimensionType.SPARSE_CSR]:
-        raise ConversionError(f"Sparse tensor {tensor.name!r} uses a layout other than "
-                              "row-major CSR over its last dimension; it cannot be densified")
+    if (
+        (sparsity.blockMap is not None and len(sparsity.blockMap))
+        or list(sparsity.traversalOrder) != list(range(len(shape)))
+        or formats != [dense_dims] * (len(shape) - 1) + [schema.DimensionType.SPARSE_CSR]
+    ):
+        raise ConversionError(
+            f"Sparse tensor {tensor.name!r} uses a layout other than "
+            "row-major CSR over its last dimension; it cannot be densified"
+        )
     last = sparsity.dimMetadata[-1]
     segments = np.asarray(last.arraySegments.values, dtype=np.int64)
     columns = np.asarray(last.arrayIndices.values, dtype=np.int64)
@@ -88,11 +98,14 @@ def _densify_subgraph(model: Any, graph: Any, densify_code: set[int]) -> int:
         source, target = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
         dense = densify_tensor(source, bytes(model.buffers[source.buffer].data))
         if [int(d) for d in target.shape] != list(dense.shape):
-            raise ConversionError(f"DENSIFY output {target.name!r} has shape "
-                                  f"{list(target.shape)}, the expanded weights {list(dense.shape)}")
+            raise ConversionError(
+                f"DENSIFY output {target.name!r} has shape "
+                f"{list(target.shape)}, the expanded weights {list(dense.shape)}"
+            )
         buffer = schema.BufferT()
-        buffer.data = np.frombuffer(dense.astype(dense.dtype.newbyteorder("<")).tobytes(),
-                                    dtype=np.uint8)
+        buffer.data = np.frombuffer(
+            dense.astype(dense.dtype.newbyteorder("<")).tobytes(), dtype=np.uint8
+        )
         model.buffers.append(buffer)
         target.buffer = len(model.buffers) - 1
         model.buffers[source.buffer].data = None  # the sparse copy is no longer read
@@ -106,9 +119,11 @@ def densify_tflite(path: str | Path, out_path: str | Path) -> tuple[Path, int]:
     import flatbuffers
 
     schema, model = _schema(), _load_model(path)
-    densify_code = {index for index, code in enumerate(model.operatorCodes)
-                    if max(code.builtinCode, code.deprecatedBuiltinCode)
-                    == schema.BuiltinOperator.DENSIFY}
+    densify_code = {
+        index
+        for index, code in enumerate(model.operatorCodes)
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DENSIFY
+    }
     removed = sum(_densify_subgraph(model, g, densify_code) for g in model.subgraphs)
     builder = flatbuffers.Builder(1 << 20)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
@@ -117,8 +132,9 @@ def densify_tflite(path: str | Path, out_path: str | Path) -> tuple[Path, int]:
     return out_path, removed
 
 
-def run_tflite(path: str | Path, feeds: Mapping[str, np.ndarray], xnnpack: bool = False
-               ) -> list[np.ndarray]:
+def run_tflite(
+    path: str | Path, feeds: Mapping[str, np.ndarray], xnnpack: bool = False
+) -> list[np.ndarray]:
     """Runs a .tflite file with the TFLite interpreter; outputs in the model's order.
 
     The reference is TFLite's built-in kernels, not the XNNPACK delegate it applies by
@@ -132,8 +148,11 @@ def run_tflite(path: str | Path, feeds: Mapping[str, np.ndarray], xnnpack: bool 
     try:
         resolver = tf.lite.experimental.OpResolverType
         interpreter = tf.lite.Interpreter(
-            model_path=str(path), experimental_op_resolver_type=resolver.AUTO if xnnpack
-            else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            model_path=str(path),
+            experimental_op_resolver_type=resolver.AUTO
+            if xnnpack
+            else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
         interpreter.allocate_tensors()
         for detail in interpreter.get_input_details():
             interpreter.set_tensor(detail["index"], np.asarray(feeds[detail["name"]]))
@@ -149,13 +168,18 @@ def random_feeds(path: str | Path, seed: int = 0) -> dict[str, np.ndarray]:
 
     rng = np.random.default_rng(seed)
     interpreter = tf.lite.Interpreter(model_path=str(path))
-    return {d["name"]: rng.random(tuple(d["shape"])).astype(d["dtype"])
-            for d in interpreter.get_input_details()}
+    return {
+        d["name"]: rng.random(tuple(d["shape"])).astype(d["dtype"])
+        for d in interpreter.get_input_details()
+    }
 
 
-def verify_tflite(tflite_path: str | Path, onnx_path: str | Path,
-                  feeds: Mapping[str, np.ndarray] | None = None,
-                  tolerance: float = DEFAULT_TOLERANCE) -> float:
+def verify_tflite(
+    tflite_path: str | Path,
+    onnx_path: str | Path,
+    feeds: Mapping[str, np.ndarray] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> float:
     """Max abs difference between the TFLite interpreter and ONNX Runtime on ``feeds``.
 
     ``tflite_path`` should be the *original* file, so densification is verified too.
@@ -168,14 +192,22 @@ def verify_tflite(tflite_path: str | Path, onnx_path: str | Path,
     expected = run_tflite(tflite_path, feeds)
     actual = run_onnx(onnx_path, feeds)
     scales = [max(1.0, float(np.max(np.abs(x)))) if x.size else 1.0 for x in expected]
-    compare_outputs([x / s for x, s in zip(expected, scales)],
-                    [y / s for y, s in zip(actual, scales)], tolerance, Path(tflite_path).name)
+    compare_outputs(
+        [x / s for x, s in zip(expected, scales)],
+        [y / s for y, s in zip(actual, scales)],
+        tolerance,
+        Path(tflite_path).name,
+    )
     return compare_outputs(expected, actual, float("inf"), Path(tflite_path).name)
 
 
-def convert_tflite(path: str | Path, out_onnx: str | Path, opset: int = 17,
-                   verify_inputs: Sequence[Mapping[str, np.ndarray]] = (),
-                   tolerance: float = DEFAULT_TOLERANCE) -> Path:
+def convert_tflite(
+    path: str | Path,
+    out_onnx: str | Path,
+    opset: int = 17,
+    verify_inputs: Sequence[Mapping[str, np.ndarray]] = (),
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Path:
     """Converts a .tflite model to ONNX, densifying sparse weights, and verifies it.
 
     Args:
@@ -213,8 +245,14 @@ def _tf2onnx(tflite_path: Path, out_onnx: Path, name: str, opset: int) -> None:
     try:
         with tf.device("/cpu:0"):
             convert._convert_common(
-                None, tflite_path=str(tflite_path), name=name, opset=opset,
-                continue_on_error=False, input_names=None, output_names=None,
-                output_path=str(out_onnx))
+                None,
+                tflite_path=str(tflite_path),
+                name=name,
+                opset=opset,
+                continue_on_error=False,
+                input_names=None,
+                output_names=None,
+                output_path=str(out_onnx),
+            )
     except Exception as e:
         raise ConversionError(f"tf2onnx could not convert {name}.tflite: {e}") from e

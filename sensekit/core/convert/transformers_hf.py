@@ -20,17 +20,31 @@ from sensekit.core.convert.pytorch import convert_pytorch
 from sensekit.core.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
 
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                   "special_tokens_map.json", "merges.txt", "vocab.json", "sentencepiece.bpe.model")
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                 "pytorch_model.bin.index.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "merges.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+)
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 _SAMPLE_SHAPE = (2, 16)  # batch, tokens used for export and verification
 _SECOND_SHAPE = (1, 9)  # a second shape proves the dynamic axes work
 
 
 def is_transformers_dir(path: Path) -> bool:
-    return path.is_dir() and (path / "config.json").is_file() and \
-        any((path / name).is_file() for name in _WEIGHT_FILES)
+    return (
+        path.is_dir()
+        and (path / "config.json").is_file()
+        and any((path / name).is_file() for name in _WEIGHT_FILES)
+    )
 
 
 def _load(directory: Path) -> tuple[Any, str]:
@@ -43,8 +57,7 @@ def _load(directory: Path) -> tuple[Any, str]:
         if any(a.endswith("ForQuestionAnswering") for a in architectures):
             model = AutoModelForQuestionAnswering.from_pretrained(directory, local_files_only=True)
             return model.eval(), "question-answering"
-        return AutoModel.from_pretrained(directory, local_files_only=True).eval(), \
-            "text-embedding"
+        return AutoModel.from_pretrained(directory, local_files_only=True).eval(), "text-embedding"
     except Exception as e:
         raise ConversionError(f"transformers cannot load the model in {directory}: {e}") from e
 
@@ -58,8 +71,7 @@ def _input_names(model: Any) -> list[str]:
 
 
 def _output_names(task: str) -> list[str]:
-    return ["start_logits", "end_logits"] if task == "question-answering" \
-        else ["last_hidden_state"]
+    return ["start_logits", "end_logits"] if task == "question-answering" else ["last_hidden_state"]
 
 
 def _wrapper(model: Any, inputs: list[str], outputs: list[str]) -> Any:
@@ -78,17 +90,18 @@ def _wrapper(model: Any, inputs: list[str], outputs: list[str]) -> Any:
     return Exportable().eval()
 
 
-def sample_tokens(model: Any, names: list[str], shape: tuple[int, int], seed: int = 0
-                  ) -> list[np.ndarray]:
+def sample_tokens(
+    model: Any, names: list[str], shape: tuple[int, int], seed: int = 0
+) -> list[np.ndarray]:
     """Random token ids with a padded tail in the last row (exercises the attention mask)."""
     rng = np.random.default_rng(seed)
-    batch, length = shape
+    _batch, length = shape
     vocab = int(getattr(model.config, "vocab_size", 100))
     ids = rng.integers(5, vocab, size=shape, dtype=np.int64)
     mask = np.ones(shape, np.int64)
-    mask[-1, length * 2 // 3:] = 0
+    mask[-1, length * 2 // 3 :] = 0
     types = np.zeros(shape, np.int64)
-    types[:, length // 2:] = 1
+    types[:, length // 2 :] = 1
     arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     return [arrays[n] for n in names]
 
@@ -103,8 +116,9 @@ def _max_seq_len(directory: Path, model: Any) -> int:
     return limit
 
 
-def convert_transformers(directory: str | Path, out_path: str | Path, tolerance: float = 1e-3,
-                         opset: int = 17) -> dict[str, Any]:
+def convert_transformers(
+    directory: str | Path, out_path: str | Path, tolerance: float = 1e-3, opset: int = 17
+) -> dict[str, Any]:
     """Exports the model in ``directory`` to ``out_path`` and verifies it on two shapes.
 
     Returns:
@@ -121,8 +135,16 @@ def convert_transformers(directory: str | Path, out_path: str | Path, tolerance:
     inputs, outputs = _input_names(model), _output_names(task)
     module = _wrapper(model, inputs, outputs)
     axes = {n: {0: "batch", 1: "tokens"} for n in inputs + outputs}
-    diff = convert_pytorch(module, sample_tokens(model, inputs, _SAMPLE_SHAPE), out_path,
-                           inputs, outputs, axes, opset=opset, tolerance=tolerance)
+    diff = convert_pytorch(
+        module,
+        sample_tokens(model, inputs, _SAMPLE_SHAPE),
+        out_path,
+        inputs,
+        outputs,
+        axes,
+        opset=opset,
+        tolerance=tolerance,
+    )
     second = sample_tokens(model, inputs, _SECOND_SHAPE, seed=1)
     with torch.no_grad():
         expected = [t.numpy() for t in module(*(torch.from_numpy(a) for a in second))]
@@ -130,12 +152,24 @@ def convert_transformers(directory: str | Path, out_path: str | Path, tolerance:
     diff = max(diff, compare_outputs(expected, actual, tolerance, type(model).__name__))
     files = [directory / n for n in TOKENIZER_FILES if (directory / n).is_file()]
     tokenizer = next((f.name for f in files if f.name in ("tokenizer.json", "vocab.txt")), None)
-    preprocess = {"kind": "text", "tokenizer": tokenizer, "max_seq_len": _max_seq_len(directory,
-                                                                                      model),
-                  "inputs": inputs}
-    postprocess = {"kind": "span", "start": "start_logits", "end": "end_logits"} \
-        if task == "question-answering" else \
-        {"kind": "embedding", "output": "last_hidden_state", "pooling": "mean"}
-    return {"task": task, "inputs": inputs, "outputs": outputs, "max_abs_diff": diff,
-            "tokenizer_files": files, "preprocess": preprocess, "postprocess": postprocess,
-            "architecture": type(model).__name__}
+    preprocess = {
+        "kind": "text",
+        "tokenizer": tokenizer,
+        "max_seq_len": _max_seq_len(directory, model),
+        "inputs": inputs,
+    }
+    postprocess = (
+        {"kind": "span", "start": "start_logits", "end": "end_logits"}
+        if task == "question-answering"
+        else {"kind": "embedding", "output": "last_hidden_state", "pooling": "mean"}
+    )
+    return {
+        "task": task,
+        "inputs": inputs,
+        "outputs": outputs,
+        "max_abs_diff": diff,
+        "tokenizer_files": files,
+        "preprocess": preprocess,
+        "postprocess": postprocess,
+        "architecture": type(model).__name__,
+    }

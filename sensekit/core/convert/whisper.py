@@ -23,6 +23,7 @@ try:  # rebuilding Whisper graphs needs torch; importing this module does not
     import torch
     from torch import nn
     from torch.nn import functional as F
+
     _Module: type = nn.Module
 except ImportError:  # pragma: no cover - exercised only without torch
     torch = None  # type: ignore[assignment]
@@ -50,9 +51,14 @@ class _Attention(_Module):
         """[B, T, width] -> [B, heads, T, head_dim]."""
         return _split_heads(x, self.heads)
 
-    def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               mask: torch.Tensor | None = None, keys_transposed: bool = False
-               ) -> torch.Tensor:
+    def attend(
+        self,
+        x: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        keys_transposed: bool = False,
+    ) -> torch.Tensor:
         """``k`` is [B, heads, length, head_dim], or [B, heads, head_dim, length] with
         ``keys_transposed`` (the cross-attention keys, laid out once by the encoder)."""
         q = self.split(self.query(x))
@@ -65,8 +71,9 @@ class _Attention(_Module):
         return self.out(out.transpose(1, 2).flatten(2))
 
 
-def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
-                     scale: float) -> torch.Tensor:
+def _fused_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float
+) -> torch.Tensor:
     """Unmasked attention of [B, T, width] queries, keys and values, scores scaled by
     ``scale``; exported as one ``com.microsoft::MultiHeadAttention`` node (ONNX Runtime
     contrib op).
@@ -77,18 +84,21 @@ def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: i
 
 
 if torch is not None:
+
     class _MultiHeadAttention(torch.autograd.Function):
         @staticmethod
-        def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                    heads: int, scale: float) -> torch.Tensor:
+        def forward(
+            ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float
+        ) -> torch.Tensor:
             scores = _split_heads(q, heads) @ _split_heads(k, heads).transpose(-1, -2) * scale
             out = scores.softmax(-1) @ _split_heads(v, heads)
             return out.transpose(1, 2).flatten(2)
 
         @staticmethod
         def symbolic(g: Any, q: Any, k: Any, v: Any, heads: int, scale: float) -> Any:
-            out = g.op("com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=heads,
-                       scale_f=scale)
+            out = g.op(
+                "com.microsoft::MultiHeadAttention", q, k, v, num_heads_i=heads, scale_f=scale
+            )
             out.setType(q.type())  # same shape and type as the queries
             return out
 
@@ -105,9 +115,13 @@ class _Block(_Module):
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
         self.mlp_ln = nn.LayerNorm(width)
 
-    def self_attention(self, x: torch.Tensor, past_k: torch.Tensor | None = None,
-                       past_v: torch.Tensor | None = None,
-                       mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def self_attention(
+        self,
+        x: torch.Tensor,
+        past_k: torch.Tensor | None = None,
+        past_v: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
         """x + self-attention(ln(x)); returns (x, keys, values) with the past prepended."""
         h = self.attn_ln(x)
         k, v = self.attn.split(self.attn.key(h)), self.attn.split(self.attn.value(h))
@@ -123,8 +137,9 @@ class _Encoder(_Module):
         self.conv1 = nn.Conv1d(d["n_mels"], width, kernel_size=3, padding=1)
         self.conv2 = nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1)
         self.register_buffer("positional_embedding", torch.zeros(d["n_audio_ctx"], width))
-        self.blocks = nn.ModuleList(_Block(width, d["n_audio_head"], cross=False)
-                                    for _ in range(d["n_audio_layer"]))
+        self.blocks = nn.ModuleList(
+            _Block(width, d["n_audio_head"], cross=False) for _ in range(d["n_audio_layer"])
+        )
         self.ln_post = nn.LayerNorm(width)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -143,8 +158,9 @@ class _Decoder(_Module):
         width = d["n_text_state"]
         self.token_embedding = nn.Embedding(d["n_vocab"], width)
         self.positional_embedding = nn.Parameter(torch.zeros(d["n_text_ctx"], width))
-        self.blocks = nn.ModuleList(_Block(width, d["n_text_head"], cross=True)
-                                    for _ in range(d["n_text_layer"]))
+        self.blocks = nn.ModuleList(
+            _Block(width, d["n_text_head"], cross=True) for _ in range(d["n_text_layer"])
+        )
         self.ln = nn.LayerNorm(width)
 
 
@@ -169,8 +185,10 @@ class _EncoderGraph(_Module):
 
     def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, ...]:
         features = self.encoder(mel)
-        cross = [(a.split(a.key(features)).transpose(-1, -2), a.split(a.value(features)))
-                 for a in (block.cross_attn for block in self.blocks)]
+        cross = [
+            (a.split(a.key(features)).transpose(-1, -2), a.split(a.value(features)))
+            for a in (block.cross_attn for block in self.blocks)
+        ]
         return features, *(t for kv in cross for t in kv)
 
 
@@ -199,15 +217,17 @@ class _DecoderGraph(_Module):
         x = x + self.positional_embedding.index_select(0, positions)
         # New token i (absolute position past + i) may not see keys after itself.
         key_positions = torch.arange(past + steps, dtype=torch.int64)
-        mask = torch.where(key_positions[None, :] > positions[:, None],
-                           float("-inf"), 0.0).to(x.dtype)
+        mask = torch.where(key_positions[None, :] > positions[:, None], float("-inf"), 0.0).to(
+            x.dtype
+        )
         present: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
-            cross_k, cross_v, past_k, past_v = caches[4 * i:4 * i + 4]
+            cross_k, cross_v, past_k, past_v = caches[4 * i : 4 * i + 4]
             x, k, v = block.self_attention(x, past_k, past_v, mask)
             present += [k, v]
-            x = x + block.cross_attn.attend(block.cross_attn_ln(x), cross_k, cross_v,
-                                            keys_transposed=True)
+            x = x + block.cross_attn.attend(
+                block.cross_attn_ln(x), cross_k, cross_v, keys_transposed=True
+            )
             x = x + block.mlp(block.mlp_ln(x))
         # Only the last position's logits are ever used: projecting every position onto the
         # 51k-token vocabulary would dominate multi-token steps (prompts) for nothing.
@@ -224,11 +244,18 @@ def whisper_io_names(layers: int) -> dict[str, dict[str, list[str]]]:
     per_layer = range(layers)
     cross = [f"cross_{kv}_{i}" for i in per_layer for kv in "kv"]
     past = [f"past_{kv}_{i}" for i in per_layer for kv in "kv"]
-    decoder_inputs = ["tokens"] + [name for i in per_layer for name in
-                                   (f"cross_k_{i}", f"cross_v_{i}", f"past_k_{i}", f"past_v_{i}")]
-    return {"encoder": {"input_names": ["mel"], "output_names": ["audio_features", *cross]},
-            "decoder": {"input_names": decoder_inputs,
-                        "output_names": ["logits", *(n.replace("past", "present") for n in past)]}}
+    decoder_inputs = ["tokens"] + [
+        name
+        for i in per_layer
+        for name in (f"cross_k_{i}", f"cross_v_{i}", f"past_k_{i}", f"past_v_{i}")
+    ]
+    return {
+        "encoder": {"input_names": ["mel"], "output_names": ["audio_features", *cross]},
+        "decoder": {
+            "input_names": decoder_inputs,
+            "output_names": ["logits", *(n.replace("past", "present") for n in past)],
+        },
+    }
 
 
 def build_whisper_torch(ct2_dir: str | Path) -> tuple[Any, dict[str, int]]:
@@ -251,21 +278,24 @@ def build_whisper_torch(ct2_dir: str | Path) -> tuple[Any, dict[str, int]]:
     return whisper, dims
 
 
-def _decoder_examples(dims: dict[str, int], batch: int, steps: int, past: int,
-                      rng: np.random.Generator) -> list[np.ndarray]:
+def _decoder_examples(
+    dims: dict[str, int], batch: int, steps: int, past: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Random decoder inputs in input order; the cache holds ``past`` positions."""
     heads = dims["n_text_head"]
     head_dim = dims["n_text_state"] // heads
 
     def kv(length: int, transposed: bool = False) -> np.ndarray:
-        shape = (batch, heads, head_dim, length) if transposed else \
-            (batch, heads, length, head_dim)
+        shape = (batch, heads, head_dim, length) if transposed else (batch, heads, length, head_dim)
         return rng.standard_normal(shape, dtype=np.float32)
 
     tokens = rng.integers(0, dims["n_vocab"], (batch, steps), dtype=np.int64)
     audio = dims["n_audio_ctx"]
-    return [tokens] + [array for _ in range(dims["n_text_layer"])
-                       for array in (kv(audio, transposed=True), kv(audio), kv(past), kv(past))]
+    return [tokens] + [
+        array
+        for _ in range(dims["n_text_layer"])
+        for array in (kv(audio, transposed=True), kv(audio), kv(past), kv(past))
+    ]
 
 
 def _verify_decoder(graph: Any, path: Path, dims: dict[str, int], tolerance: float) -> float:
@@ -279,8 +309,12 @@ def _verify_decoder(graph: Any, path: Path, dims: dict[str, int], tolerance: flo
         with torch.no_grad():
             expected = [t.numpy() for t in graph(*map(torch.from_numpy, feeds))]
         actual = run_onnx(path, dict(zip(names, feeds, strict=True)))
-        worst = max(worst, compare_outputs(expected, actual, tolerance,
-                                           f"decoder (B={batch}, T={steps}, past={past})"))
+        worst = max(
+            worst,
+            compare_outputs(
+                expected, actual, tolerance, f"decoder (B={batch}, T={steps}, past={past})"
+            ),
+        )
     return worst
 
 
@@ -305,8 +339,9 @@ def _dynamic_axes(io: dict[str, list[str]]) -> dict[str, dict[int, str]]:
     return axes
 
 
-def export_whisper_onnx(ct2_dir: str | Path, out_dir: str | Path, opset: int = 17,
-                        tolerance: float = 1e-3) -> dict[str, Any]:
+def export_whisper_onnx(
+    ct2_dir: str | Path, out_dir: str | Path, opset: int = 17, tolerance: float = 1e-3
+) -> dict[str, Any]:
     """Exports a CTranslate2 Whisper model to ``encoder.onnx`` + ``decoder.onnx`` (float32).
 
     Shapes, with L layers, H heads, D = width / H, S = 1500 audio positions:
@@ -337,22 +372,38 @@ def export_whisper_onnx(ct2_dir: str | Path, out_dir: str | Path, opset: int = 1
     rng = np.random.default_rng(0)
     mel = rng.standard_normal((1, dims["n_mels"], N_FRAMES), dtype=np.float32)
     paths = {"encoder": out_dir / "encoder.onnx", "decoder": out_dir / "decoder.onnx"}
-    encoder_diff = convert_pytorch(_EncoderGraph(whisper), [mel], paths["encoder"],
-                                   **io["encoder"], dynamic_axes=_dynamic_axes(io["encoder"]),
-                                   opset=opset, tolerance=tolerance)
+    encoder_diff = convert_pytorch(
+        _EncoderGraph(whisper),
+        [mel],
+        paths["encoder"],
+        **io["encoder"],
+        dynamic_axes=_dynamic_axes(io["encoder"]),
+        opset=opset,
+        tolerance=tolerance,
+    )
     decoder = _DecoderGraph(whisper).eval()
     # Trace with a non-empty cache and T > 1 so no size is specialised to 0 or 1.
-    decoder_diff = convert_pytorch(decoder, _decoder_examples(dims, 2, 3, 5, rng),
-                                   paths["decoder"], **io["decoder"],
-                                   dynamic_axes=_dynamic_axes(io["decoder"]),
-                                   opset=opset, tolerance=tolerance)
+    decoder_diff = convert_pytorch(
+        decoder,
+        _decoder_examples(dims, 2, 3, 5, rng),
+        paths["decoder"],
+        **io["decoder"],
+        dynamic_axes=_dynamic_axes(io["decoder"]),
+        opset=opset,
+        tolerance=tolerance,
+    )
     decoder_diff = max(decoder_diff, _verify_decoder(decoder, paths["decoder"], dims, tolerance))
-    return {**paths, "dims": dims, "io": io,
-            "max_abs_diff": {"encoder": encoder_diff, "decoder": decoder_diff}}
+    return {
+        **paths,
+        "dims": dims,
+        "io": io,
+        "max_abs_diff": {"encoder": encoder_diff, "decoder": decoder_diff},
+    }
 
 
-def quantize_encoder_int8(encoder_path: str | Path, out_path: str | Path, mel: np.ndarray,
-                          keep_float: int = 3) -> dict[str, Any]:
+def quantize_encoder_int8(
+    encoder_path: str | Path, out_path: str | Path, mel: np.ndarray, keep_float: int = 3
+) -> dict[str, Any]:
     """Dynamic int8 (per-channel uint8) of the encoder's MatMul weights, with the
     ``keep_float`` layers whose quantization moves the outputs most on ``mel``
     [n_mels, 3000] left in float32.
@@ -368,8 +419,14 @@ def quantize_encoder_int8(encoder_path: str | Path, out_path: str | Path, mel: n
     feeds = [{"mel": np.asarray(mel, np.float32)[None]}]
     errors = compress_graph.int8_sensitivity(Path(encoder_path), feeds)
     kept = sorted(errors, key=errors.__getitem__, reverse=True)[:keep_float]
-    compress_graph.int8_dynamic(Path(encoder_path), Path(out_path), weight_type="uint8",
-                                per_channel=True, op_types=["MatMul"], exclude=kept)
+    compress_graph.int8_dynamic(
+        Path(encoder_path),
+        Path(out_path),
+        weight_type="uint8",
+        per_channel=True,
+        op_types=["MatMul"],
+        exclude=kept,
+    )
     return {"float32_layers": kept, "layer_errors": {k: float(errors[k]) for k in kept}}
 
 
@@ -381,6 +438,7 @@ def quantize_decoder_int8(decoder_path: str | Path, out_path: str | Path) -> Pat
     """
     from sensekit.core import compress_graph
 
-    compress_graph.int8_dynamic(Path(decoder_path), Path(out_path), weight_type="int8",
-                                op_types=["MatMul"])
+    compress_graph.int8_dynamic(
+        Path(decoder_path), Path(out_path), weight_type="int8", op_types=["MatMul"]
+    )
     return Path(out_path)

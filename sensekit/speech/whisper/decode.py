@@ -73,8 +73,9 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
-def cut_repetition(tokens: list[int], min_total: int = 16, max_period: int = 24,
-                   timestamp_begin: int | None = None) -> list[int]:
+def cut_repetition(
+    tokens: list[int], min_total: int = 16, max_period: int = 24, timestamp_begin: int | None = None
+) -> list[int]:
     """Cuts a repetition loop at the end of ``tokens`` (a period repeated >= 3 times and
     covering >= ``min_total`` tokens), keeping its first occurrence.
 
@@ -82,20 +83,23 @@ def cut_repetition(tokens: list[int], min_total: int = 16, max_period: int = 24,
     as "<|1.0|> The <|1.5|><|1.5|> The <|2.0|>..." moves its timestamps on each turn and
     would otherwise run to the token limit."""
     n = len(tokens)
-    keys = tokens if timestamp_begin is None else \
-        [t if t < timestamp_begin else timestamp_begin for t in tokens]
+    keys = (
+        tokens
+        if timestamp_begin is None
+        else [t if t < timestamp_begin else timestamp_begin for t in tokens]
+    )
     for period in range(1, min(max_period, n // 3) + 1):
         repeats = 1
-        while (repeats + 1) * period <= n and keys[n - (repeats + 1) * period:n - repeats * period] \
-                == keys[n - period:]:
+        while (repeats + 1) * period <= n and keys[
+            n - (repeats + 1) * period : n - repeats * period
+        ] == keys[n - period :]:
             repeats += 1
         if repeats >= 3 and repeats * period >= min_total:
-            return tokens[:n - (repeats - 1) * period]
+            return tokens[: n - (repeats - 1) * period]
     return tokens
 
 
-def sample_rows(logprobs: np.ndarray, temperature: float, rng: np.random.Generator
-                ) -> np.ndarray:
+def sample_rows(logprobs: np.ndarray, temperature: float, rng: np.random.Generator) -> np.ndarray:
     """One token per row drawn from softmax(logprobs / temperature), by inverse CDF.
 
     Categorical sampling as the Gumbel-max trick does it, for one exp per vocabulary
@@ -121,11 +125,15 @@ class WhisperRunner:
         self.suppress = tokenizer.non_speech_suppression(post.get("suppress_ids", []))
         self.suppress_begin = np.array(post.get("suppress_ids_begin", []), np.int64)
         self.max_initial = self.special.timestamp_begin + round(
-            MAX_INITIAL_TIMESTAMP_S / float(post.get("seconds_per_timestamp", 0.02)))
+            MAX_INITIAL_TIMESTAMP_S / float(post.get("seconds_per_timestamp", 0.02))
+        )
         decoder = model.session("decoder")
         self._present = [o.name for o in decoder.get_outputs()][1:]
-        self._empty = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32)
-                       for i in decoder.get_inputs() if i.name.startswith("past_")}
+        self._empty = {
+            i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32)
+            for i in decoder.get_inputs()
+            if i.name.startswith("past_")
+        }
 
     # -- graphs ----------------------------------------------------------------------
     def _forward_encoder(self, mel: np.ndarray) -> dict[str, np.ndarray]:
@@ -133,8 +141,9 @@ class WhisperRunner:
         out = self.model.predict({"mel": mel[None]}, graph="encoder")
         return {k: v for k, v in out.items() if k.startswith("cross_")}
 
-    def _forward_decoder(self, tokens: np.ndarray, cross: dict[str, np.ndarray],
-                         cache: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _forward_decoder(
+        self, tokens: np.ndarray, cross: dict[str, np.ndarray], cache: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """tokens [B, T] -> last-position logits [B, vocab] and the grown cache."""
         out = self.model.predict({"tokens": tokens, **cross, **cache}, graph="decoder")
         cache = {n.replace("present_", "past_"): out[n] for n in self._present}
@@ -144,17 +153,19 @@ class WhisperRunner:
         return self._forward_encoder(mel)
 
     # -- decoding --------------------------------------------------------------------
-    def decode(self, cross: dict[str, np.ndarray], options: DecodeOptions,
-               prompt: list[int] | None = None) -> DecodeResult:
+    def decode(
+        self, cross: dict[str, np.ndarray], options: DecodeOptions, prompt: list[int] | None = None
+    ) -> DecodeResult:
         """Decodes one window whose encoder output is ``cross``.
 
         ``prompt`` (previous text ids) goes after <|startofprev|>, cut to half the context.
         """
         special = self.special
-        prefix = [special.sot_prev, *prompt[-(self.n_text_ctx // 2 - 1):]] if prompt else []
+        prefix = [special.sot_prev, *prompt[-(self.n_text_ctx // 2 - 1) :]] if prompt else []
         # The step that ends at SOT gives the no-speech probability and the language.
-        logits, cache = self._forward_decoder(np.array([prefix + [special.sot]]), cross,
-                                              self._empty)
+        logits, cache = self._forward_decoder(
+            np.array([[*prefix, special.sot]]), cross, self._empty
+        )
         probs = np.exp(log_softmax(logits[0].astype(np.float64)))
         no_speech = float(probs[special.no_speech]) if special.no_speech is not None else 0.0
         language, language_prob = options.language, 1.0
@@ -171,10 +182,18 @@ class WhisperRunner:
         else:
             tokens, logprobs = self._sample(logits, cross, cache, options)
         tokens = cut_repetition(tokens, timestamp_begin=special.timestamp_begin)
-        logprobs = logprobs[:len(tokens) + 1]
+        logprobs = logprobs[: len(tokens) + 1]
         text = self.tokenizer.decode(tokens)
-        return DecodeResult(tokens, logprobs, text, float(np.sum(logprobs)) / (len(tokens) + 1),
-                            no_speech, options.temperature, language, language_prob)
+        return DecodeResult(
+            tokens,
+            logprobs,
+            text,
+            float(np.sum(logprobs)) / (len(tokens) + 1),
+            no_speech,
+            options.temperature,
+            language,
+            language_prob,
+        )
 
     def _detect(self, logits: np.ndarray) -> tuple[str, float]:
         ids = self.tokenizer.language_ids()
@@ -182,8 +201,9 @@ class WhisperRunner:
         best = int(np.argmax(probs))
         return self.special.languages[best], float(probs[best])
 
-    def _filter(self, logits: np.ndarray, sequences: list[list[int]],
-                timestamps: bool) -> np.ndarray:
+    def _filter(
+        self, logits: np.ndarray, sequences: list[list[int]], timestamps: bool
+    ) -> np.ndarray:
         """Log-probabilities [B, vocab] after suppression and the timestamp rules."""
         logits = logits.copy()
         logits[:, self.suppress] = -np.inf
@@ -213,18 +233,22 @@ class WhisperRunner:
             if penultimate:
                 row[begin:] = -np.inf  # a pair just closed: text must follow
             else:
-                row[:special.eot] = -np.inf  # close the pair, or end
+                row[: special.eot] = -np.inf  # close the pair, or end
         stamps = [t for t in sequence if t >= begin]
         if stamps:  # timestamps never go backwards
             floor = stamps[-1] if (last and not penultimate) else stamps[-1] + 1
             row[begin:floor] = -np.inf
         if not sequence:
             row[:begin] = -np.inf  # start with a timestamp, within the first second
-            row[self.max_initial + 1:] = -np.inf
+            row[self.max_initial + 1 :] = -np.inf
 
-    def _sample(self, logits: np.ndarray, cross: dict[str, np.ndarray],
-                cache: dict[str, np.ndarray], options: DecodeOptions
-                ) -> tuple[list[int], list[float]]:
+    def _sample(
+        self,
+        logits: np.ndarray,
+        cross: dict[str, np.ndarray],
+        cache: dict[str, np.ndarray],
+        options: DecodeOptions,
+    ) -> tuple[list[int], list[float]]:
         """Greedy (temperature 0) or ``best_of`` sampled sequences; returns the best.
 
         A candidate stops at EOT or when it starts looping; stopped candidates leave the
@@ -239,10 +263,14 @@ class WhisperRunner:
         logits = np.repeat(logits, count, axis=0)
         cache = {k: np.repeat(v, count, axis=0) for k, v in cache.items()}
         for _ in range(options.sample_len):
-            logprobs = self._filter(logits, [sequences[i] for i in active],
-                                    not options.without_timestamps)
-            chosen = np.argmax(logprobs, axis=-1) if options.temperature == 0 else \
-                sample_rows(logprobs, options.temperature, rng)
+            logprobs = self._filter(
+                logits, [sequences[i] for i in active], not options.without_timestamps
+            )
+            chosen = (
+                np.argmax(logprobs, axis=-1)
+                if options.temperature == 0
+                else sample_rows(logprobs, options.temperature, rng)
+            )
             going = []
             for row, i in enumerate(active):
                 token = int(chosen[row])
@@ -265,9 +293,13 @@ class WhisperRunner:
         best = max(pool, key=lambda i: sum(scores[i]) / max(len(sequences[i]), 1))
         return sequences[best], scores[best]
 
-    def _beam_search(self, logits: np.ndarray, cross: dict[str, np.ndarray],
-                     cache: dict[str, np.ndarray], options: DecodeOptions
-                     ) -> tuple[list[int], list[float]]:
+    def _beam_search(
+        self,
+        logits: np.ndarray,
+        cross: dict[str, np.ndarray],
+        cache: dict[str, np.ndarray],
+        options: DecodeOptions,
+    ) -> tuple[list[int], list[float]]:
         """Beam search with ``beam_size`` beams; stops when that many sequences ended."""
         width, eot = options.beam_size, self.special.eot
         beams: list[tuple[list[int], list[float]]] = [([], [])]
@@ -276,9 +308,10 @@ class WhisperRunner:
         for _ in range(options.sample_len):
             logprobs = self._filter(logits, [b[0] for b in beams], timestamps)
             totals = np.array([sum(b[1]) for b in beams])[:, None] + logprobs
-            top = np.argpartition(-totals, width, axis=-1)[:, :width + 1]
-            candidates = sorted(((totals[b, t], b, int(t)) for b in range(len(beams))
-                                 for t in top[b]), reverse=True)
+            top = np.argpartition(-totals, width, axis=-1)[:, : width + 1]
+            candidates = sorted(
+                ((totals[b, t], b, int(t)) for b in range(len(beams)) for t in top[b]), reverse=True
+            )
             kept: list[tuple[list[int], list[float]]] = []
             sources: list[int] = []
             # As openai-whisper: walk the candidates best first until ``width`` beams are

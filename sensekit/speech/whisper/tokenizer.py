@@ -59,11 +59,14 @@ class WhisperTokenizer:
         """Id of ``<|language|>``; InvalidInput for a language the model does not know."""
         special = self.special
         if not special.multilingual or special.language_begin is None:
-            raise InvalidInput("This Whisper model is English-only; use a multilingual model "
-                               "such as 'whisper-base' for other languages")
+            raise InvalidInput(
+                "This Whisper model is English-only; use a multilingual model "
+                "such as 'whisper-base' for other languages"
+            )
         if language not in special.languages:
-            raise InvalidInput(f"Unknown language {language!r}; known: "
-                               f"{', '.join(special.languages)}")
+            raise InvalidInput(
+                f"Unknown language {language!r}; known: {', '.join(special.languages)}"
+            )
         return special.language_begin + special.languages.index(language)
 
     def sot_sequence(self, language: str | None, task: str) -> list[int]:
@@ -87,8 +90,14 @@ class WhisperTokenizer:
     def non_speech_suppression(self, configured: list[int]) -> np.ndarray:
         """Tokens never sampled: the model's list plus task/SOT/prev/LM/no-speech controls."""
         special = self.special
-        controls = [special.transcribe, special.translate, special.sot, special.sot_prev,
-                    special.sot_lm, special.no_speech]
+        controls = [
+            special.transcribe,
+            special.translate,
+            special.sot,
+            special.sot_prev,
+            special.sot_lm,
+            special.no_speech,
+        ]
         return np.unique(np.array([*configured, *controls], np.int64))
 
     def split_words(self, ids: list[int]) -> list[list[int]]:

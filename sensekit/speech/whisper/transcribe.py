@@ -72,8 +72,11 @@ class TranscribeOptions:
             raise InvalidInput(f"beam_size must be an int in 1..16, not {self.beam_size!r}")
         if not isinstance(self.best_of, int) or not 1 <= self.best_of <= 16:
             raise InvalidInput(f"best_of must be an int in 1..16, not {self.best_of!r}")
-        temps = (self.temperature,) if isinstance(self.temperature, (int, float)) \
+        temps = (
+            (self.temperature,)
+            if isinstance(self.temperature, (int, float))
             else tuple(self.temperature)
+        )
         if not temps or any(not isinstance(t, (int, float)) or not 0 <= t <= 2 for t in temps):
             raise InvalidInput(f"temperature must be numbers in [0, 2], not {self.temperature!r}")
         object.__setattr__(self, "temperature", tuple(float(t) for t in temps))
@@ -104,8 +107,13 @@ class TranscriptUpdate:
     end: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"is_final": self.is_final, "segments": [s.to_dict() for s in self.segments],
-                "text": self.text, "start": self.start, "end": self.end}
+        return {
+            "is_final": self.is_final,
+            "segments": [s.to_dict() for s in self.segments],
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+        }
 
 
 class Transcriber:
@@ -118,15 +126,19 @@ class Transcriber:
         self.model = model
         self.options = options or TranscribeOptions()
         special = SpecialTokens.from_manifest(post["tokens"])
-        tokenizer = WhisperTokenizer(model.package.path(post.get("tokenizer", "tokenizer.json")),
-                                     special)
+        tokenizer = WhisperTokenizer(
+            model.package.path(post.get("tokenizer", "tokenizer.json")), special
+        )
         self.runner = WhisperRunner(model, tokenizer)
         self._gate: Any = None
 
     @classmethod
-    def from_model(cls, name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-                   options: TranscribeOptions | None = None,
-                   compute_units: ComputeUnits = "auto") -> Transcriber:
+    def from_model(
+        cls,
+        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
+        options: TranscribeOptions | None = None,
+        compute_units: ComputeUnits = "auto",
+    ) -> Transcriber:
         """Loads (building if needed) a Whisper model by zoo name or package path."""
         return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
@@ -138,9 +150,11 @@ class Transcriber:
         if options.language is not None and self.multilingual:
             self.runner.tokenizer.language_token(options.language)  # validates the code
         elif options.language not in (None, "en"):
-            raise InvalidInput(f"{self.model.name} is English-only; language "
-                               f"{options.language!r} needs a multilingual model "
-                               f"(e.g. model='whisper-base')")
+            raise InvalidInput(
+                f"{self.model.name} is English-only; language "
+                f"{options.language!r} needs a multilingual model "
+                f"(e.g. model='whisper-base')"
+            )
         gate = None
         if options.vad:
             from sensekit.speech.vad import SpeechGate
@@ -150,14 +164,16 @@ class Transcriber:
             gate = self._gate  # shared by threads: the threshold travels with the session
         return WindowSession(self.runner, options, gate)
 
-    def segments(self, audio: Any, sample_rate: int | None = None, progress: bool = False,
-                 **overrides: Any) -> Iterator[Segment]:
+    def segments(
+        self, audio: Any, sample_rate: int | None = None, progress: bool = False, **overrides: Any
+    ) -> Iterator[Segment]:
         """Final segments as soon as each window is decoded (files are streamed from disk)."""
         session = self._session(with_overrides(self.options, overrides))
         yield from self._run(session, audio, sample_rate, progress)
 
-    def _run(self, session: WindowSession, audio: Any, sample_rate: int | None,
-             progress: bool) -> Iterator[Segment]:
+    def _run(
+        self, session: WindowSession, audio: Any, sample_rate: int | None, progress: bool
+    ) -> Iterator[Segment]:
         bar = _progress_bar(audio) if progress else None
         fed = 0
         for block in audio_blocks(audio, sample_rate):
@@ -173,8 +189,9 @@ class Transcriber:
             bar.update(round(fed / SAMPLE_RATE - bar.n, 2))
             bar.close()
 
-    def transcribe(self, audio: Any, sample_rate: int | None = None, progress: bool = False,
-                   **overrides: Any) -> Transcript:
+    def transcribe(
+        self, audio: Any, sample_rate: int | None = None, progress: bool = False, **overrides: Any
+    ) -> Transcript:
         """Transcribes a path (wav/flac/ogg/mp3...), bytes or an array.
 
         Args:
@@ -189,13 +206,23 @@ class Transcriber:
         session = self._session(with_overrides(self.options, overrides))
         segments = tuple(self._run(session, audio, sample_rate, progress))
         text = "".join(s.text for s in segments).strip()
-        return Transcript(text, session.language or "en", session.language_probability,
-                          segments, session.end / SAMPLE_RATE)
+        return Transcript(
+            text,
+            session.language or "en",
+            session.language_probability,
+            segments,
+            session.end / SAMPLE_RATE,
+        )
 
     __call__ = transcribe
 
-    def stream(self, chunks: Iterable[Any], sample_rate: int = SAMPLE_RATE,
-               partial_interval: float = 1.0, **overrides: Any) -> Iterator[TranscriptUpdate]:
+    def stream(
+        self,
+        chunks: Iterable[Any],
+        sample_rate: int = SAMPLE_RATE,
+        partial_interval: float = 1.0,
+        **overrides: Any,
+    ) -> Iterator[TranscriptUpdate]:
         """Transcribes audio as it arrives.
 
         Yields final updates (segments with absolute times, decided once a 30 s window
@@ -224,13 +251,19 @@ class Transcriber:
 
         begin = session.seek - session.offset
         audio = session.buffer[begin:]
-        cross = self.runner.encode(window_mel(audio[-30 * SAMPLE_RATE:], self.runner.n_mels))
+        cross = self.runner.encode(window_mel(audio[-30 * SAMPLE_RATE :], self.runner.n_mels))
         language = session.language if self.multilingual else "en"
-        result = self.runner.decode(cross, DecodeOptions(session.options.task, language,
-                                                         0.0, 1, 1, without_timestamps=True))
+        result = self.runner.decode(
+            cross, DecodeOptions(session.options.task, language, 0.0, 1, 1, without_timestamps=True)
+        )
         quiet = result.no_speech_prob > session.options.no_speech_threshold
-        return TranscriptUpdate(False, (), "" if quiet else result.text.strip(),
-                                session.seek / SAMPLE_RATE, session.end / SAMPLE_RATE)
+        return TranscriptUpdate(
+            False,
+            (),
+            "" if quiet else result.text.strip(),
+            session.seek / SAMPLE_RATE,
+            session.end / SAMPLE_RATE,
+        )
 
 
 def _final(segment: Segment) -> TranscriptUpdate:
@@ -259,11 +292,19 @@ def _progress_bar(audio: Any) -> Any:
     return tqdm(total=total, unit="s", desc="transcribing", leave=False)
 
 
-def transcribe(audio: Any, language: str | None = None, task: str = "transcribe",
-               beam_size: int = 5, temperature: float | tuple[float, ...] = DEFAULT_TEMPERATURES,
-               word_timestamps: bool = False, vad: bool = True, initial_prompt: str | None = None,
-               model: str = DEFAULT_MODEL, sample_rate: int | None = None,
-               **options: Any) -> Transcript:
+def transcribe(
+    audio: Any,
+    language: str | None = None,
+    task: str = "transcribe",
+    beam_size: int = 5,
+    temperature: float | tuple[float, ...] = DEFAULT_TEMPERATURES,
+    word_timestamps: bool = False,
+    vad: bool = True,
+    initial_prompt: str | None = None,
+    model: str = DEFAULT_MODEL,
+    sample_rate: int | None = None,
+    **options: Any,
+) -> Transcript:
     """Transcribes speech with a shared default Whisper model.
 
     Audio of any length is decoded in 30 s windows that seek by Whisper's timestamps;
@@ -286,9 +327,16 @@ def transcribe(audio: Any, language: str | None = None, task: str = "transcribe"
     Returns:
         A Transcript with the text, language and timed segments.
     """
-    transcriber = cached_default(("transcribe", str(model)),
-                                 lambda: Transcriber.from_model(model))
-    return transcriber.transcribe(audio, sample_rate, language=language, task=task,
-                                  beam_size=beam_size, temperature=temperature,
-                                  word_timestamps=word_timestamps, vad=vad,
-                                  initial_prompt=initial_prompt, **options)
+    transcriber = cached_default(("transcribe", str(model)), lambda: Transcriber.from_model(model))
+    return transcriber.transcribe(
+        audio,
+        sample_rate,
+        language=language,
+        task=task,
+        beam_size=beam_size,
+        temperature=temperature,
+        word_timestamps=word_timestamps,
+        vad=vad,
+        initial_prompt=initial_prompt,
+        **options,
+    )

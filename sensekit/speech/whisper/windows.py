@@ -19,14 +19,14 @@ from sensekit.core.types import Segment, Word
 from sensekit.speech.whisper.decode import DecodeOptions, DecodeResult, WhisperRunner
 
 SAMPLE_RATE = 16_000
-WINDOW = 30 * SAMPLE_RATE       # samples per window
-FRAMES = 3000                   # mel frames per window (10 ms hop)
-HOP = 160                       # samples per mel frame
-SAMPLES_PER_TIMESTAMP = 320     # 20 ms: the encoder halves the frame rate
-MIN_SPEECH_S = 0.25             # less VAD speech than this in a window: skip it
+WINDOW = 30 * SAMPLE_RATE  # samples per window
+FRAMES = 3000  # mel frames per window (10 ms hop)
+HOP = 160  # samples per mel frame
+SAMPLES_PER_TIMESTAMP = 320  # 20 ms: the encoder halves the frame rate
+MIN_SPEECH_S = 0.25  # less VAD speech than this in a window: skip it
 HALLUCINATION_NO_SPEECH = 0.8  # with <= 3 words, a window this sure of silence is dropped
-TOKENS_PER_SECOND = 10        # generous cap on tokens per second of window audio
-LEAD_IN_S = 0.5                 # keep this much audio before the first speech in a window
+TOKENS_PER_SECOND = 10  # generous cap on tokens per second of window audio
+LEAD_IN_S = 0.5  # keep this much audio before the first speech in a window
 
 
 def window_mel(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
@@ -49,8 +49,8 @@ class WindowSession:
     def __init__(self, runner: WhisperRunner, options: Any, gate: Any = None) -> None:
         self.runner, self.options, self.gate = runner, options, gate
         self.buffer = np.zeros(0, np.float32)
-        self.offset = 0                 # absolute sample index of buffer[0]
-        self.seek = 0                   # absolute sample index of the next window
+        self.offset = 0  # absolute sample index of buffer[0]
+        self.seek = 0  # absolute sample index of the next window
         self.speech: list[np.ndarray] = []  # VAD mask per chunk, absolute
         self._vad_pos = 0
         self.tokens: list[int] = []
@@ -73,8 +73,11 @@ class WindowSession:
             usable = (self.end - self._vad_pos) // chunk * chunk
             if usable:
                 start = self._vad_pos - self.offset
-                self.speech.append(self.gate.speech_mask(self.buffer[start:start + usable],
-                                                          self.options.vad_threshold))
+                self.speech.append(
+                    self.gate.speech_mask(
+                        self.buffer[start : start + usable], self.options.vad_threshold
+                    )
+                )
                 self._vad_pos += usable
 
     def ready(self, final: bool) -> Iterator[Segment]:
@@ -86,7 +89,7 @@ class WindowSession:
             self._trim()
 
     def _score_tail(self) -> None:
-        tail = self.buffer[self._vad_pos - self.offset:]
+        tail = self.buffer[self._vad_pos - self.offset :]
         padded = np.pad(tail, (0, self.gate.chunk - len(tail) % self.gate.chunk))
         self.speech.append(self.gate.speech_mask(padded, self.options.vad_threshold))
         self._vad_pos += len(padded)
@@ -118,7 +121,7 @@ class WindowSession:
                 self.seek += start - int(LEAD_IN_S * SAMPLE_RATE)
                 return []
         begin = self.seek - self.offset
-        audio = self.buffer[begin:begin + length]
+        audio = self.buffer[begin : begin + length]
         result = self._decode(window_mel(audio, self.runner.n_mels), length)
         if self._silent(result) or not result.tokens:
             self.seek += length
@@ -135,8 +138,10 @@ class WindowSession:
         very sure no-speech token with a few words at most: the "You" / "Thank you."
         that Whisper hallucinates on silence and noise."""
         o = self.options
-        if result.no_speech_prob > o.no_speech_threshold and result.avg_logprob < \
-                o.log_prob_threshold:
+        if (
+            result.no_speech_prob > o.no_speech_threshold
+            and result.avg_logprob < o.log_prob_threshold
+        ):
             return True
         words = len(self.runner.tokenizer.decode(result.tokens).split())
         return result.no_speech_prob > HALLUCINATION_NO_SPEECH and words <= 3
@@ -147,7 +152,7 @@ class WindowSession:
         # capping it keeps failed high-temperature samples of short windows cheap.
         sample_len = min(224, 16 + int(TOKENS_PER_SECOND * length / SAMPLE_RATE))
         cross = self.runner.encode(mel)
-        prompt = self.tokens[self.reset_since:]
+        prompt = self.tokens[self.reset_since :]
         result = self._decode_window(cross, prompt, sample_len)
         if prompt and self.gate is not None and (self._silent(result) or not result.text.strip()):
             # VAD heard speech but the prompted decode calls it silence: the previous text
@@ -157,28 +162,35 @@ class WindowSession:
             self.language, self.language_probability = result.language, result.language_probability
         return result
 
-    def _decode_window(self, cross: dict[str, np.ndarray], prompt: list[int],
-                       sample_len: int) -> DecodeResult:
+    def _decode_window(
+        self, cross: dict[str, np.ndarray], prompt: list[int], sample_len: int
+    ) -> DecodeResult:
         """Tries each temperature until the text passes both thresholds (or is silence)."""
         o = self.options
         candidates: list[DecodeResult] = []
         for temperature in o.temperature:
-            decode = DecodeOptions(o.task, self.language, temperature, o.beam_size, o.best_of,
-                                   sample_len)
+            decode = DecodeOptions(
+                o.task, self.language, temperature, o.beam_size, o.best_of, sample_len
+            )
             result = self.runner.decode(cross, decode, prompt)
             candidates.append(result)
-            silent = (result.no_speech_prob > o.no_speech_threshold
-                      and result.avg_logprob < o.log_prob_threshold)
-            if silent or (result.compression_ratio <= o.compression_ratio_threshold
-                          and result.avg_logprob >= o.log_prob_threshold):
+            silent = (
+                result.no_speech_prob > o.no_speech_threshold
+                and result.avg_logprob < o.log_prob_threshold
+            )
+            if silent or (
+                result.compression_ratio <= o.compression_ratio_threshold
+                and result.avg_logprob >= o.log_prob_threshold
+            ):
                 break
         else:  # every temperature failed: the most probable non-looping candidate
             fine = [c for c in candidates if c.compression_ratio <= o.compression_ratio_threshold]
             result = max(fine or candidates, key=lambda c: c.avg_logprob)
         return result
 
-    def _segments(self, result: DecodeResult, length: int
-                  ) -> tuple[list[tuple[int, int, int, list[int]]], int]:
+    def _segments(
+        self, result: DecodeResult, length: int
+    ) -> tuple[list[tuple[int, int, int, list[int]]], int]:
         """(start, end samples, token offset, tokens) per timestamp pair; how far to seek."""
         begin = self.runner.special.timestamp_begin
         tokens = result.tokens
@@ -187,16 +199,21 @@ class WindowSession:
         cuts = (np.nonzero(stamp[:-1] & stamp[1:])[0] + 1).tolist()
         if not cuts:
             stamps = [t for t in tokens if t >= begin]
-            end = (stamps[-1] - begin) * SAMPLES_PER_TIMESTAMP if stamps and stamps[-1] != begin \
+            end = (
+                (stamps[-1] - begin) * SAMPLES_PER_TIMESTAMP
+                if stamps and stamps[-1] != begin
                 else length
+            )
             return [(self.seek, self.seek + min(end, length), 0, tokens)], length
         if single_ending:
             cuts.append(len(tokens))
         pieces, last = [], 0
         for cut in cuts:
             piece = tokens[last:cut]
-            start, end = ((min(t - begin, length // SAMPLES_PER_TIMESTAMP)
-                           * SAMPLES_PER_TIMESTAMP) for t in (piece[0], piece[-1]))
+            start, end = (
+                (min(t - begin, length // SAMPLES_PER_TIMESTAMP) * SAMPLES_PER_TIMESTAMP)
+                for t in (piece[0], piece[-1])
+            )
             pieces.append((self.seek + start, self.seek + end, last, piece))
             last = cut
         advance = length if single_ending else (tokens[last - 1] - begin) * SAMPLES_PER_TIMESTAMP
@@ -212,12 +229,20 @@ class WindowSession:
     def _segment(self, piece: tuple[int, int, int, list[int]], result: DecodeResult) -> Segment:
         start, end, _, tokens = piece
         words = self._words(piece, result) if self.options.word_timestamps else ()
-        return Segment(start / SAMPLE_RATE, max(end, start) / SAMPLE_RATE,
-                       self.runner.tokenizer.decode(tokens), result.avg_logprob,
-                       result.no_speech_prob, result.compression_ratio, result.temperature, words)
+        return Segment(
+            start / SAMPLE_RATE,
+            max(end, start) / SAMPLE_RATE,
+            self.runner.tokenizer.decode(tokens),
+            result.avg_logprob,
+            result.no_speech_prob,
+            result.compression_ratio,
+            result.temperature,
+            words,
+        )
 
-    def _words(self, piece: tuple[int, int, int, list[int]], result: DecodeResult
-               ) -> tuple[Word, ...]:
+    def _words(
+        self, piece: tuple[int, int, int, list[int]], result: DecodeResult
+    ) -> tuple[Word, ...]:
         """Approximate word times: the segment's span shared out by characters per word;
         a word's probability is exp(mean log-probability of its tokens)."""
         start, end, first, tokens = piece
@@ -231,9 +256,18 @@ class WindowSession:
         edges = start + np.concatenate([[0.0], np.cumsum(sizes)]) / sizes.sum() * (end - start)
         words, cursor = [], 0
         for text, group, a, b in zip(texts, groups, edges[:-1], edges[1:]):
-            values = [result.token_logprobs[p] for p in positions[cursor:cursor + len(group)]
-                      if p < len(result.token_logprobs)]
+            values = [
+                result.token_logprobs[p]
+                for p in positions[cursor : cursor + len(group)]
+                if p < len(result.token_logprobs)
+            ]
             cursor += len(group)
-            words.append(Word(text, float(a) / SAMPLE_RATE, float(b) / SAMPLE_RATE,
-                              float(np.exp(np.mean(values))) if values else 0.0))
+            words.append(
+                Word(
+                    text,
+                    float(a) / SAMPLE_RATE,
+                    float(b) / SAMPLE_RATE,
+                    float(np.exp(np.mean(values))) if values else 0.0,
+                )
+            )
         return tuple(words)

@@ -46,10 +46,16 @@ _FACES = {
 # A right-handed die: 1 up, 2 towards -y, 3 towards +x; opposite faces sum to 7.
 _CANONICAL = {"+z": 1, "-z": 6, "-y": 2, "+y": 5, "+x": 3, "-x": 4}
 # (body RGB, pip RGB, weight), chosen from the real photos: mostly white dice.
-_COLOURS = [((245, 245, 240), (20, 20, 20), 0.42), ((238, 228, 200), (25, 20, 20), 0.14),
-            ((200, 30, 30), (250, 250, 250), 0.12), ((25, 25, 28), (245, 245, 245), 0.12),
-            ((30, 70, 180), (250, 250, 250), 0.05), ((30, 140, 60), (250, 250, 250), 0.05),
-            ((235, 200, 40), (20, 20, 20), 0.05), ((250, 250, 250), (200, 30, 30), 0.05)]
+_COLOURS = [
+    ((245, 245, 240), (20, 20, 20), 0.42),
+    ((238, 228, 200), (25, 20, 20), 0.14),
+    ((200, 30, 30), (250, 250, 250), 0.12),
+    ((25, 25, 28), (245, 245, 245), 0.12),
+    ((30, 70, 180), (250, 250, 250), 0.05),
+    ((30, 140, 60), (250, 250, 250), 0.05),
+    ((235, 200, 40), (20, 20, 20), 0.05),
+    ((250, 250, 250), (200, 30, 30), 0.05),
+]
 
 
 @dataclass(frozen=True)
@@ -87,17 +93,22 @@ def _face_values(rotation: np.ndarray) -> dict[str, int]:
     return values
 
 
-def face_texture(value: int, body: tuple, pip: tuple, rng: np.random.Generator,
-                 one_pip: tuple | None = None) -> np.ndarray:
+def face_texture(
+    value: int, body: tuple, pip: tuple, rng: np.random.Generator, one_pip: tuple | None = None
+) -> np.ndarray:
     """A TEXTURE x TEXTURE RGBA face: rounded square body, pips as dimpled discs."""
     t = TEXTURE
     image = np.zeros((t, t, 4), np.uint8)
     corner = int(t * rng.uniform(0.08, 0.2))
-    colour = tuple(int(c) for c in body) + (255,)
+    colour = (*tuple(int(c) for c in body), 255)
     cv2.rectangle(image, (corner, 0), (t - 1 - corner, t - 1), colour, -1)
     cv2.rectangle(image, (0, corner), (t - 1, t - 1 - corner), colour, -1)
-    for cx, cy in ((corner, corner), (t - 1 - corner, corner), (corner, t - 1 - corner),
-                   (t - 1 - corner, t - 1 - corner)):
+    for cx, cy in (
+        (corner, corner),
+        (t - 1 - corner, corner),
+        (corner, t - 1 - corner),
+        (t - 1 - corner, t - 1 - corner),
+    ):
         cv2.circle(image, (cx, cy), corner, colour, -1, cv2.LINE_AA)
     radius = t * rng.uniform(0.075, 0.1) * (1.5 if value == 1 and rng.random() < 0.3 else 1.0)
     ink = one_pip if (value == 1 and one_pip is not None) else pip
@@ -106,9 +117,16 @@ def face_texture(value: int, body: tuple, pip: tuple, rng: np.random.Generator,
         for _ in range(spin):
             x, y = 1.0 - y, x
         centre = (int(x * t * 16), int(y * t * 16))
-        cv2.circle(image, centre, int(radius * 16), tuple(int(c) for c in ink) + (255,), -1,
-                   cv2.LINE_AA, shift=4)
-        rim = tuple(int(0.6 * c + 0.4 * d) for c, d in zip(ink, body)) + (255,)
+        cv2.circle(
+            image,
+            centre,
+            int(radius * 16),
+            (*tuple(int(c) for c in ink), 255),
+            -1,
+            cv2.LINE_AA,
+            shift=4,
+        )
+        rim = (*tuple(int(0.6 * c + 0.4 * d) for c, d in zip(ink, body)), 255)
         cv2.circle(image, centre, int(radius * 16), rim, max(1, t // 64), cv2.LINE_AA, shift=4)
     return image
 
@@ -117,15 +135,20 @@ class Camera:
     """A pinhole camera at ``elevation`` above a table (the z = 0 plane), looking at the
     origin from ``distance``; ``focal`` in pixels; image ``size`` (width, height)."""
 
-    def __init__(self, size: tuple[int, int], elevation: float, distance: float,
-                 focal: float, roll: float) -> None:
+    def __init__(
+        self, size: tuple[int, int], elevation: float, distance: float, focal: float, roll: float
+    ) -> None:
         self.size, self.focal = size, focal
-        self.position = np.array([0.0, -distance * math.cos(elevation),
-                                  distance * math.sin(elevation)])
+        self.position = np.array(
+            [0.0, -distance * math.cos(elevation), distance * math.sin(elevation)]
+        )
         forward = -self.position / np.linalg.norm(self.position)
         right = np.cross(forward, [0.0, 0.0, 1.0])
-        right = right / np.linalg.norm(right) if np.linalg.norm(right) > 1e-6 else np.array(
-            [1.0, 0.0, 0.0])
+        right = (
+            right / np.linalg.norm(right)
+            if np.linalg.norm(right) > 1e-6
+            else np.array([1.0, 0.0, 0.0])
+        )
         down = np.cross(forward, right)
         c, s = math.cos(roll), math.sin(roll)
         right, down = c * right + s * down, -s * right + c * down
@@ -151,17 +174,19 @@ class Camera:
         to_world = np.array([[scale, 0, -span], [0, scale, -span], [0, 0, 1.0]])
         r = self.rotation
         t = -r @ self.position
-        k = np.array([[self.focal, 0, self.size[0] / 2], [0, self.focal, self.size[1] / 2],
-                      [0, 0, 1.0]])
+        k = np.array(
+            [[self.focal, 0, self.size[0] / 2], [0, self.focal, self.size[1] / 2], [0, 0, 1.0]]
+        )
         plane = np.stack([r[:, 0], r[:, 1], t], axis=1)  # z = 0 drops the third column
         return k @ plane @ to_world
 
 
 def wood(size: int, rng: np.random.Generator) -> np.ndarray:
     """A procedural wood texture: rings warped by low-frequency noise."""
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    warp = cv2.resize(rng.normal(0, 1, (6, 6)).astype(np.float32), (size, size),
-                      interpolation=cv2.INTER_CUBIC)
+    y, _x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    warp = cv2.resize(
+        rng.normal(0, 1, (6, 6)).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC
+    )
     rings = np.sin((y * rng.uniform(20, 60) + warp * rng.uniform(1, 4)) * math.pi) * 0.5 + 0.5
     grain = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 1.0)
     light = np.array(rng.choice([(225, 200, 160), (200, 150, 95), (150, 95, 55), (235, 220, 190)]))
@@ -172,8 +197,10 @@ def wood(size: int, rng: np.random.Generator) -> np.ndarray:
 
 def felt(size: int, rng: np.random.Generator) -> np.ndarray:
     """Felt or cloth: a saturated colour with fine noise."""
-    colour = np.array(rng.choice([(30, 110, 50), (30, 60, 120), (120, 30, 35), (60, 60, 65),
-                                  (150, 140, 130)]), np.float32)
+    colour = np.array(
+        rng.choice([(30, 110, 50), (30, 60, 120), (120, 30, 35), (60, 60, 65), (150, 140, 130)]),
+        np.float32,
+    )
     noise = cv2.GaussianBlur(rng.normal(0, 1, (size, size)).astype(np.float32), (0, 0), 0.8)
     return np.clip(colour * (1 + 0.08 * noise[..., None]), 0, 255).astype(np.uint8)
 
@@ -187,8 +214,17 @@ def paper(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(tone[..., None] * tint, 0, 255).astype(np.uint8)
 
 
-_PHOTO_TABLES = ("brick.png", "grass.png", "gravel.png", "coffee.png", "page.png", "text.png",
-                 "camera.png", "rocket.jpg", "color.png")
+_PHOTO_TABLES = (
+    "brick.png",
+    "grass.png",
+    "gravel.png",
+    "coffee.png",
+    "page.png",
+    "text.png",
+    "camera.png",
+    "rocket.jpg",
+    "color.png",
+)
 _photo_cache: list[np.ndarray] = []
 
 
@@ -199,8 +235,10 @@ def real_photos() -> list[np.ndarray]:
     import skimage.data
     import sklearn.datasets
 
-    folders = [(Path(skimage.data.__file__).parent, _PHOTO_TABLES),
-               (Path(sklearn.datasets.__file__).parent / "images", ("china.jpg", "flower.jpg"))]
+    folders = [
+        (Path(skimage.data.__file__).parent, _PHOTO_TABLES),
+        (Path(sklearn.datasets.__file__).parent / "images", ("china.jpg", "flower.jpg")),
+    ]
     for folder, names in folders:
         for name in names:
             image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
@@ -217,22 +255,30 @@ def table_texture(size: int, rng: np.random.Generator) -> np.ndarray:
         side = int(min(photo.shape[:2]) * rng.uniform(0.4, 1.0))
         y0 = rng.integers(photo.shape[0] - side + 1)
         x0 = rng.integers(photo.shape[1] - side + 1)
-        return cv2.resize(photo[y0:y0 + side, x0:x0 + side], (size, size))
+        return cv2.resize(photo[y0 : y0 + side, x0 : x0 + side], (size, size))
     return {"wood": wood, "paper": paper, "felt": felt}.get(str(kind), paper)(size, rng)
 
 
 def _light(rng: np.random.Generator) -> tuple[np.ndarray, float, np.ndarray]:
     """A unit direction towards the light, the ambient share and the light's RGB tint."""
-    azimuth, elevation = rng.uniform(0, 2 * math.pi), rng.uniform(math.radians(30),
-                                                                   math.radians(85))
-    direction = np.array([math.cos(azimuth) * math.cos(elevation),
-                          math.sin(azimuth) * math.cos(elevation), math.sin(elevation)])
+    azimuth, elevation = (
+        rng.uniform(0, 2 * math.pi),
+        rng.uniform(math.radians(30), math.radians(85)),
+    )
+    direction = np.array(
+        [
+            math.cos(azimuth) * math.cos(elevation),
+            math.sin(azimuth) * math.cos(elevation),
+            math.sin(elevation),
+        ]
+    )
     tint = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.08, 0.08, 3)
     return direction, rng.uniform(0.35, 0.65), tint
 
 
-def _place(camera: Camera, count: int, rng: np.random.Generator
-           ) -> list[tuple[np.ndarray, float, float]]:
+def _place(
+    camera: Camera, count: int, rng: np.random.Generator
+) -> list[tuple[np.ndarray, float, float]]:
     """(centre on the table, side, yaw) of up to ``count`` dice that do not overlap."""
     width, height = camera.size
     base = max(width, height) * rng.uniform(0.04, 0.16)
@@ -242,31 +288,45 @@ def _place(camera: Camera, count: int, rng: np.random.Generator
         if len(placed) == count:
             break
         margin = 0.06
-        pixel = np.array([rng.uniform(margin, 1 - margin) * width,
-                          rng.uniform(margin, 1 - margin) * height])
+        pixel = np.array(
+            [rng.uniform(margin, 1 - margin) * width, rng.uniform(margin, 1 - margin) * height]
+        )
         point, depth = camera.table_point(pixel)
         pixels = base * rng.uniform(0.88, 1.12) * (rng.choice([0.55, 1.0, 1.3]) if mixed else 1)
         side = pixels * depth / camera.focal
         gap = rng.uniform(1.0, 1.25)
-        if all(np.linalg.norm(point[:2] - c[:2]) >= (side + s) / 2 * math.sqrt(2) * gap * 0.78
-               for c, s, _ in placed):
+        if all(
+            np.linalg.norm(point[:2] - c[:2]) >= (side + s) / 2 * math.sqrt(2) * gap * 0.78
+            for c, s, _ in placed
+        ):
             placed.append((point, side, rng.uniform(0, math.pi / 2)))
     return placed
 
 
-def _die_faces(centre: np.ndarray, side: float, yaw: float
-               ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _die_faces(
+    centre: np.ndarray, side: float, yaw: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """World normal and corners [4, 3] of each face of a die resting on the table."""
     c, s = math.cos(yaw), math.sin(yaw)
     turn = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
     middle = np.array([centre[0], centre[1], side / 2])
-    return {name: (turn @ np.array(normal, float),
-                   middle + (np.array(corners, float) * side / 2) @ turn.T)
-            for name, (normal, corners) in _FACES.items()}
+    return {
+        name: (
+            turn @ np.array(normal, float),
+            middle + (np.array(corners, float) * side / 2) @ turn.T,
+        )
+        for name, (normal, corners) in _FACES.items()
+    }
 
 
-def _warp_face(canvas: np.ndarray, texture: np.ndarray, quad: np.ndarray, shade: np.ndarray,
-               ids: np.ndarray, index: int) -> None:
+def _warp_face(
+    canvas: np.ndarray,
+    texture: np.ndarray,
+    quad: np.ndarray,
+    shade: np.ndarray,
+    ids: np.ndarray,
+    index: int,
+) -> None:
     """Composites an RGBA face texture onto ``canvas`` inside the image quad [4, 2]."""
     height, width = canvas.shape[:2]
     x0, y0 = np.floor(quad.min(0)).astype(int)
@@ -285,8 +345,9 @@ def _warp_face(canvas: np.ndarray, texture: np.ndarray, quad: np.ndarray, shade:
     ids[y0:y1, x0:x1][alpha[..., 0] > 0.5] = index
 
 
-def _shadows(canvas: np.ndarray, camera: Camera, dice: list, light: np.ndarray,
-             rng: np.random.Generator) -> None:
+def _shadows(
+    canvas: np.ndarray, camera: Camera, dice: list, light: np.ndarray, rng: np.random.Generator
+) -> None:
     """Darkens the table where each die blocks the light (soft-edged)."""
     mask = np.zeros(canvas.shape[:2], np.float32)
     for faces in dice:
@@ -302,8 +363,9 @@ def _shadows(canvas: np.ndarray, camera: Camera, dice: list, light: np.ndarray,
     canvas *= 1 - rng.uniform(0.25, 0.65) * mask[..., None]
 
 
-def _occluder(canvas: np.ndarray, ids: np.ndarray, dice_boxes: list, rng: np.random.Generator
-              ) -> None:
+def _occluder(
+    canvas: np.ndarray, ids: np.ndarray, dice_boxes: list, rng: np.random.Generator
+) -> None:
     """A finger-like skin-coloured blob over one die's edge."""
     x0, y0, x1, y1 = dice_boxes[rng.integers(len(dice_boxes))]
     side = max(x1 - x0, y1 - y0)
@@ -335,8 +397,9 @@ def _finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Camera effects: white balance, light gradient, blur, noise, JPEG artefacts."""
     height, width = canvas.shape[:2]
     canvas *= rng.uniform(0.92, 1.08, 3) * rng.uniform(0.75, 1.2)
-    ramp = np.linspace(-1, 1, width, dtype=np.float32)[None, :] * rng.uniform(-0.25, 0.25) + \
-        np.linspace(-1, 1, height, dtype=np.float32)[:, None] * rng.uniform(-0.25, 0.25)
+    ramp = np.linspace(-1, 1, width, dtype=np.float32)[None, :] * rng.uniform(
+        -0.25, 0.25
+    ) + np.linspace(-1, 1, height, dtype=np.float32)[:, None] * rng.uniform(-0.25, 0.25)
     canvas *= (1 + ramp)[..., None]
     image = np.clip(canvas, 0, 255).astype(np.uint8)
     if rng.random() < 0.3:
@@ -345,8 +408,9 @@ def _finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         length = int(rng.integers(3, 9))
         kernel = np.zeros((length, length), np.float32)
         kernel[length // 2] = 1.0 / length
-        rotation = cv2.getRotationMatrix2D((length / 2 - 0.5, length / 2 - 0.5),
-                                           rng.uniform(0, 180), 1.0)
+        rotation = cv2.getRotationMatrix2D(
+            (length / 2 - 0.5, length / 2 - 0.5), rng.uniform(0, 180), 1.0
+        )
         image = cv2.filter2D(image, -1, cv2.warpAffine(kernel, rotation, (length, length)))
     noisy = image.astype(np.float32) + rng.normal(0, rng.uniform(0, 6), image.shape)
     image = np.clip(noisy, 0, 255).astype(np.uint8)
@@ -355,24 +419,35 @@ def _finish(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(encoded, cv2.IMREAD_UNCHANGED) if ok else image
 
 
-def render_scene(rng: np.random.Generator, size: tuple[int, int] | None = None
-                 ) -> tuple[np.ndarray, list[Die]]:
+def render_scene(
+    rng: np.random.Generator, size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, list[Die]]:
     """One rendered photo (RGB uint8) of dice on a table and its labelled dice."""
     if size is None:
         long_side = int(rng.integers(448, 641))
         aspect = float(rng.choice([4 / 3, 3 / 4, 1.0, 16 / 9]))
-        size = (long_side, int(long_side / aspect)) if aspect >= 1 else \
-            (int(long_side * aspect), long_side)
+        size = (
+            (long_side, int(long_side / aspect))
+            if aspect >= 1
+            else (int(long_side * aspect), long_side)
+        )
     width, height = size
-    camera = Camera(size, math.radians(rng.uniform(35, 90) if rng.random() < 0.6 else 90 -
-                                       rng.uniform(0, 12)), 1.0,
-                    max(size) * rng.uniform(0.7, 1.5), rng.uniform(0, 2 * math.pi))
-    corners = [camera.table_point(np.array(p, float))[0] for p in
-               ((0, 0), (width, 0), (0, height), (width, height))]
+    camera = Camera(
+        size,
+        math.radians(rng.uniform(35, 90) if rng.random() < 0.6 else 90 - rng.uniform(0, 12)),
+        1.0,
+        max(size) * rng.uniform(0.7, 1.5),
+        rng.uniform(0, 2 * math.pi),
+    )
+    corners = [
+        camera.table_point(np.array(p, float))[0]
+        for p in ((0, 0), (width, 0), (0, height), (width, height))
+    ]
     span = min(6.0, 1.05 * max(np.abs(c[:2]).max() for c in corners))
     table = table_texture(768, rng)
-    canvas = cv2.warpPerspective(table, camera.table_homography(span, 768), size,
-                                 borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    canvas = cv2.warpPerspective(
+        table, camera.table_homography(span, 768), size, borderMode=cv2.BORDER_REFLECT
+    ).astype(np.float32)
     if rng.random() < 0.15:
         _distractors(canvas, rng)
     light, ambient, tint = _light(rng)
@@ -384,8 +459,9 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int] | None = None
     order = sorted(range(len(placed)), key=lambda i: -camera.project(placed[i][0][None])[1][0])
     tops: dict[int, tuple[int, np.ndarray]] = {}
     for index in order:
-        tops[index] = _render_die(canvas, ids, camera, faces[index], (light, ambient, tint),
-                                  index, die_style(rng), rng)
+        tops[index] = _render_die(
+            canvas, ids, camera, faces[index], (light, ambient, tint), index, die_style(rng), rng
+        )
     dice = _visible_dice(tops, ids, size)
     if dice and rng.random() < 0.12:
         _occluder(canvas, ids, [d.box for d in dice], rng)
@@ -418,9 +494,16 @@ def die_style(rng: np.random.Generator) -> DieStyle:
     return DieStyle(body, pip, one_pip, rotation, float(rng.uniform(0.03, 0.08)))
 
 
-def _render_die(canvas: np.ndarray, ids: np.ndarray, camera: Camera, faces: dict,
-                lighting: tuple, index: int, style: DieStyle, rng: np.random.Generator
-                ) -> tuple[int, np.ndarray]:
+def _render_die(
+    canvas: np.ndarray,
+    ids: np.ndarray,
+    camera: Camera,
+    faces: dict,
+    lighting: tuple,
+    index: int,
+    style: DieStyle,
+    rng: np.random.Generator,
+) -> tuple[int, np.ndarray]:
     """Draws one die; returns its top value and the top face's image quad."""
     light, ambient, tint = lighting
     values = _face_values(_ROTATIONS[style.rotation])
@@ -445,8 +528,9 @@ def _render_die(canvas: np.ndarray, ids: np.ndarray, camera: Camera, faces: dict
     return values["+z"], top_quad if top_quad is not None else hull_pixels
 
 
-def _visible_dice(tops: dict[int, tuple[int, np.ndarray]], ids: np.ndarray,
-                  size: tuple[int, int]) -> list[Die]:
+def _visible_dice(
+    tops: dict[int, tuple[int, np.ndarray]], ids: np.ndarray, size: tuple[int, int]
+) -> list[Die]:
     """Labels of the dice whose top face is at least 40 % visible and inside the image."""
     dice = []
     for index, (value, quad) in tops.items():
@@ -471,11 +555,17 @@ def _render_to(args: tuple[Path, int, int]) -> int:
     image, dice = render_scene(np.random.default_rng([seed, index]))
     name = f"dice_{index:06d}"
     height, width = image.shape[:2]
-    cv2.imwrite(str(folder / "images" / f"{name}.jpg"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
-                [cv2.IMWRITE_JPEG_QUALITY, 92])
-    lines = [f"{d.value - 1} {(d.box[0] + d.box[2]) / 2 / width:.6f} "
-             f"{(d.box[1] + d.box[3]) / 2 / height:.6f} {(d.box[2] - d.box[0]) / width:.6f} "
-             f"{(d.box[3] - d.box[1]) / height:.6f}" for d in dice]
+    cv2.imwrite(
+        str(folder / "images" / f"{name}.jpg"),
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
+        [cv2.IMWRITE_JPEG_QUALITY, 92],
+    )
+    lines = [
+        f"{d.value - 1} {(d.box[0] + d.box[2]) / 2 / width:.6f} "
+        f"{(d.box[1] + d.box[3]) / 2 / height:.6f} {(d.box[2] - d.box[0]) / width:.6f} "
+        f"{(d.box[3] - d.box[1]) / height:.6f}"
+        for d in dice
+    ]
     partial = folder / "labels" / f"{name}.txt.partial"
     partial.write_text("\n".join(lines) + ("\n" if lines else ""))
     os.replace(partial, partial.with_suffix(""))
@@ -492,8 +582,11 @@ def write_dataset(folder: str | Path, count: int, seed: int = 0, processes: int 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     (folder / "classes.txt").write_text("\n".join(LABELS) + "\n")
-    todo = [(folder, i, seed) for i in range(count)
-            if not (folder / "labels" / f"dice_{i:06d}.txt").is_file()]
+    todo = [
+        (folder, i, seed)
+        for i in range(count)
+        if not (folder / "labels" / f"dice_{i:06d}.txt").is_file()
+    ]
     if processes > 1:
         import multiprocessing
 
@@ -521,18 +614,27 @@ class RenderedRoll:
     values: list[int]
 
 
-def render_roll(seed: int, size: tuple[int, int] = (640, 480), moving: int = 12,
-                still: int = 12, count: int = 3) -> RenderedRoll:
+def render_roll(
+    seed: int, size: tuple[int, int] = (640, 480), moving: int = 12, still: int = 12, count: int = 3
+) -> RenderedRoll:
     """A fixed camera above a table; ``count`` dice tumble for ``moving`` frames (a new
     face up and a new place each frame, slowing down), then lie still for ``still``."""
     rng = np.random.default_rng(seed)
-    camera = Camera(size, math.radians(rng.uniform(60, 90)), 1.0,
-                    max(size) * rng.uniform(0.9, 1.2), rng.uniform(0, 2 * math.pi))
-    corners = [camera.table_point(np.array(p, float))[0] for p in
-               ((0, 0), (size[0], 0), (0, size[1]), size)]
+    camera = Camera(
+        size,
+        math.radians(rng.uniform(60, 90)),
+        1.0,
+        max(size) * rng.uniform(0.9, 1.2),
+        rng.uniform(0, 2 * math.pi),
+    )
+    corners = [
+        camera.table_point(np.array(p, float))[0]
+        for p in ((0, 0), (size[0], 0), (0, size[1]), size)
+    ]
     span = min(6.0, 1.05 * max(np.abs(c[:2]).max() for c in corners))
-    table = cv2.warpPerspective(wood(768, rng), camera.table_homography(span, 768), size,
-                                borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    table = cv2.warpPerspective(
+        wood(768, rng), camera.table_homography(span, 768), size, borderMode=cv2.BORDER_REFLECT
+    ).astype(np.float32)
     lighting = _light(rng)
     rest = _place(camera, count, rng)
     styles = [die_style(rng) for _ in rest]
@@ -542,19 +644,34 @@ def render_roll(seed: int, size: tuple[int, int] = (640, 480), moving: int = 12,
         left = max(0, moving - frame) / moving  # 1 -> 0 while moving, then 0
         poses, frame_styles = [], []
         for (centre, side, yaw), style in zip(rest, styles):
-            drift = np.array([side * 3.0 * left * math.cos(frame + yaw * 7),
-                              side * 3.0 * left * math.sin(frame * 1.3 + yaw * 5), 0.0])
+            drift = np.array(
+                [
+                    side * 3.0 * left * math.cos(frame + yaw * 7),
+                    side * 3.0 * left * math.sin(frame * 1.3 + yaw * 5),
+                    0.0,
+                ]
+            )
             poses.append((centre + drift, side, yaw + left * frame * 0.9))
             turn = style.rotation if left == 0 else int(rng.integers(len(_ROTATIONS)))
-            frame_styles.append(DieStyle(style.body, style.pip, style.one_pip, turn,
-                                         style.inset))
+            frame_styles.append(DieStyle(style.body, style.pip, style.one_pip, turn, style.inset))
         canvas = table.copy()
         faces = [_die_faces(c, s, yaw) for c, s, yaw in poses]
         _shadows(canvas, camera, faces, lighting[0], np.random.default_rng(seed + 1))
         ids = np.full((size[1], size[0]), -1, np.int32)
         order = sorted(range(len(poses)), key=lambda i: -camera.project(poses[i][0][None])[1][0])
-        tops = {i: _render_die(canvas, ids, camera, faces[i], lighting, i, frame_styles[i],
-                               np.random.default_rng(textures[i])) for i in order}
+        tops = {
+            i: _render_die(
+                canvas,
+                ids,
+                camera,
+                faces[i],
+                lighting,
+                i,
+                frame_styles[i],
+                np.random.default_rng(textures[i]),
+            )
+            for i in order
+        }
         frames.append(_finish(canvas, np.random.default_rng(seed + 2)))
         dice = _visible_dice(tops, ids, size)
         values = [d.value for d in sorted(dice, key=lambda d: d.box[0] + d.box[2])]
