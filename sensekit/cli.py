@@ -20,7 +20,7 @@ _DOMAIN_CLIS = (
     "sensekit.language.cli",
     "sensekit.speech.cli",
     "sensekit.sound.cli",
-    "sensekit.core.tools_cli",
+    "sensekit.tools.cli",
     "sensekit.serve.cli",
     "sensekit.batch.cli",
 )
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
     for module_name in _DOMAIN_CLIS:
         module = importlib.import_module(module_name)
-        if module_name.endswith("tools_cli"):
+        if module_name == "sensekit.tools.cli":  # model tools are verbs of `sensekit models`
             module.add_cli(models._subparsers._group_actions[0])  # type: ignore[attr-defined]
         else:
             module.add_cli(subparsers)

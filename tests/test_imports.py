@@ -20,6 +20,7 @@ ABOVE_CORE = (
     "cli",
     "demo",
     "samples",
+    "tools",
 )
 # Known and owned by the issue "One shape for every task": identify builds a streaming
 # Analyzer for long files, and the Analyzer builds a classifier. No other pair may appear.
@@ -72,6 +73,22 @@ def test_core_and_accelerate_import_no_domain():
         and b.split(".")[1] in ABOVE_CORE
     ]
     assert bad == []
+
+
+def test_tools_import_only_core_and_accelerate():
+    # convert / compress / update work on any package: they know no task or domain
+    bad = [
+        f"{a} -> {b}"
+        for a, targets in GRAPH.items()
+        for b in targets
+        if a.startswith("sensekit.tools")
+        and b.startswith("sensekit.")
+        and not b.startswith(("sensekit.tools", "sensekit.core", "sensekit.accelerate"))
+    ]
+    assert bad == []
+    assert "sensekit.tools.convert" in GRAPH and not any(
+        m.startswith("sensekit.core.convert") for m in GRAPH
+    )
 
 
 def test_accelerate_imports_only_itself():

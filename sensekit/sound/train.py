@@ -1,7 +1,7 @@
 """Custom sound classifiers (Create ML's MLSoundClassifier, trained on device).
 
 Every 0.96 s patch of every example clip becomes one training example: its 1024-d
-YAMNet embedding, labelled with the clip's class. :func:`sensekit.core.update.fit_head`
+YAMNet embedding, labelled with the clip's class. :func:`sensekit.tools.update.fit_head`
 trains a softmax head on them and writes a new package whose graph is YAMNet with the
 head appended, so ``sound.identify(..., model=name)`` runs it like any other model.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from sensekit.core import registry
 from sensekit.core.audio import AudioInput
 from sensekit.core.errors import InvalidInput
-from sensekit.core.update import UpdateResult, fit_head
+from sensekit.tools.update import UpdateResult, fit_head
 from sensekit.sound.identify import DEFAULT_MODEL, SoundClassifier
 
 
@@ -63,11 +63,11 @@ def train_classifier(
         sample_rate: rate of array clips.
         holdout: fraction of each class's patches held out to measure accuracy.
         epochs: gradient-descent epochs of the softmax head.
-        **fit_options: passed to :func:`sensekit.core.update.fit_head` (method, progress,
+        **fit_options: passed to :func:`sensekit.tools.update.fit_head` (method, progress,
             cancel, seed).
 
     Returns:
-        The :class:`~sensekit.core.update.UpdateResult` (path, labels, accuracies).
+        The :class:`~sensekit.tools.update.UpdateResult` (path, labels, accuracies).
 
     Raises:
         InvalidInput: fewer than two labels, an empty label, or unreadable clips.

@@ -385,7 +385,7 @@ def export(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Writes the trained detector as a package (ONNX verified against PyTorch)."""
-    from sensekit.core.convert.pytorch import convert_pytorch
+    from sensekit.tools.convert.pytorch import convert_pytorch
     from sensekit.core.package import write_package
 
     sample = (

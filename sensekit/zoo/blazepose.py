@@ -144,8 +144,8 @@ def _convert(
     """Converts one graph; returns its max abs diffs vs TFLite's built-in kernels on a real
     image (the outputs sensekit reads, and all) and on a random input, plus the spread of
     TFLite's own XNNPACK delegate against its built-in kernels on that image."""
-    from sensekit.core.convert.tflite import convert_tflite, run_tflite
-    from sensekit.core.convert.verify import run_onnx
+    from sensekit.tools.convert.tflite import convert_tflite, run_tflite
+    from sensekit.tools.convert.verify import run_onnx
 
     convert_tflite(tflite, out, verify_inputs=[feeds, random_feeds])  # relative tolerance
 

@@ -52,7 +52,7 @@ def hf_directory(ctx: BuildContext, directory: Path) -> dict[str, Path]:
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.core.convert.transformers_hf import convert_transformers
+    from sensekit.tools.convert.transformers_hf import convert_transformers
     from sensekit.core.package import write_package
 
     manifest = ctx.manifest(graphs={"main": "model.onnx"})

@@ -66,8 +66,8 @@ def quantize_int8(fp32: Path, out: Path, inputs: list[str]) -> float:
     """Dynamic int8 quantization; returns the max abs logit difference to fp32."""
     import numpy as np
 
-    from sensekit.core import compress_graph
-    from sensekit.core.convert.verify import run_onnx
+    from sensekit.tools.compress import graph as compress_graph
+    from sensekit.tools.convert.verify import run_onnx
 
     # uint8 weights: with int8 weights ONNX Runtime's u8s8 MatMulInteger can saturate on
     # CPUs without VNNI, which cost 9 dev F1 points here; uint8 costs 0.5.
@@ -88,7 +88,7 @@ def quantize_int8(fp32: Path, out: Path, inputs: list[str]) -> float:
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.core.convert.transformers_hf import convert_transformers
+    from sensekit.tools.convert.transformers_hf import convert_transformers
     from sensekit.core.package import write_package
     from sensekit.zoo import data_file
 

@@ -76,7 +76,7 @@ POSTPROCESS = {
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.core.convert.tfjs import convert_tfjs, verify_tfjs
+    from sensekit.tools.convert.tfjs import convert_tfjs, verify_tfjs
     from sensekit.core.package import write_package
     from sensekit.zoo import data_file
 

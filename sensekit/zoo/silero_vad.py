@@ -49,7 +49,7 @@ POSTPROCESS = {
 
 def _smoke_test(path: str) -> float:
     """Runs two chunks (tone, then silence) and returns the speech probabilities' spread."""
-    from sensekit.core.convert.verify import run_onnx
+    from sensekit.tools.convert.verify import run_onnx
     from sensekit.core.errors import ConversionError
 
     state = np.zeros(PREPROCESS["state_shape"], np.float32)

@@ -139,7 +139,7 @@ def _ct2_dir(ctx: BuildContext, work: Path) -> Path:
 def _build(ctx: BuildContext) -> None:
     from sensekit.accelerate import dsp
     from sensekit.core.audio import load_audio
-    from sensekit.core.convert.whisper import (
+    from sensekit.tools.convert.whisper import (
         export_whisper_onnx,
         quantize_decoder_int8,
         quantize_encoder_int8,

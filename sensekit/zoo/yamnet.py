@@ -126,7 +126,7 @@ def _check_batched(original: Path, converted: Path, patches: int = 6) -> float:
     """Max |difference| (in quantized steps) between one batched run and per-patch runs."""
     import onnxruntime as ort
 
-    from sensekit.core.convert.verify import compare_outputs, run_onnx
+    from sensekit.tools.convert.verify import compare_outputs, run_onnx
 
     rng = np.random.default_rng(0)
     batch = rng.integers(60, 200, (patches, 1, 96, 64), dtype=np.uint8)

@@ -48,7 +48,7 @@ def _tiny_model(kind: str):
 
 @pytest.fixture(scope="module", params=["bert", "distilbert"])
 def tiny(request, tmp_path_factory, minilm_tokenizer):
-    from sensekit.core.convert import convert
+    from sensekit.tools.convert import convert
     from sensekit.language.train import base_encoder
 
     model = _tiny_model(request.param)

@@ -63,7 +63,7 @@ def test_tokenize():
 
 def test_fp16_weights_package_keeps_the_embeddings(embedder, tmp_path):
     """float16 weights behind casts halve the package; compute stays float32."""
-    from sensekit.core.compress import compress
+    from sensekit.tools.compress import compress
     from sensekit.language import TextEmbedder
 
     report = compress(

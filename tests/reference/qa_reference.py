@@ -83,7 +83,7 @@ def hf_answers() -> tuple[tuple[tuple[int, int] | None, float], ...]:
 def fp32_qa_package() -> Path:
     """The trained weights converted to float32 ONNX by sensekit's transformers converter
     (the shipped package is int8; the float32 one must give the pipeline's exact spans)."""
-    from sensekit.core.convert import convert
+    from sensekit.tools.convert import convert
 
     return convert(
         trained_qa_directory(),

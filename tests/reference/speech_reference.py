@@ -1,7 +1,7 @@
 """openai-whisper on the recipe's weights, and comparisons with sensekit's transcripts.
 
 The reference runs the same CTranslate2 weights through openai-whisper (PyTorch; the
-checkpoint is written by :func:`sensekit.core.convert.ctranslate2.save_openai_whisper_checkpoint`)
+checkpoint is written by :func:`sensekit.tools.convert.ctranslate2.save_openai_whisper_checkpoint`)
 with greedy decoding at temperature 0 without fallback, its own ffmpeg audio loader and
 its own log-mel. Results are computed once per test process (``functools.cache``), so
 the reference and the mutation tests share them; each comparison returns its
@@ -119,7 +119,7 @@ def openai_whisper(name: str) -> Any:
     import torch
     import whisper
 
-    from sensekit.core.convert.ctranslate2 import save_openai_whisper_checkpoint
+    from sensekit.tools.convert.ctranslate2 import save_openai_whisper_checkpoint
 
     torch.set_num_threads(2)
     checkpoint = save_openai_whisper_checkpoint(ct2_directory(name), work_dir() / f"{name}.pt")
@@ -134,7 +134,7 @@ def fp32_whisper_package(name: str) -> Path:
     capital, a final period) against float32 openai-whisper; the float32 export of the
     same weights runs the same task code and must give openai-whisper's exact tokens.
     """
-    from sensekit.core.convert.whisper import export_whisper_onnx
+    from sensekit.tools.convert.whisper import export_whisper_onnx
     from sensekit.core.package import write_package
     from sensekit.core.registry import ensure
 

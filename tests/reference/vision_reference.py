@@ -157,7 +157,7 @@ class NanoDetGraph:
         import tensorflow as tf
         from google.protobuf import json_format
 
-        from sensekit.core.convert.tfjs import read_weights
+        from sensekit.tools.convert.tfjs import read_weights
 
         with tempfile.TemporaryDirectory() as work:  # model.json names its shard nanodet.bin
             model_json = Path(work) / "nanodet.json"

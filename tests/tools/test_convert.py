@@ -1,4 +1,4 @@
-"""core.convert.convert: one entry point, every conversion verified against its source."""
+"""tools.convert.convert: one entry point, every conversion verified against its source."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sensekit.core.convert import convert, detect_kind
+from sensekit.tools.convert import convert, detect_kind
 from sensekit.core.errors import ConversionError, InvalidInput
 from sensekit.core.model import Model
 

@@ -1,4 +1,4 @@
-"""Graph specialization for :mod:`sensekit.core.compress`: inputs fed one fixed value.
+"""Graph specialization for :mod:`sensekit.tools.compress`: inputs fed one fixed value.
 
 Some graphs carry branches for inputs an application always feeds with the same value.
 Silero VAD, for one, holds a 16 kHz and an 8 kHz network behind ``If(sr == 16000)``; a
@@ -110,7 +110,7 @@ def fix_inputs(model: Any, fixed: dict[str, Any]) -> list[str]:
     """Bakes ``fixed`` ({input name: value}) into ``model`` (in place); returns notes."""
     from onnx import helper, numpy_helper
 
-    from sensekit.core.onnx_utils import prune_graph
+    from sensekit.tools.onnx_utils import prune_graph
 
     graph = model.graph
     inputs = {i.name: i for i in graph.input}

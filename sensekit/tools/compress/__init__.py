@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core import compress_graph as graph_ops
+from sensekit.tools.compress import graph as graph_ops
 from sensekit.core.errors import ConversionError, InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import MANIFEST, SUFFIX, write_package
@@ -126,7 +126,7 @@ class CompressionReport:
 
 # -- inputs and measurements -----------------------------------------------------------
 def _feeds_list(sample_inputs: Any, session: Any) -> list[Feeds]:
-    from sensekit.core.onnx_utils import random_feeds
+    from sensekit.tools.onnx_utils import random_feeds
 
     if sample_inputs is None:
         return [random_feeds(session, batch=1, seed=s) for s in range(4)]
@@ -204,7 +204,7 @@ def _graph_files(directory: Path, graphs: dict[str, str]) -> list[Path]:
     """The graph files of a package plus their external-data files."""
     import onnx
 
-    from sensekit.core.onnx_utils import external_files as _external_files
+    from sensekit.tools.onnx_utils import external_files as _external_files
 
     files = []
     for relative in graphs.values():
@@ -315,7 +315,7 @@ def compress(
             or ranked on random inputs (mixed).
         fixed_inputs: ``{input: value}`` for inputs the application always feeds with one
             value (Silero VAD's ``sr``): baked into every graph that takes them, with the
-            branches they rule out dropped (see :mod:`compress_specialize`); the compressed
+            branches they rule out dropped (see :mod:`sensekit.tools.compress.specialize`); the compressed
             graphs no longer take those inputs.
         repeats: timed runs per model for the median latency.
         **params: method parameters: all: exclude; fp16: weights_only, min_elements;
@@ -411,7 +411,7 @@ def _specialized(
         return {}
     import onnx
 
-    from sensekit.core.compress_specialize import fix_inputs
+    from sensekit.tools.compress.specialize import fix_inputs
 
     if not isinstance(fixed, dict) or not fixed:
         raise InvalidInput(f"fixed_inputs must be a dict of input names to values, not {fixed!r}")

@@ -26,7 +26,7 @@ import numpy as np
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput, ModelIntegrityError
 from sensekit.core.model import Model
-from sensekit.core.onnx_utils import (
+from sensekit.tools.onnx_utils import (
     external_files,
     prune_graph,
     random_feeds,

@@ -1,5 +1,5 @@
 // Runs a TF.js graph model with TensorFlow.js itself (its pure-JavaScript CPU backend), the
-// reference of tests/core/test_convert_real_models.py:
+// reference of tests/tools/test_convert_real_models.py:
 //   node tfjs_run_graph.js TF_MIN_JS MODEL_JSON INPUT.f32 D0,D1,... OUT_PREFIX
 // INPUT.f32 holds the one input as little-endian float32 of shape D0,D1,...; output i of
 // the signature is written to OUT_PREFIX.i.f32 and {name: shape} is printed as JSON.

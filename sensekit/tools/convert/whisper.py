@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core.convert.ctranslate2 import (
+from sensekit.tools.convert.ctranslate2 import (
     load_ct2_model,
     whisper_dims,
     whisper_state_dict,
@@ -300,7 +300,7 @@ def _decoder_examples(
 
 def _verify_decoder(graph: Any, path: Path, dims: dict[str, int], tolerance: float) -> float:
     """Checks the decoder on an empty cache (first step), beams, and a multi-token step."""
-    from sensekit.core.convert.verify import compare_outputs, run_onnx
+    from sensekit.tools.convert.verify import compare_outputs, run_onnx
 
     names = whisper_io_names(dims["n_text_layer"])["decoder"]["input_names"]
     rng, worst = np.random.default_rng(1), 0.0
@@ -363,7 +363,7 @@ def export_whisper_onnx(
     Raises:
         ConversionError: reading, export or verification failed.
     """
-    from sensekit.core.convert.pytorch import convert_pytorch
+    from sensekit.tools.convert.pytorch import convert_pytorch
 
     whisper, dims = build_whisper_torch(ct2_dir)
     io = whisper_io_names(dims["n_text_layer"])
@@ -414,7 +414,7 @@ def quantize_encoder_int8(
     words on 12 short espeak sentences; keeping the three most sensitive gave exactly the
     float32 transcripts of those sentences.
     """
-    from sensekit.core import compress_graph
+    from sensekit.tools.compress import graph as compress_graph
 
     feeds = [{"mel": np.asarray(mel, np.float32)[None]}]
     errors = compress_graph.int8_sensitivity(Path(encoder_path), feeds)
@@ -436,7 +436,7 @@ def quantize_decoder_int8(decoder_path: str | Path, out_path: str | Path) -> Pat
     The vocabulary projection dominates a decoding step on CPU; int8 weights cut its
     memory traffic by 4. The float table stays for the token lookup (Gather).
     """
-    from sensekit.core import compress_graph
+    from sensekit.tools.compress import graph as compress_graph
 
     compress_graph.int8_dynamic(
         Path(decoder_path), Path(out_path), weight_type="int8", op_types=["MatMul"]

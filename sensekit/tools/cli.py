@@ -32,7 +32,7 @@ def _load_npz(path: str) -> dict[str, np.ndarray]:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from sensekit.core.convert import convert
+    from sensekit.tools.convert import convert
 
     metadata = {"license": args.license} if args.license else None
     path = convert(
@@ -55,7 +55,7 @@ def _split_samples(arrays: dict[str, np.ndarray], limit: int) -> list[dict[str, 
 
 
 def _compress(args: argparse.Namespace) -> int:
-    from sensekit.core.compress import compress, top1_agreement
+    from sensekit.tools.compress import compress, top1_agreement
 
     params: dict[str, Any] = {}
     if args.nbits is not None:
@@ -79,7 +79,7 @@ def _compress(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     from sensekit.core import registry
     from sensekit.core.package import SUFFIX
-    from sensekit.core.update import fit_head
+    from sensekit.tools.update import fit_head
 
     data = _load_npz(args.examples)
     if "features" not in data or "labels" not in data:

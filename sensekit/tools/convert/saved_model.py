@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core.convert.verify import compare_outputs, run_onnx
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
 
 SIGNATURE = "serving_default"
@@ -104,7 +104,7 @@ def convert_saved_model(
         ConversionError: missing files, an unconvertible op, or outputs that disagree.
     """
 
-    from sensekit.core.convert.tfjs import _patch_numpy_for_tf2onnx
+    from sensekit.tools.convert.tfjs import _patch_numpy_for_tf2onnx
 
     path = Path(path)
     check_saved_model_dir(path)

@@ -1,4 +1,4 @@
-"""Weight palettization for :mod:`sensekit.core.compress` (coremltools' ``palettize``).
+"""Weight palettization for :mod:`sensekit.tools.compress` (coremltools' ``palettize``).
 
 Each weight tensor is k-means clustered into ``2**nbits`` values; the graph stores the
 look-up table(s) and bit-packed indices and rebuilds the float32 weight with a few

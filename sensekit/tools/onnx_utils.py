@@ -1,4 +1,4 @@
-"""Small ONNX helpers shared by core.update, core.compress and core.convert."""
+"""Small ONNX helpers shared by tools.update, tools.compress and tools.convert."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The graph rewrites behind :mod:`sensekit.core.compress`, one function per method.
+"""The graph rewrites behind :mod:`sensekit.tools.compress`, one function per method.
 
 Each takes the source ONNX path, writes the compressed graph to ``out`` and returns
 notes for the report. Weight-only methods (palettize, prune) touch float32 initializers
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core import compress_palette as palette
-from sensekit.core import compress_specialize as specialize
-from sensekit.core.compress_palette import channel_scales, pack_bits, unpack_bits  # noqa: F401
+from sensekit.tools.compress import palette
+from sensekit.tools.compress import specialize
+from sensekit.tools.compress.palette import channel_scales, pack_bits, unpack_bits  # noqa: F401
 from sensekit.core.errors import ConversionError, InvalidInput
 
 _WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Gather"}
@@ -36,7 +36,7 @@ def _load(path: Path) -> Any:
 
 
 def _save(model: Any, out: Path) -> None:
-    from sensekit.core.onnx_utils import save_onnx
+    from sensekit.tools.onnx_utils import save_onnx
 
     save_onnx(model, out)
 
@@ -282,7 +282,7 @@ def fold_weight_quantize(model: Any) -> tuple[int, bool]:
     """
     from onnx import numpy_helper
 
-    from sensekit.core.onnx_utils import prune_graph
+    from sensekit.tools.onnx_utils import prune_graph
 
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
@@ -560,7 +560,7 @@ def palettize(
     exclude: Sequence[str] | None = None,
 ) -> list[str]:
     """k-means (or uniform) weight palettization with packed indices (see
-    :mod:`compress_palette`)."""
+    :mod:`sensekit.tools.compress.palette`)."""
     palette.check_palette_params(nbits, granularity, clustering)
     model = _load(source)
     targets = weight_initializers(model, min_elements, resolve_exclude(model, exclude))

@@ -1,4 +1,4 @@
-"""core.compress: every method measured; palettization and pruning checked exactly."""
+"""tools.compress: every method measured; palettization and pruning checked exactly."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from sensekit.accelerate.nn import kmeans_1d, kmeans_1d_rows
-from sensekit.core.compress import compress, top1_agreement
-from sensekit.core.compress_palette import pack_bits, unpack_bits
+from sensekit.tools.compress import compress, top1_agreement
+from sensekit.tools.compress.palette import pack_bits, unpack_bits
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import ModelPackage, write_package
@@ -382,7 +382,7 @@ def test_efficientnet_fp16_and_int8_static_on_photos(media, tmp_path: Path) -> N
 def test_mixed_stores_the_least_sensitive_layer_at_8_bits_and_the_rest_as_fp16(
     mlp, tmp_path: Path
 ) -> None:
-    from sensekit.core import compress_graph
+    from sensekit.tools.compress import graph as compress_graph
 
     model, w1, w2 = mlp
     source = onnx.load(str(model.package.graph_path()))
@@ -545,7 +545,7 @@ def _vad_feeds() -> list[dict[str, np.ndarray]]:
 def test_int8_sensitivity_finds_the_layer_that_cannot_take_8_bits(tmp_path: Path) -> None:
     """Two MatMuls; the second has one huge outlier weight per tensor, so per-tensor int8
     flattens the rest of it: that layer must rank as the sensitive one."""
-    from sensekit.core import compress_graph
+    from sensekit.tools.compress import graph as compress_graph
 
     rng = np.random.default_rng(7)
     w1 = rng.standard_normal((64, 64)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""core.update: new classification heads appended to a model's feature output."""
+"""tools.update: new classification heads appended to a model's feature output."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import ModelPackage, sha256_file, write_package
-from sensekit.core.update import UpdateResult, fit_head, split_holdout
+from sensekit.tools.update import UpdateResult, fit_head, split_holdout
 
 D = 6  # feature width of the synthetic base model
 

@@ -20,7 +20,7 @@ import pytest
 
 from sensekit.accelerate import image
 from sensekit.core import registry
-from sensekit.core.convert import convert, detect_kind
+from sensekit.tools.convert import convert, detect_kind
 from sensekit.core.model import Model
 from sensekit.core.sources import PackageSource, fetch
 
@@ -97,7 +97,7 @@ def _tflite_reference(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def test_tflite_face_detector_matches_the_interpreter(media, tmp_path: Path) -> None:
-    from sensekit.core.convert.tflite import densify_tflite
+    from sensekit.tools.convert.tflite import densify_tflite
 
     source = _fetch(FACE_TFLITE)
     assert densify_tflite(source, tmp_path / "dense.tflite")[1] > 0  # sparse weights

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core.convert.pytorch import convert_pytorch
-from sensekit.core.convert.verify import compare_outputs, run_onnx
+from sensekit.tools.convert.pytorch import convert_pytorch
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
 
 TOKENIZER_FILES = (

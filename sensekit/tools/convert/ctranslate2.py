@@ -1,6 +1,6 @@
 """CTranslate2 ``model.bin`` -> numpy weights -> Whisper (openai-whisper checkpoint).
 
-The Whisper torch modules and the ONNX export live in :mod:`sensekit.core.convert.whisper`.
+The Whisper torch modules and the ONNX export live in :mod:`sensekit.tools.convert.whisper`.
 
 The reader needs numpy only. The file layout, from CTranslate2's
 ``specs/model_spec.py::_serialize`` (writer) and ``src/models/model.cc`` (reader),

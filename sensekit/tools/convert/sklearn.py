@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core.convert.verify import compare_outputs, run_onnx
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
 
 INPUT = "input"

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.core.convert.verify import compare_outputs, run_onnx
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError, InvalidInput, SensekitError
 
 __all__ = ["KINDS", "compare_outputs", "convert", "detect_kind"]
@@ -61,8 +61,8 @@ def detect_kind(source: Any) -> str:
             f"Cannot convert a {type(source).__name__}: pass a PyTorch "
             f"module, a fitted scikit-learn estimator or a model path"
         )
-    from sensekit.core.convert.saved_model import is_saved_model
-    from sensekit.core.convert.transformers_hf import is_transformers_dir
+    from sensekit.tools.convert.saved_model import is_saved_model
+    from sensekit.tools.convert.transformers_hf import is_transformers_dir
 
     path = Path(source)
     if not path.exists():
@@ -104,7 +104,7 @@ def _graph_io(path: Path) -> tuple[list[str], list[str]]:
 def _from_pytorch(
     source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
 ) -> Fields:
-    from sensekit.core.convert.pytorch import convert_pytorch
+    from sensekit.tools.convert.pytorch import convert_pytorch
 
     if samples is None:
         raise ConversionError(
@@ -143,7 +143,7 @@ def _from_transformers(
 ) -> Fields:
     import tempfile
 
-    from sensekit.core.convert.transformers_hf import convert_transformers
+    from sensekit.tools.convert.transformers_hf import convert_transformers
 
     if not isinstance(source, (str, os.PathLike)):  # a model object: save it first
         with tempfile.TemporaryDirectory() as saved:
@@ -165,7 +165,7 @@ def _from_transformers(
 def _from_sklearn(
     source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
 ) -> Fields:
-    from sensekit.core.convert.sklearn import convert_sklearn, is_estimator
+    from sensekit.tools.convert.sklearn import convert_sklearn, is_estimator
 
     if not is_estimator(source):
         raise ConversionError(f"{type(source).__name__} is not a scikit-learn estimator")
@@ -192,7 +192,7 @@ def _from_sklearn(
 def _from_tflite(
     source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
 ) -> Fields:
-    from sensekit.core.convert.tflite import convert_tflite, verify_tflite
+    from sensekit.tools.convert.tflite import convert_tflite, verify_tflite
 
     feeds = dict(samples) if isinstance(samples, Mapping) else None
     convert_tflite(
@@ -205,7 +205,7 @@ def _from_tflite(
 def _from_tfjs(
     source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
 ) -> Fields:
-    from sensekit.core.convert.tfjs import convert_tfjs, verify_tfjs
+    from sensekit.tools.convert.tfjs import convert_tfjs, verify_tfjs
 
     path = Path(source)
     model_json = path / "model.json" if path.is_dir() else path
@@ -220,7 +220,7 @@ def _from_tfjs(
 def _from_saved_model(
     source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
 ) -> Fields:
-    from sensekit.core.convert.saved_model import SIGNATURE, convert_saved_model
+    from sensekit.tools.convert.saved_model import SIGNATURE, convert_saved_model
 
     result = convert_saved_model(
         source, workdir / GRAPH, samples, tolerance, signature=options.get("signature", SIGNATURE)
@@ -232,7 +232,7 @@ def _from_ctranslate2(
     source: Any, workdir: Path, samples: Any, tolerance: float, options: dict[str, Any]
 ) -> Fields:
     try:
-        from sensekit.core.convert.whisper import export_whisper_onnx
+        from sensekit.tools.convert.whisper import export_whisper_onnx
     except ImportError as e:
         raise ConversionError(f"CTranslate2 conversion is not available: {e}") from e
     result = export_whisper_onnx(source, workdir, tolerance=tolerance)
@@ -252,7 +252,7 @@ def _from_onnx(
     """An existing ONNX file: checked (schema, ops, shapes), run once, and repackaged."""
     import onnx
 
-    from sensekit.core.onnx_utils import save_onnx
+    from sensekit.tools.onnx_utils import save_onnx
 
     try:
         proto = onnx.load(str(source))
@@ -274,7 +274,7 @@ def _from_onnx(
 def _random_feeds(path: Path) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
-    from sensekit.core.onnx_utils import random_feeds
+    from sensekit.tools.onnx_utils import random_feeds
 
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
