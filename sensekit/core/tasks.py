@@ -1,14 +1,21 @@
-"""Small helpers shared by the task classes of every domain."""
+"""What every task shares: the ``Task`` base class, ``LabelFilter``, per-call option
+overrides, the shared default instances of the module-level verbs, and the task table."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import numpy as np
 
 from sensekit.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from sensekit.core.model import ComputeUnits, Model
 
 T = TypeVar("T")
 _DEFAULTS: dict[Hashable, Any] = {}
@@ -46,23 +53,139 @@ def with_overrides(options: T, overrides: dict[str, Any]) -> T:
         raise InvalidInput(str(e)) from e
 
 
+class LabelFilter:
+    """Which labels a task may return: only ``allow`` (when given) and never ``deny``,
+    compared case-insensitively. Built from an options dataclass's ``allow``/``deny``.
+
+    Raises:
+        InvalidInput: a list that is not of strings, or a label both allowed and denied.
+    """
+
+    __slots__ = ("allowed", "denied")
+
+    def __init__(self, allow: Any = None, deny: Any = None) -> None:
+        self.allowed = _label_set(allow, "allow")
+        self.denied = _label_set(deny, "deny") or frozenset()
+        if self.allowed is not None and self.allowed & self.denied:
+            raise InvalidInput(
+                f"labels both allowed and denied: {sorted(self.allowed & self.denied)}"
+            )
+
+    @classmethod
+    def of(cls, options: Any) -> LabelFilter:
+        return cls(getattr(options, "allow", None), getattr(options, "deny", None))
+
+    def keeps(self, label: str) -> bool:
+        lower = label.lower()
+        return (self.allowed is None or lower in self.allowed) and lower not in self.denied
+
+    def mask(self, lower_labels: np.ndarray) -> np.ndarray:
+        """Boolean mask over an array of lower-case labels: True where a label is kept."""
+        keep = np.ones(len(lower_labels), bool)
+        if self.allowed is not None:
+            keep &= np.isin(lower_labels, list(self.allowed))
+        if self.denied:
+            keep &= ~np.isin(lower_labels, list(self.denied))
+        return keep
+
+
 def filter_labels(allow: Any, deny: Any) -> tuple[frozenset[str] | None, frozenset[str]]:
-    """Normalizes allow/deny lists of labels (case-insensitive) and checks their types."""
+    """(allowed, denied) sets: the form sound.identify still reads until it moves to the
+    Task base and LabelFilter (issue 16); nothing else may use it."""
+    labels = LabelFilter(allow, deny)
+    return labels.allowed, labels.denied
 
-    def as_set(value: Any, name: str) -> frozenset[str] | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = [value]
-        if not all(isinstance(v, str) for v in value):
-            raise InvalidInput(f"{name} must be a list of label strings")
-        return frozenset(v.lower() for v in value)
 
-    allowed = as_set(allow, "allow")
-    denied = as_set(deny, "deny") or frozenset()
-    if allowed is not None and allowed & denied:
-        raise InvalidInput(f"labels both allowed and denied: {sorted(allowed & denied)}")
-    return allowed, denied
+def _label_set(value: Any, name: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    try:
+        items = list(value)
+    except TypeError:
+        raise InvalidInput(f"{name} must be a list of label strings, not {value!r}") from None
+    if not all(isinstance(v, str) for v in items):
+        raise InvalidInput(f"{name} must be a list of label strings")
+    return frozenset(v.lower() for v in items)
+
+
+class Task:
+    """What every task class shares (MediaPipe's BaseTaskApi, Hugging Face's Pipeline):
+    made from a model package whose task it runs, frozen options with per-call overrides,
+    ``from_model`` by zoo name or path, and ``close`` / the context manager.
+
+    A subclass names ``MANIFEST_TASKS`` (the manifest tasks it runs), ``Options`` (its
+    options dataclass, or None) and ``DEFAULT_MODEL``, and calls ``super().__init__``.
+    """
+
+    MANIFEST_TASKS: ClassVar[tuple[str, ...]] = ()
+    Options: ClassVar[type | None] = None
+    DEFAULT_MODEL: ClassVar[str] = ""
+
+    def __init__(self, model: Model, options: Any = None) -> None:
+        check_task(model, type(self))
+        if (
+            options is not None
+            and self.Options is not None
+            and not isinstance(options, self.Options)
+        ):
+            raise InvalidInput(
+                f"{type(self).__name__} takes {self.Options.__name__}, not {type(options).__name__}"
+            )
+        self.model = model
+        self.options = options if options is not None or self.Options is None else self.Options()
+
+    @classmethod
+    def from_model(
+        cls: type[TaskT],
+        name_or_path: str | os.PathLike[str] | None = None,
+        options: Any = None,
+        *,
+        compute_units: ComputeUnits = "auto",
+    ) -> TaskT:
+        """Loads (building if needed) a model by zoo name or package path and makes the
+        task (``name_or_path`` None: the task's default model)."""
+        from sensekit.core.model import Model
+
+        name = cls.DEFAULT_MODEL if name_or_path is None else name_or_path
+        return cls(Model.load(name, compute_units=compute_units), options)
+
+    def resolve(self, overrides: dict[str, Any]) -> Any:
+        """This task's options with ``overrides`` applied for one call (validated)."""
+        return with_overrides(self.options, overrides)
+
+    def close(self) -> None:
+        """Releases what the task holds beyond the model (subclasses extend it)."""
+
+    def __enter__(self: TaskT) -> TaskT:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+TaskT = TypeVar("TaskT", bound=Task)
+
+
+def check_task(model: Model, task_class: type[Task]) -> None:
+    """Refuses a package made for another task: an ``object-detection`` package handed to
+    the image classifier fails here, by its manifest's task. A task name sensekit does not
+    list (``custom``, a converted model's own) is let through to the class's block checks.
+
+    Raises:
+        InvalidInput: the package is for another sensekit task.
+    """
+    task = model.manifest.task
+    if task in task_class.MANIFEST_TASKS:
+        return
+    runners = [spec for spec in TASKS.values() if task in spec.manifest_tasks]
+    if runners:
+        names = ", ".join(f"{s.domain}.{s.name}" for s in runners)
+        raise InvalidInput(
+            f"Model {model.name!r} is a {task!r} package; {task_class.__name__} runs "
+            f"{' / '.join(task_class.MANIFEST_TASKS)} packages (use {names})"
+        )
 
 
 # -- the task table ---------------------------------------------------------------------
@@ -85,6 +208,7 @@ class TaskSpec:
         options: "module:Class" of the options dataclass, or "" when there are none.
         default_model: the zoo model used when none is named.
         summary: one line for help texts.
+        manifest_tasks: the ``task`` of the model packages it runs ("image-classification").
     """
 
     name: str
@@ -95,6 +219,7 @@ class TaskSpec:
     options: str
     default_model: str
     summary: str
+    manifest_tasks: tuple[str, ...] = ()
 
     def task_class(self) -> type:
         return _resolve(self.runner)
@@ -203,6 +328,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.vision.classify:ClassifierOptions",
             "efficientnet-lite0",
             "label what an image shows",
+            manifest_tasks=("image-classification",),
         ),
         TaskSpec(
             "detect",
@@ -213,6 +339,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.vision.detect:DetectorOptions",
             "nanodet-m",
             "find objects with boxes",
+            manifest_tasks=("object-detection",),
         ),
         TaskSpec(
             "pose",
@@ -223,6 +350,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.vision.pose:PoseOptions",
             "blazepose",
             "find body keypoints of people",
+            manifest_tasks=("pose-estimation",),
         ),
         TaskSpec(
             "answer",
@@ -233,6 +361,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.language.qa:AnswerOptions",
             "minilm-qa",
             "answer a question from a document",
+            manifest_tasks=("question-answering",),
         ),
         TaskSpec(
             "embed",
@@ -243,6 +372,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.language.embed:EmbedOptions",
             "minilm-embed",
             "sentence embeddings of a text",
+            manifest_tasks=("text-embedding",),
         ),
         TaskSpec(
             "transcribe",
@@ -253,6 +383,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.speech.whisper.transcribe:TranscribeOptions",
             "whisper-tiny.en",
             "speech to text with timestamps",
+            manifest_tasks=("speech-recognition",),
         ),
         TaskSpec(
             "identify",
@@ -263,6 +394,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.sound.identify:SoundOptions",
             "yamnet",
             "sound events over time",
+            manifest_tasks=("sound-classification",),
         ),
         TaskSpec(
             "classify-sound",
@@ -273,6 +405,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.sound.identify:SoundOptions",
             "yamnet",
             "label what a clip sounds like",
+            manifest_tasks=("sound-classification",),
         ),
         TaskSpec(
             "speech-activity",
@@ -283,6 +416,7 @@ TASKS: dict[str, TaskSpec] = {
             "",
             "silero-vad",
             "time ranges that hold speech",
+            manifest_tasks=("speech-activity",),
         ),
     )
 }

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import Task, cached_default
 from sensekit.language.text_input import check_text, tokenizer_of
 
 DEFAULT_MODEL = "minilm-embed"
@@ -37,29 +36,22 @@ class EmbedOptions:
                 raise InvalidInput(f"{name} must be a positive int, not {value!r}")
 
 
-class TextEmbedder:
+class TextEmbedder(Task):
     """Embeds texts with an encoder package (postprocess kind "embedding")."""
 
+    MANIFEST_TASKS = ("text-embedding",)
+    Options = EmbedOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: EmbedOptions | None = None) -> None:
+        super().__init__(model, options)
         pre, post = model.manifest.preprocess, model.manifest.postprocess
         if pre.get("kind") != "text" or post.get("kind") != "embedding":
             raise InvalidInput(f"Model {model.name!r} is not a text embedding model")
-        self.model = model
-        self.options = options or EmbedOptions()
         self.tokenizer = tokenizer_of(model)
         self.tokenizer.enable_truncation(int(pre.get("max_seq_len", 512)))
         self._inputs = list(pre.get("inputs", ["input_ids", "attention_mask"]))
         self._output = post.get("output", "last_hidden_state")
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: EmbedOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> TextEmbedder:
-        """Loads (building if needed) an embedding model by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     def _preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:
         encodings = self.tokenizer.encode_batch(texts)
@@ -86,7 +78,7 @@ class TextEmbedder:
 
     def embed(self, texts: str | list[str], **overrides: Any) -> np.ndarray:
         """Embeddings [N, D] of ``texts`` (one text gives [1, D])."""
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         if isinstance(texts, (str, bytes)):
             texts = [texts]
         if not isinstance(texts, (list, tuple)) or not texts:

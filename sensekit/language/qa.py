@@ -11,7 +11,6 @@ sequence, output names, CLS position) is read from the package manifest.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,8 @@ import numpy as np
 
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import Task, cached_default
 from sensekit.core.types import Answer
 from sensekit.language.text_input import check_text, tokenizer_of
 from sensekit.language.tokenize import (
@@ -94,17 +93,20 @@ class Document:
     word_spans: np.ndarray  # int64 [T, 2]
 
 
-class QuestionAnswerer:
+class QuestionAnswerer(Task):
     """Answers questions about documents with a question-answering model package."""
 
+    MANIFEST_TASKS = ("question-answering",)
+    Options = AnswerOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: AnswerOptions | None = None) -> None:
+        super().__init__(model, options)
         pre, post = model.manifest.preprocess, model.manifest.postprocess
         if pre.get("kind") != "text" or post.get("kind") != "span":
             raise InvalidInput(
                 f"Model {model.name!r} is not an extractive QA model (task {model.manifest.task!r})"
             )
-        self.model = model
-        self.options = options or AnswerOptions()
         self.tokenizer = tokenizer_of(model)
         self.template = PairTemplate.from_tokenizer(self.tokenizer)
         self._inputs = list(pre.get("inputs", ["input_ids", "attention_mask"]))
@@ -113,16 +115,6 @@ class QuestionAnswerer:
         default_cls = 0 if self.template.prefix else None
         self._cls = post.get("cls_index", default_cls)
         self._last: Document | None = None
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: AnswerOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> QuestionAnswerer:
-        """Loads (building if needed) a QA model by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     # -- preprocessing --------------------------------------------------------------
     def document(self, text: str | bytes, options: AnswerOptions | None = None) -> Document:
@@ -228,7 +220,7 @@ class QuestionAnswerer:
         Raises:
             InvalidInput: empty or non-text question/document, not UTF-8, or too long.
         """
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         return self._answer(question, self.document(document, options), options)
 
     def answer_many(
@@ -237,7 +229,7 @@ class QuestionAnswerer:
         """Answers several questions about one document, tokenizing the document once."""
         if isinstance(questions, (str, bytes)) or not isinstance(questions, (list, tuple)):
             raise InvalidInput("answer_many takes a list of questions")
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         doc = self.document(document, options)
         return [self._answer(q, doc, options) for q in questions]
 
@@ -246,12 +238,6 @@ class QuestionAnswerer:
     def close(self) -> None:
         """Forgets the cached document."""
         self._last = None
-
-    def __enter__(self) -> QuestionAnswerer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _word_spans(tokens: Tokens) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput, ModelIntegrityError
 from sensekit.core.model import Model
+from sensekit.core.package import MANIFEST, write_package
 from sensekit.tools.onnx_utils import (
     external_files,
     prune_graph,
@@ -33,7 +34,6 @@ from sensekit.tools.onnx_utils import (
     rename_tensor,
     save_onnx,
 )
-from sensekit.core.package import MANIFEST, write_package
 
 Progress = Callable[[int, float], "bool | None"]
 METHODS = ("logistic", "knn")

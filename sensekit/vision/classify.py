@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, filter_labels, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import LabelFilter, Task, cached_default
 from sensekit.core.types import Category
 from sensekit.vision.image_input import ImageInput, check_roi, load_image, preprocess, region
 
@@ -38,7 +37,6 @@ class ClassifierOptions:
     deny: tuple[str, ...] | None = None
     region_of_interest: tuple[float, float, float, float] | None = None
     bgr: bool = False
-    _filters: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.top_k, int) or self.top_k < 1:
@@ -46,18 +44,21 @@ class ClassifierOptions:
         if not 0.0 <= float(self.score_threshold) <= 1.0:
             raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
         check_roi(self.region_of_interest)
-        object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
+        LabelFilter(self.allow, self.deny)  # validated when made, not at the first call
 
 
-class ImageClassifier:
+class ImageClassifier(Task):
     """Classifies images with a model package whose task is image-classification."""
 
+    MANIFEST_TASKS = ("image-classification",)
+    Options = ClassifierOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: ClassifierOptions | None = None) -> None:
+        super().__init__(model, options)
         manifest = model.manifest
         if manifest.preprocess.get("kind") != "image":
             raise InvalidInput(f"Model {model.name!r} is not an image model")
-        self.model = model
-        self.options = options or ClassifierOptions()
         self._spec = manifest.preprocess
         self._post = manifest.postprocess
         self._labels = np.array(model.labels or [str(i) for i in range(self._classes())])
@@ -65,16 +66,6 @@ class ImageClassifier:
 
     def _classes(self) -> int:
         return int(self.model.description.outputs[0].shape[-1])
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: ClassifierOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> ImageClassifier:
-        """Loads (building if needed) a classifier by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     def _preprocess(self, image: ImageInput, options: ClassifierOptions) -> np.ndarray:
         pixels = region(load_image(image, bgr=options.bgr), options.region_of_interest)
@@ -95,12 +86,7 @@ class ImageClassifier:
             if activation == "sigmoid"
             else logits
         )
-        allowed, denied = options._filters
-        mask = scores >= options.score_threshold
-        if allowed is not None:
-            mask &= np.isin(self._lower, list(allowed))
-        if denied:
-            mask &= ~np.isin(self._lower, list(denied))
+        mask = (scores >= options.score_threshold) & LabelFilter.of(options).mask(self._lower)
         candidates = np.nonzero(mask)[0]
         values, order = nn.top_k(scores[candidates], options.top_k)
         return [
@@ -110,7 +96,7 @@ class ImageClassifier:
 
     def classify(self, image: ImageInput, **overrides: Any) -> list[Category]:
         """Ranked categories for one image; keyword overrides replace options for this call."""
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         logits = self._forward(self._preprocess(image, options))
         return self._postprocess(logits[0], options)
 
@@ -120,7 +106,7 @@ class ImageClassifier:
             raise InvalidInput("classify_batch takes a list of images")
         if not images:
             return []
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         batch = np.concatenate([self._preprocess(img, options) for img in images])
         return [self._postprocess(row, options) for row in self._forward(batch)]
 
@@ -152,15 +138,6 @@ class ImageClassifier:
             )
             rows.append(self.model.predict({self._spec.get("input", "image"): batch})[name])
         return np.concatenate(rows)
-
-    def close(self) -> None:
-        """Releases nothing extra today; present for the context-manager protocol."""
-
-    def __enter__(self) -> ImageClassifier:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def classify(

@@ -7,16 +7,15 @@ distributions (see sensekit/zoo/nanodet.py).
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, filter_labels, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import LabelFilter, Task, cached_default
 from sensekit.core.types import Box, Detection
 from sensekit.vision.classify import _labels_tuple
 from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
@@ -50,7 +49,6 @@ class DetectorOptions:
     deny: tuple[str, ...] | None = None
     region_of_interest: tuple[float, float, float, float] | None = None
     bgr: bool = False
-    _filters: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if (
@@ -63,7 +61,7 @@ class DetectorOptions:
         if not isinstance(self.max_results, int) or self.max_results < 1:
             raise InvalidInput(f"max_results must be a positive int, not {self.max_results!r}")
         check_roi(self.region_of_interest)
-        object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
+        LabelFilter(self.allow, self.deny)  # validated when made, not at the first call
 
 
 def _cell_centers(width: int, height: int, stride: int, offset: float) -> np.ndarray:
@@ -72,10 +70,15 @@ def _cell_centers(width: int, height: int, stride: int, offset: float) -> np.nda
     return ((np.stack([xs.ravel(), ys.ravel()], axis=1) + offset) * stride).astype(np.float32)
 
 
-class ObjectDetector:
+class ObjectDetector(Task):
     """Detects objects with a model package whose task is object-detection."""
 
+    MANIFEST_TASKS = ("object-detection",)
+    Options = DetectorOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: DetectorOptions | None = None) -> None:
+        super().__init__(model, options)
         spec, post = model.manifest.preprocess, model.manifest.postprocess
         if spec.get("kind") != "image" or post.get("kind") != "detection":
             raise InvalidInput(f"Model {model.name!r} is not an object-detection model")
@@ -84,8 +87,6 @@ class ObjectDetector:
                 f"Model {model.name!r}: unknown box decoder "
                 f"{post.get('decoder')!r}; this sensekit reads {DECODERS}"
             )
-        self.model = model
-        self.options = options or DetectorOptions()
         self._spec, self._post = spec, post
         self._labels = np.array(model.labels, dtype=str)
         self._lower = np.char.lower(self._labels)
@@ -106,16 +107,6 @@ class ObjectDetector:
                     for h in post["heads"]
                 ]
             )
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: DetectorOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> ObjectDetector:
-        """Loads (building if needed) a detector by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     def _preprocess(self, image: ImageInput, options: DetectorOptions) -> Prepared:
         return prepare(image, self._spec, options.region_of_interest, options.bgr)
@@ -144,13 +135,7 @@ class ObjectDetector:
         return np.clip(boxes, 0, limit), scores
 
     def _class_mask(self, options: DetectorOptions) -> np.ndarray:
-        allowed, denied = options._filters
-        mask = np.ones(len(self._labels), bool)
-        if allowed is not None:
-            mask &= np.isin(self._lower, list(allowed))
-        if denied:
-            mask &= ~np.isin(self._lower, list(denied))
-        return mask
+        return LabelFilter.of(options).mask(self._lower)
 
     def _postprocess(
         self, outputs: dict[str, np.ndarray], frame: Prepared, options: DetectorOptions
@@ -198,22 +183,13 @@ class ObjectDetector:
         """Detects objects in several images (one list of detections per image)."""
         if not isinstance(images, (list, tuple)):
             raise InvalidInput("detect_batch takes a list of images")
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         frames = [self._preprocess(image, options) for image in images]
         outputs = self._forward([frame.tensor for frame in frames])
         return [self._postprocess(out, frame, options) for out, frame in zip(outputs, frames)]
 
     predict_batch = detect_batch
     __call__ = detect
-
-    def close(self) -> None:
-        """Releases nothing extra today; present for the context-manager protocol."""
-
-    def __enter__(self) -> ObjectDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def detect(

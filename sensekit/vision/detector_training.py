@@ -385,8 +385,8 @@ def export(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Writes the trained detector as a package (ONNX verified against PyTorch)."""
-    from sensekit.tools.convert.pytorch import convert_pytorch
     from sensekit.core.package import write_package
+    from sensekit.tools.convert.pytorch import convert_pytorch
 
     sample = (
         np.random.default_rng(0)

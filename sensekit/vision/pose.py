@@ -8,7 +8,6 @@ image. Every constant comes from the manifest (see sensekit/zoo/blazepose.py).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +16,8 @@ import numpy as np
 from sensekit.accelerate import image as kernels
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import Task, cached_default
 from sensekit.core.types import BodyPose, Box, Keypoint
 from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
 
@@ -85,10 +84,15 @@ def _invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.hstack([linear, -(linear @ matrix[:, 2])[:, None]])
 
 
-class PoseDetector:
+class PoseDetector(Task):
     """Finds body poses with a two-graph (detector + landmarks) pose-estimation package."""
 
+    MANIFEST_TASKS = ("pose-estimation",)
+    Options = PoseOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: PoseOptions | None = None) -> None:
+        super().__init__(model, options)
         spec, post = model.manifest.preprocess, model.manifest.postprocess
         if (
             spec.get("kind") != "image"
@@ -96,8 +100,6 @@ class PoseDetector:
             or not {"detector", "landmarks"} <= set(model.graphs)
         ):
             raise InvalidInput(f"Model {model.name!r} is not a detector + landmarks pose model")
-        self.model = model
-        self.options = options or PoseOptions()
         self._det_spec, self._lmk_spec = spec["detector"], spec["landmarks"]
         self._det, self._lmk = post["detector"], post["landmarks"]
         anchors = self._det["anchors"]
@@ -108,16 +110,6 @@ class PoseDetector:
             tuple(anchors.get("anchor_offset", (0.5, 0.5))),
         )
         self._names = list(self._lmk.get("names") or model.labels)
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: PoseOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> PoseDetector:
-        """Loads (building if needed) a pose model by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     # -- stages -------------------------------------------------------------------------
     def _preprocess(self, image: ImageInput, options: PoseOptions) -> Prepared:
@@ -215,7 +207,7 @@ class PoseDetector:
         Raises:
             InvalidInput: the image cannot be read or an option is invalid.
         """
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         frame = self._preprocess(image, options)
         people = self._people(self._forward(frame.tensor, "detector"), frame, options)
         return self._postprocess(frame, people, options)
@@ -228,15 +220,6 @@ class PoseDetector:
 
     predict_batch = detect_batch
     __call__ = detect
-
-    def close(self) -> None:
-        """Releases nothing extra today; present for the context-manager protocol."""
-
-    def __enter__(self) -> PoseDetector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def pose(

@@ -59,8 +59,8 @@ class _WithFeatures:
 def _build(ctx: BuildContext) -> None:
     from efficientnet_lite_pytorch import EfficientNet
 
-    from sensekit.tools.convert.pytorch import convert_pytorch
     from sensekit.core.package import write_package
+    from sensekit.tools.convert.pytorch import convert_pytorch
     from sensekit.zoo import data_file
 
     weights = ctx.fetch("weights")

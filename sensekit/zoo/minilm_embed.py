@@ -52,8 +52,8 @@ def hf_directory(ctx: BuildContext, directory: Path) -> dict[str, Path]:
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.tools.convert.transformers_hf import convert_transformers
     from sensekit.core.package import write_package
+    from sensekit.tools.convert.transformers_hf import convert_transformers
 
     manifest = ctx.manifest(graphs={"main": "model.onnx"})
     with tempfile.TemporaryDirectory() as work, write_package(ctx.destination, manifest) as writer:

@@ -88,8 +88,8 @@ def quantize_int8(fp32: Path, out: Path, inputs: list[str]) -> float:
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.tools.convert.transformers_hf import convert_transformers
     from sensekit.core.package import write_package
+    from sensekit.tools.convert.transformers_hf import convert_transformers
     from sensekit.zoo import data_file
 
     info = trained_info()

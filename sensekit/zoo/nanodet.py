@@ -76,8 +76,8 @@ POSTPROCESS = {
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.tools.convert.tfjs import convert_tfjs, verify_tfjs
     from sensekit.core.package import write_package
+    from sensekit.tools.convert.tfjs import convert_tfjs, verify_tfjs
     from sensekit.zoo import data_file
 
     topology, weights = ctx.fetch("topology"), ctx.fetch("weights")

@@ -49,8 +49,8 @@ POSTPROCESS = {
 
 def _smoke_test(path: str) -> float:
     """Runs two chunks (tone, then silence) and returns the speech probabilities' spread."""
-    from sensekit.tools.convert.verify import run_onnx
     from sensekit.core.errors import ConversionError
+    from sensekit.tools.convert.verify import run_onnx
 
     state = np.zeros(PREPROCESS["state_shape"], np.float32)
     rate = np.array(16000, np.int64)

@@ -139,13 +139,13 @@ def _ct2_dir(ctx: BuildContext, work: Path) -> Path:
 def _build(ctx: BuildContext) -> None:
     from sensekit.accelerate import dsp
     from sensekit.core.audio import load_audio
+    from sensekit.core.package import write_package
+    from sensekit.samples import media_path
     from sensekit.tools.convert.whisper import (
         export_whisper_onnx,
         quantize_decoder_int8,
         quantize_encoder_int8,
     )
-    from sensekit.core.package import write_package
-    from sensekit.samples import media_path
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -88,3 +88,63 @@ def test_generated_verb_runs_from_the_command_line(media):
     )
     assert bad.returncode == 2 and "sensekit: error: Audio file not found" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+# -- the Task base ----------------------------------------------------------------------
+MIGRATED = ("classify", "detect", "pose", "answer", "embed")  # the rest follow in this issue
+
+
+@pytest.mark.parametrize("name", MIGRATED)
+def test_task_classes_share_the_base(name):
+    from sensekit.core.tasks import Task
+
+    cls = TASKS[name].task_class()
+    assert issubclass(cls, Task)
+    assert TASKS[name].default_model == cls.DEFAULT_MODEL
+    assert TASKS[name].manifest_tasks == cls.MANIFEST_TASKS
+    assert "from_model" not in vars(cls) and "__enter__" not in vars(cls)
+
+
+@pytest.mark.parametrize(
+    ("runner", "package"),
+    [("classify", "nanodet-m"), ("detect", "efficientnet-lite0"), ("answer", "minilm-embed")],
+)
+def test_a_package_for_another_task_is_refused_by_its_manifest_task(runner, package):
+    cls = TASKS[runner].task_class()
+    with pytest.raises(InvalidInput, match=f"is a '.*' package; {cls.__name__} runs"):
+        cls.from_model(package, compute_units="cpu")
+
+
+def test_options_of_another_task_are_refused():
+    from sensekit.vision.classify import ImageClassifier
+    from sensekit.vision.detect import DetectorOptions
+
+    with pytest.raises(
+        InvalidInput, match="ImageClassifier takes ClassifierOptions, not DetectorOptions"
+    ):
+        ImageClassifier.from_model(options=DetectorOptions(), compute_units="cpu")
+
+
+def test_from_model_defaults_and_the_context_manager(media):
+    from sensekit.vision.classify import ImageClassifier
+
+    with ImageClassifier.from_model(compute_units="cpu") as classifier:
+        assert classifier.model.name == "efficientnet-lite0"
+        (top,) = classifier.classify(media("chelsea.png"), top_k=1)
+        assert top.label in {"tiger cat", "tabby", "Egyptian cat"}  # Chelsea, a tabby
+        assert classifier.options.top_k == 5  # the override was for that call only
+
+
+def test_label_filter():
+    from sensekit.core.tasks import LabelFilter
+
+    lower = np.array(["cat", "dog", "person"])
+    assert LabelFilter(["Dog", "person"], None).mask(lower).tolist() == [False, True, True]
+    assert LabelFilter(None, "DOG").mask(lower).tolist() == [True, False, True]
+    assert LabelFilter().keeps("anything") and not LabelFilter(deny=["x"]).keeps("X")
+    with pytest.raises(InvalidInput, match=r"both allowed and denied: \['dog'\]"):
+        LabelFilter(["dog"], ["DOG"])
+    with pytest.raises(InvalidInput, match="allow must be a list of label strings"):
+        LabelFilter([3])
+    with pytest.raises(InvalidInput, match="deny must be a list of label strings"):
+        LabelFilter(deny=7)

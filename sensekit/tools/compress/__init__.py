@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.tools.compress import graph as graph_ops
 from sensekit.core.errors import ConversionError, InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import MANIFEST, SUFFIX, write_package
+from sensekit.tools.compress import graph as graph_ops
 
 METHODS = ("fp16", "int8-dynamic", "int8-static", "palettize", "prune", "mixed")
 Feeds = dict[str, np.ndarray]

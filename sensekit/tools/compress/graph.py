@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.tools.compress import palette
-from sensekit.tools.compress import specialize
-from sensekit.tools.compress.palette import channel_scales, pack_bits, unpack_bits  # noqa: F401
 from sensekit.core.errors import ConversionError, InvalidInput
+from sensekit.tools.compress import palette, specialize
+from sensekit.tools.compress.palette import channel_scales, pack_bits, unpack_bits  # noqa: F401
 
 _WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Gather"}
 KEYWORDS = ("first", "last", "depthwise")

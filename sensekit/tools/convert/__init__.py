@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError, InvalidInput, SensekitError
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 
 __all__ = ["KINDS", "compare_outputs", "convert", "detect_kind"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 
 INPUT = "input"
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 
 DEFAULT_TOLERANCE = 1e-4  # max abs diff allowed between TensorFlow and ONNX Runtime outputs
 

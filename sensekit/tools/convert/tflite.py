@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from sensekit.tools.convert.verify import compare_outputs, run_onnx
 from sensekit.core.errors import ConversionError
+from sensekit.tools.convert.verify import compare_outputs, run_onnx
 
 # Largest accepted difference between the TFLite interpreter and ONNX Runtime, relative to
 # each output's magnitude (max(1, max|output|)). MediaPipe outputs are raw pixels or logits:

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from sensekit.core.errors import ConversionError
 from sensekit.tools.convert.pytorch import convert_pytorch
 from sensekit.tools.convert.verify import compare_outputs, run_onnx
-from sensekit.core.errors import ConversionError
 
 TOKENIZER_FILES = (
     "tokenizer.json",

@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from sensekit.core.errors import ConversionError
 from sensekit.tools.convert.ctranslate2 import (
     load_ct2_model,
     whisper_dims,
     whisper_state_dict,
 )
-from sensekit.core.errors import ConversionError
 
 try:  # rebuilding Whisper graphs needs torch; importing this module does not
     import torch
