@@ -206,7 +206,7 @@ def pose_suite(model: Any) -> Suite:
 
     def record(tensor: np.ndarray, graph: str) -> dict[str, np.ndarray]:
         if graph == "landmarks":
-            crops.append({recorder._lmk_spec.get("input", "input_1"): tensor})
+            crops.append({recorder._lmk_spec.input: tensor})
         return forward(tensor, graph)
 
     recorder._forward = record  # type: ignore[method-assign]

@@ -127,7 +127,21 @@ class Manifest:
             raise ModelIntegrityError(f"Labels file {labels!r} is not hashed")
         known = {k: data[k] for k in cls._KNOWN if k in data}
         extra = {k: v for k, v in data.items() if k not in cls._KNOWN}
-        return cls(**known, extra=extra)
+        manifest = cls(**known, extra=extra)
+        manifest.inputs  # noqa: B018 -- typed blocks checked now, not at the first call
+        return manifest
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The typed ``preprocess`` blocks (core.blocks): {"": block} for one graph, one per
+        graph for two-stage packages, {} for kinds checked by their task."""
+        cached = self.__dict__.get("_inputs")
+        if cached is None or cached[0] is not self.preprocess:
+            from sensekit.core.blocks import parse_preprocess
+
+            cached = (self.preprocess, parse_preprocess(self.preprocess))
+            self.__dict__["_inputs"] = cached
+        return cached[1]
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self._KNOWN}

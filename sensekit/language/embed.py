@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from sensekit.core.blocks import TextPreprocess
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import Task, cached_default
@@ -45,12 +46,13 @@ class TextEmbedder(Task):
 
     def __init__(self, model: Model, options: EmbedOptions | None = None) -> None:
         super().__init__(model, options)
-        pre, post = model.manifest.preprocess, model.manifest.postprocess
-        if pre.get("kind") != "text" or post.get("kind") != "embedding":
+        post = model.manifest.postprocess
+        text = model.manifest.inputs.get("")
+        if not isinstance(text, TextPreprocess) or post.get("kind") != "embedding":
             raise InvalidInput(f"Model {model.name!r} is not a text embedding model")
         self.tokenizer = tokenizer_of(model)
-        self.tokenizer.enable_truncation(int(pre.get("max_seq_len", 512)))
-        self._inputs = list(pre.get("inputs", ["input_ids", "attention_mask"]))
+        self.tokenizer.enable_truncation(text.max_seq_len)
+        self._inputs = list(text.inputs)
         self._output = post.get("output", "last_hidden_state")
 
     def _preprocess(self, texts: list[str]) -> dict[str, np.ndarray]:

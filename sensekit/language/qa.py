@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from sensekit.accelerate import nn
+from sensekit.core.blocks import TextPreprocess
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import Task, cached_default
@@ -102,15 +103,16 @@ class QuestionAnswerer(Task):
 
     def __init__(self, model: Model, options: AnswerOptions | None = None) -> None:
         super().__init__(model, options)
-        pre, post = model.manifest.preprocess, model.manifest.postprocess
-        if pre.get("kind") != "text" or post.get("kind") != "span":
+        post = model.manifest.postprocess
+        text = model.manifest.inputs.get("")
+        if not isinstance(text, TextPreprocess) or post.get("kind") != "span":
             raise InvalidInput(
                 f"Model {model.name!r} is not an extractive QA model (task {model.manifest.task!r})"
             )
         self.tokenizer = tokenizer_of(model)
         self.template = PairTemplate.from_tokenizer(self.tokenizer)
-        self._inputs = list(pre.get("inputs", ["input_ids", "attention_mask"]))
-        self._limit = int(pre.get("max_seq_len", 512))
+        self._inputs = list(text.inputs)
+        self._limit = text.max_seq_len
         self._outputs = [post.get("start", "start_logits"), post.get("end", "end_logits")]
         default_cls = 0 if self.template.prefix else None
         self._cls = post.get("cls_index", default_cls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sensekit.core.blocks import TextPreprocess
 from sensekit.core.errors import InvalidInput, ModelIntegrityError
 from sensekit.core.types import _Result
 from sensekit.language.tokenize import load_tokenizer
@@ -39,16 +40,15 @@ def check_text(text: Any, what: str, max_chars: int) -> str:
 def tokenizer_of(model: Any):  # -> tokenizers.Tokenizer
     """The fast tokenizer of a package: ``preprocess.tokenizer`` (tokenizer.json or a
     WordPiece vocab.txt with ``preprocess.lowercase``)."""
-    pre = model.manifest.preprocess
-    name = pre.get("tokenizer")
-    if not name:
-        raise ModelIntegrityError(f"Model {model.name!r} names no tokenizer in its manifest")
-    path = model.package.path(name)
+    text = model.manifest.inputs.get("")
+    if not isinstance(text, TextPreprocess):
+        raise ModelIntegrityError(f"Model {model.name!r} has no text preprocess block")
+    path = model.package.path(text.tokenizer)
     if path.name.endswith(".json"):
         return load_tokenizer(path)
     from tokenizers import BertWordPieceTokenizer
 
-    wrapper = BertWordPieceTokenizer(str(path), lowercase=bool(pre.get("lowercase", True)))
+    wrapper = BertWordPieceTokenizer(str(path), lowercase=text.lowercase)
     tokenizer = wrapper._tokenizer  # the plain tokenizers.Tokenizer with its post-processor
     tokenizer.no_padding()
     tokenizer.no_truncation()

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sensekit.accelerate import nn
+from sensekit.core.blocks import ImagePreprocess
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import LabelFilter, Task, cached_default
@@ -57,9 +58,9 @@ class ImageClassifier(Task):
     def __init__(self, model: Model, options: ClassifierOptions | None = None) -> None:
         super().__init__(model, options)
         manifest = model.manifest
-        if manifest.preprocess.get("kind") != "image":
+        if not isinstance(manifest.inputs.get(""), ImagePreprocess):
             raise InvalidInput(f"Model {model.name!r} is not an image model")
-        self._spec = manifest.preprocess
+        self._spec = manifest.inputs[""]
         self._post = manifest.postprocess
         self._labels = np.array(model.labels or [str(i) for i in range(self._classes())])
         self._lower = np.char.lower(self._labels.astype(str))
@@ -74,7 +75,7 @@ class ImageClassifier(Task):
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         name = self._post.get("output", "logits")
-        out = self.model.predict({self._spec.get("input", "image"): batch})
+        out = self.model.predict({self._spec.input: batch})
         return out[name] if name in out else next(iter(out.values()))
 
     def _postprocess(self, logits: np.ndarray, options: ClassifierOptions) -> list[Category]:
@@ -119,7 +120,7 @@ class ImageClassifier(Task):
         if not name:
             raise InvalidInput(f"Model {self.model.name!r} exposes no feature output")
         tensor = self._preprocess(image, self.options)
-        return self.model.predict({self._spec.get("input", "image"): tensor})[name][0]
+        return self.model.predict({self._spec.input: tensor})[name][0]
 
     def features_batch(self, images: list[ImageInput], batch_size: int = 16) -> np.ndarray:
         """Feature vectors [N, D] of several images, run ``batch_size`` at a time."""
@@ -136,7 +137,7 @@ class ImageClassifier(Task):
                     for image in images[start : start + batch_size]
                 ]
             )
-            rows.append(self.model.predict({self._spec.get("input", "image"): batch})[name])
+            rows.append(self.model.predict({self._spec.input: batch})[name])
         return np.concatenate(rows)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sensekit.accelerate import nn
+from sensekit.core.blocks import ImagePreprocess
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import LabelFilter, Task, cached_default
@@ -79,18 +80,19 @@ class ObjectDetector(Task):
 
     def __init__(self, model: Model, options: DetectorOptions | None = None) -> None:
         super().__init__(model, options)
-        spec, post = model.manifest.preprocess, model.manifest.postprocess
-        if spec.get("kind") != "image" or post.get("kind") != "detection":
+        post = model.manifest.postprocess
+        image = model.manifest.inputs.get("")
+        if not isinstance(image, ImagePreprocess) or post.get("kind") != "detection":
             raise InvalidInput(f"Model {model.name!r} is not an object-detection model")
         if post.get("decoder") not in DECODERS:
             raise InvalidInput(
                 f"Model {model.name!r}: unknown box decoder "
                 f"{post.get('decoder')!r}; this sensekit reads {DECODERS}"
             )
-        self._spec, self._post = spec, post
+        self._spec, self._post = image, post
         self._labels = np.array(model.labels, dtype=str)
         self._lower = np.char.lower(self._labels)
-        width, height = spec["size"]
+        width, height = self._spec.size
         self._size = (width, height)
         if post["decoder"] == "gfl":
             self._centers = np.concatenate(
@@ -112,7 +114,7 @@ class ObjectDetector(Task):
         return prepare(image, self._spec, options.region_of_interest, options.bgr)
 
     def _forward(self, tensors: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
-        name = self._spec.get("input", "image")
+        name = self._spec.input
         return self.model.predict_batch([{name: t} for t in tensors])
 
     def _decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sensekit.accelerate import image as kernels
+from sensekit.core.blocks import ImagePreprocess
 from sensekit.core.errors import InvalidInput
 
 ImageInput = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray | Any
@@ -130,26 +131,25 @@ def check_roi(roi: Any) -> None:
         raise InvalidInput(f"region_of_interest {roi} must lie inside the unit square")
 
 
-def preprocess(image: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarray, kernels.Transform]:
-    """Resizes and normalizes as a model manifest's ``preprocess`` block says."""
-    width, height = spec["size"]
+def preprocess(
+    image: np.ndarray, spec: ImagePreprocess | dict[str, Any]
+) -> tuple[np.ndarray, kernels.Transform]:
+    """Resizes and normalizes as a package's image block says (``manifest.inputs``; a
+    raw ``preprocess`` dict is parsed first)."""
+    if not isinstance(spec, ImagePreprocess):
+        spec = ImagePreprocess.parse(spec)
+    width, height = spec.size
     fitted, transform = kernels.fit(
-        image,
-        width,
-        height,
-        spec.get("resize", "scale_fill"),
-        spec.get("crop_fraction", 0.875),
-        spec.get("interpolation", "bilinear"),
+        image, width, height, spec.resize, spec.crop_fraction, spec.interpolation
     )
-    tensor = kernels.normalize(
-        fitted,
-        spec.get("scale", 1 / 255.0),
-        tuple(spec.get("mean", (0,) * 3)),
-        tuple(spec.get("std", (1,) * 3)),
-        spec.get("layout", "NCHW"),
-        bgr=spec.get("color", "RGB") == "BGR",
+    return normalize(fitted, spec), transform
+
+
+def normalize(pixels: np.ndarray, spec: ImagePreprocess) -> np.ndarray:
+    """Already-fitted pixels -> the input tensor (scale, mean/std, layout, channel order)."""
+    return kernels.normalize(
+        pixels, spec.scale, spec.mean, spec.std, spec.layout, bgr=spec.color == "BGR"
     )
-    return tensor, transform
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ class Prepared:
 
 def prepare(
     source: ImageInput,
-    spec: dict[str, Any],
+    spec: ImagePreprocess | dict[str, Any],
     roi: tuple[float, float, float, float] | None = None,
     bgr: bool = False,
 ) -> Prepared:

@@ -19,7 +19,7 @@ from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import Task, cached_default
 from sensekit.core.types import BodyPose, Box, Keypoint
-from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
+from sensekit.vision.image_input import ImageInput, Prepared, check_roi, normalize, prepare
 
 DEFAULT_MODEL = "blazepose"
 _DEDUP_IOU = 0.5  # two poses whose keypoint boxes overlap this much are one person
@@ -93,14 +93,17 @@ class PoseDetector(Task):
 
     def __init__(self, model: Model, options: PoseOptions | None = None) -> None:
         super().__init__(model, options)
-        spec, post = model.manifest.preprocess, model.manifest.postprocess
+        post = model.manifest.postprocess
         if (
-            spec.get("kind") != "image"
-            or post.get("kind") != "pose"
+            post.get("kind") != "pose"
             or not {"detector", "landmarks"} <= set(model.graphs)
+            or set(model.manifest.inputs) != {"detector", "landmarks"}
         ):
             raise InvalidInput(f"Model {model.name!r} is not a detector + landmarks pose model")
-        self._det_spec, self._lmk_spec = spec["detector"], spec["landmarks"]
+        self._det_spec, self._lmk_spec = (
+            model.manifest.inputs["detector"],
+            model.manifest.inputs["landmarks"],
+        )
         self._det, self._lmk = post["detector"], post["landmarks"]
         anchors = self._det["anchors"]
         self._anchors = nn.ssd_anchor_centers(
@@ -117,7 +120,7 @@ class PoseDetector(Task):
 
     def _forward(self, tensor: np.ndarray, graph: str) -> dict[str, np.ndarray]:
         spec = self._det_spec if graph == "detector" else self._lmk_spec
-        return self.model.predict({spec.get("input", "input_1"): tensor}, graph=graph)
+        return self.model.predict({spec.input: tensor}, graph=graph)
 
     def _people(
         self, outputs: dict[str, np.ndarray], frame: Prepared, options: PoseOptions
@@ -150,20 +153,13 @@ class PoseDetector(Task):
 
     def _landmarks(self, frame: Prepared, alignment: np.ndarray) -> tuple[np.ndarray, float]:
         """One person: [N, 5] (x, y normalized to the image, z, confidence, presence), presence."""
-        roi_cfg, side = self._det["roi"], int(self._lmk_spec["size"][0])
+        roi_cfg, side = self._det["roi"], self._lmk_spec.size[0]
         roi = roi_from_keypoints(
             alignment[roi_cfg["center_keypoint"]], alignment[roi_cfg["scale_keypoint"]], roi_cfg
         )
         to_region = roi.crop_to_region(side)
         crop = kernels.warp_affine(frame.pixels, _invert_affine(to_region), side, side)
-        tensor = kernels.normalize(
-            crop,
-            self._lmk_spec.get("scale", 1 / 255.0),
-            tuple(self._lmk_spec.get("mean", (0, 0, 0))),
-            tuple(self._lmk_spec.get("std", (1, 1, 1))),
-            self._lmk_spec.get("layout", "NHWC"),
-            bgr=self._lmk_spec.get("color", "RGB") == "BGR",
-        )
+        tensor = normalize(crop, self._lmk_spec)
         outputs = self._forward(tensor, "landmarks")
         names = self._lmk["outputs"]
         presence = float(np.ravel(outputs[names["presence"]])[0])

@@ -590,7 +590,7 @@ def test_blazepose_mixed_ranks_the_landmark_graph_on_real_crops(media, tmp_path:
 
     def record(tensor: np.ndarray, graph: str) -> dict[str, np.ndarray]:
         if graph == "landmarks":
-            crops.append({recorder._lmk_spec.get("input", "input_1"): tensor})
+            crops.append({recorder._lmk_spec.input: tensor})
         return forward(tensor, graph)
 
     recorder._forward = record  # type: ignore[method-assign]
