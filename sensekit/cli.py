@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SensekitError as e:
         print(f"sensekit: error: {e}", file=sys.stderr)
+        for note in getattr(e, "__notes__", ()):  # e.g. where a failed build's log is
+            print(f"sensekit: {note}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

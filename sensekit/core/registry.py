@@ -186,12 +186,17 @@ def _build_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _progress_printer(name: str, show: bool) -> Callable[[str], None]:
+def _progress_printer(name: str, show: bool, stream: Any = None) -> Callable[[str], None]:
     if not show:
         return lambda message: None
     from tqdm import tqdm
 
-    bar = tqdm(total=None, desc=f"building {name}", bar_format="{desc}: {postfix} [{elapsed}]")
+    bar = tqdm(
+        total=None,
+        desc=f"building {name}",
+        bar_format="{desc}: {postfix} [{elapsed}]",
+        file=stream,
+    )
 
     def report(message: str) -> None:
         bar.set_postfix_str(message)
@@ -221,15 +226,64 @@ def build(name: str, force: bool = False, progress: bool = True) -> Path:
                     f"install sensekit's build extra: "
                     f"pip install 'sensekit[build]'"
                 ) from e
-        report = _progress_printer(name, progress)
-        context = BuildContext(recipe, destination, report)
-        for role in recipe.sources:  # all up front, so a build is offline from here on
-            context.fetch(role)
-        reached("fetched")
-        reached("converting")
-        recipe.build(context)
-        report("done")
+        with _quiet(build_log(name)) as terminal:
+            report = _progress_printer(name, progress, terminal)
+            context = BuildContext(recipe, destination, report)
+            for role in recipe.sources:  # all up front, so a build is offline from here on
+                context.fetch(role)
+            reached("fetched")
+            reached("converting")
+            recipe.build(context)
+            report("done")
     return destination
+
+
+def build_log(name: str) -> Path:
+    """Where the third-party output of the last build of ``name`` goes."""
+    return home() / "logs" / f"build-{name}.log"
+
+
+_QUIET = threading.Lock()  # file descriptor 2 is one per process: one quiet build at a time
+
+
+@contextlib.contextmanager
+def _quiet(log: Path) -> Iterator[Any]:
+    """Sends what converters print (TensorFlow/absl/PyTorch warnings, C++ logs on file
+    descriptor 2, Python warnings) to ``log`` for the length of a build; yields a stream
+    on the real terminal for the progress bar. On failure the error names the log.
+
+    Set SENSEKIT_BUILD_VERBOSE=1 to see everything on the terminal instead.
+    """
+    import sys
+    import warnings
+
+    if os.environ.get("SENSEKIT_BUILD_VERBOSE") == "1":
+        yield sys.stderr
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow first loads
+    with _QUIET, open(log, "w", encoding="utf-8") as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+        old_stderr, old_showwarning = sys.stderr, warnings.showwarning
+
+        def to_log(message, category, filename, lineno, file=None, line=None) -> None:
+            sink.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+        try:
+            os.dup2(sink.fileno(), 2)
+            sys.stderr, warnings.showwarning = sink, to_log
+            yield terminal
+        except BaseException as e:
+            e.add_note(f"the build's log: {log}")
+            raise
+        finally:
+            sink.flush()
+            sys.stderr, warnings.showwarning = old_stderr, old_showwarning
+            os.dup2(saved, 2)
+            os.close(saved)
+            terminal.close()
 
 
 def _remove_stale_builds(destination: Path) -> None:
