@@ -34,9 +34,9 @@ import numpy as np
 
 from sensekit.accelerate import cpu
 from sensekit.core import registry
-from sensekit.core.compress import compress
 from sensekit.core.errors import SensekitError
 from sensekit.core.model import Model
+from sensekit.tools.compress import compress
 
 DEFAULT_MODELS = [
     "efficientnet-lite0",

@@ -2,7 +2,7 @@
 
 Same trained weights (the minilm-qa recipe's base encoder + shipped trained parameters)
 on both sides: sensekit runs its package (int8 as shipped, and an fp32 package made by
-``sensekit.core.convert`` from the same transformers directory); the peer runs PyTorch
+``sensekit.tools.convert`` from the same transformers directory); the peer runs PyTorch
 through the QA pipeline, in a transformers 4 worker process (``tests/reference/qa_peer.py``,
 shared with the reference tests; it installs its pinned transformers on first use).
 
@@ -66,8 +66,8 @@ def main() -> None:
     parser.add_argument("--doc-passages", type=int, default=4)
     args = parser.parse_args()
     print(cpu.describe())  # every figure says which CPU it came from
-    from sensekit.core.convert import convert
     from sensekit.language import QuestionAnswerer
+    from sensekit.tools.convert import convert
 
     dev, items = dev_items()
     with tempfile.TemporaryDirectory() as tmp:

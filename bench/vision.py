@@ -261,15 +261,63 @@ def bench_preprocess(images: list[np.ndarray], repeats: int) -> None:
     )
 
 
+def bench_dice(repeats: int) -> None:
+    """The dice detector on rendered 640x480 frames: sensekit's whole ``vision.dice`` call
+    and its graph alone, against the same CenterNet in PyTorch eager (what it was trained
+    in) on the same input tensor; frames per second; training seconds per epoch."""
+    import torch
+
+    from sensekit.vision import centernet
+    from sensekit.vision.dice import dice
+    from sensekit.vision.synthetic.dice import LABELS, render_scene
+    from sensekit.zoo import data_file
+    from sensekit.zoo.dice import TRAINED, load_weights, trained_info
+
+    frames = [render_scene(np.random.default_rng([9, i]), (640, 480))[0] for i in range(6)]
+    detector = ObjectDetector.from_model("dice", compute_units="cpu")
+    net = load_weights(centernet.build(len(LABELS)), data_file(TRAINED))
+    tensors = [detector._preprocess(f, detector.options).tensor for f in frames]
+    name = detector._spec.input
+    with torch.inference_mode():
+        medians = interleaved(
+            {
+                "dice()": lambda: [dice(f) for f in frames],
+                "graph": lambda: [detector.model.predict({name: t}) for t in tensors],
+                "torch": lambda: [net(torch.from_numpy(t)) for t in tensors],
+            },
+            repeats,
+        )
+    fps = {k: len(frames) / v for k, v in medians.items()}
+    side = detector._spec.size
+    print(
+        f"dice detector ({side[0]}x{side[1]} input, 640x480 frames, {torch.get_num_threads()} "
+        f"threads): sensekit dice() {fps['dice()']:.1f} fps, its graph {fps['graph']:.1f} fps, "
+        f"PyTorch eager {fps['torch']:.1f} fps -> graph {fps['graph'] / fps['torch']:.2f}x torch"
+    )
+    info = trained_info()
+    epochs = info["settings"]["epochs"]
+    print(
+        f"dice training: {info['seconds'] / 60:.0f} min for {epochs} epochs of "
+        f"{info['train_images']} rendered {info['settings']['size']} px images = "
+        f"{info['seconds'] / 60 / epochs:.0f} min per epoch (wall time, from the record; "
+        f"CPU {info.get('train_cpu', 'not recorded')})"
+    )
+    for epoch in info.get("history", []):
+        print(f"  epoch {epoch['epoch']}: loss {epoch['loss']}, val mAP@0.5 {epoch['val_map50']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--only", choices=("dice",), help="run one section")
     args = parser.parse_args()
     print(cpu.describe())  # every figure says which CPU it came from
-    images = [load_image(media_path(name)) for name in IMAGES]
-    bench_preprocess(images, args.repeats)
-    bench_tasks(images, args.repeats)
-    bench_pytorch(images, args.repeats)
+    if args.only != "dice":
+        images = [load_image(media_path(name)) for name in IMAGES]
+        bench_preprocess(images, args.repeats)
+        bench_tasks(images, args.repeats)
+        bench_pytorch(images, args.repeats)
+    bench_dice(args.repeats)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import json
 import logging
 from pathlib import Path
 
+from sensekit.accelerate import cpu
 from sensekit.core import registry
 from sensekit.core.package import sha256_file
 from sensekit.vision.detector_training import DetectorTraining, fit
@@ -68,7 +69,12 @@ def main() -> None:
         model, record = fit(data, SETTINGS, work / "state.pt")
         save_weights(model, data_file(TRAINED))
         record.pop("labels", None)
-        info = {"sha256": sha256_file(data_file(TRAINED)), "scenes": SCENES, **record}
+        info = {
+            "sha256": sha256_file(data_file(TRAINED)),
+            "scenes": SCENES,
+            "train_cpu": cpu.describe(),
+            **record,
+        }
         data_file(TRAINED_INFO).write_text(json.dumps(info, indent=1) + "\n")
     info = json.loads(data_file(TRAINED_INFO).read_text())
     path = registry.build("dice", force=True, progress=False)

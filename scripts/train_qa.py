@@ -26,11 +26,11 @@ import tempfile
 from pathlib import Path
 
 from sensekit.core import registry
-from sensekit.core.convert import convert
 from sensekit.core.package import sha256_file
 from sensekit.language import QuestionAnswerer
 from sensekit.language.squad import load_examples, score_predictions, split_examples
 from sensekit.language.train import DATA_DIR, WEIGHTS_OUT, train_qa, train_squad
+from sensekit.tools.convert import convert
 from sensekit.zoo.minilm_embed import hf_directory
 from sensekit.zoo.minilm_qa import TRAINED_INFO, overlay
 

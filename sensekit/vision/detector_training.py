@@ -324,7 +324,7 @@ def fit(
                 "epoch": epoch + 1,
                 "loss": round(loss.item(), 4),
                 "val_map50": round(scores["map"], 4),
-                "seconds": round(time.time() - started, 1),
+                "seconds": round(seconds_before + time.time() - started, 1),  # since step 0
             }
         )
         bar.set_postfix(

@@ -48,8 +48,8 @@ def _tiny_model(kind: str):
 
 @pytest.fixture(scope="module", params=["bert", "distilbert"])
 def tiny(request, tmp_path_factory, minilm_tokenizer):
-    from sensekit.tools.convert import convert
     from sensekit.language.train import base_encoder
+    from sensekit.tools.convert import convert
 
     model = _tiny_model(request.param)
     directory = tmp_path_factory.mktemp(request.param)

@@ -63,8 +63,8 @@ def test_tokenize():
 
 def test_fp16_weights_package_keeps_the_embeddings(embedder, tmp_path):
     """float16 weights behind casts halve the package; compute stays float32."""
-    from sensekit.tools.compress import compress
     from sensekit.language import TextEmbedder
+    from sensekit.tools.compress import compress
 
     report = compress(
         embedder.model, "fp16", tmp_path / "e16.skmodel", repeats=1, weights_only=True

@@ -134,9 +134,9 @@ def fp32_whisper_package(name: str) -> Path:
     capital, a final period) against float32 openai-whisper; the float32 export of the
     same weights runs the same task code and must give openai-whisper's exact tokens.
     """
-    from sensekit.tools.convert.whisper import export_whisper_onnx
     from sensekit.core.package import write_package
     from sensekit.core.registry import ensure
+    from sensekit.tools.convert.whisper import export_whisper_onnx
 
     shipped = ensure(name, progress=False)
     manifest = json.loads((shipped / "manifest.json").read_text(encoding="utf-8"))

@@ -10,11 +10,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from sensekit.accelerate.nn import kmeans_1d, kmeans_1d_rows
-from sensekit.tools.compress import compress, top1_agreement
-from sensekit.tools.compress.palette import pack_bits, unpack_bits
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.package import ModelPackage, write_package
+from sensekit.tools.compress import compress, top1_agreement
+from sensekit.tools.compress.palette import pack_bits, unpack_bits
 
 
 def _mlp_package(destination: Path) -> tuple[Path, np.ndarray, np.ndarray]:

