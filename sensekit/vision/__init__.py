@@ -8,7 +8,7 @@ from sensekit.vision import video
 from sensekit.vision.classify import ClassifierOptions, ImageClassifier, classify
 from sensekit.vision.detect import DetectorOptions, ObjectDetector, detect
 from sensekit.vision.detector_training import train_detector
-from sensekit.vision.dice import DiceReading, DiceRoll, DiceState, dice
+from sensekit.vision.dice import DiceOptions, DiceReader, DiceReading, DiceRoll, DiceState, dice
 from sensekit.vision.draw import draw
 from sensekit.vision.image_input import load_image
 from sensekit.vision.pose import PoseDetector, PoseOptions, pose
@@ -18,6 +18,8 @@ from sensekit.vision.video import IouTracker, VideoFrame, track
 __all__ = [
     "ClassifierOptions",
     "DetectorOptions",
+    "DiceOptions",
+    "DiceReader",
     "DiceReading",
     "DiceRoll",
     "DiceState",

@@ -20,7 +20,8 @@ import numpy as np
 
 from sensekit.accelerate import nn
 from sensekit.core.errors import InvalidInput
-from sensekit.core.tasks import cached_default
+from sensekit.core.model import Model
+from sensekit.core.tasks import Task, cached_default
 from sensekit.core.types import Detection
 from sensekit.vision.detect import DetectorOptions, ObjectDetector
 from sensekit.vision.image_input import ImageInput, load_image
@@ -106,10 +107,66 @@ def same_dice(current: list[Detection], previous: list[Detection], still_iou: fl
     return bool(np.all(((overlap > still_iou) & labels).any(axis=1)))
 
 
+@dataclass(frozen=True)
+class DiceOptions:
+    """Options of :class:`DiceReader`.
+
+    Attributes:
+        score_threshold: least detection confidence (Apple's sample: 0.2).
+        iou_threshold: boxes overlapping more than this are one die (Apple's sample: 0.3).
+        bgr: numpy inputs are in OpenCV's BGR order.
+    """
+
+    score_threshold: float = SCORE_THRESHOLD
+    iou_threshold: float = IOU_THRESHOLD
+    bgr: bool = False
+
+    def __post_init__(self) -> None:
+        DetectorOptions(score_threshold=self.score_threshold, iou_threshold=self.iou_threshold)
+
+
+class DiceReader(Task):
+    """Reads the dice in still photos, left to right, with a dice detector package (labels
+    "1" to "6": the zoo's ``dice``, or one made with ``vision.train_detector``)."""
+
+    MANIFEST_TASKS = ("object-detection",)
+    Options = DiceOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
+    def __init__(self, model: Model, options: DiceOptions | None = None) -> None:
+        super().__init__(model, options)
+        if sorted(model.labels or []) != [str(v) for v in range(1, 7)]:
+            raise InvalidInput(
+                f"Model {model.name!r} is not a dice detector (its labels must be 1 to 6)"
+            )
+        self.detector = ObjectDetector(model)
+
+    def read(self, image: ImageInput, **overrides: Any) -> DiceReading:
+        """The dice in one image, left to right; keyword overrides are for this call only.
+
+        Raises:
+            InvalidInput: the image cannot be read, or an option is out of range.
+        """
+        options = self.resolve(overrides)
+        found = self.detector.detect(
+            image,
+            score_threshold=options.score_threshold,
+            iou_threshold=options.iou_threshold,
+            bgr=options.bgr,
+        )
+        return DiceReading.of(found)
+
+    __call__ = read
+
+
 def _detector(model: str | os.PathLike[str] | ObjectDetector) -> ObjectDetector:
     if hasattr(model, "detect"):
         return model  # an ObjectDetector the caller built
-    return cached_default(("dice", str(model)), lambda: ObjectDetector.from_model(model))
+    return _reader(model).detector
+
+
+def _reader(model: str | os.PathLike[str]) -> DiceReader:
+    return cached_default(("dice", str(model)), lambda: DiceReader.from_model(model))
 
 
 def dice(
@@ -125,10 +182,9 @@ def dice(
     Raises:
         InvalidInput: the image cannot be read, or an option is out of range.
     """
-    found = _detector(model).detect(
+    return _reader(model).read(
         image, score_threshold=score_threshold, iou_threshold=iou_threshold, bgr=bgr
     )
-    return DiceReading.of(found)
 
 
 class DiceRoll:
