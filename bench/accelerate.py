@@ -2,7 +2,7 @@
 
 Rows: Whisper log-mel (30 s) vs librosa and openai-whisper (torch STFT); YAMNet log-mel
 frames vs librosa; resize + normalize vs PIL + numpy; NMS on 10k boxes vs
-cv2.dnn.NMSBoxes; resampling vs soxr (time and chirp SNR); GEMM vs numpy's matmul.
+cv2.dnn.NMSBoxes; resampling (soxr HQ) vs scipy.signal.resample_poly (time and chirp SNR); GEMM vs numpy's matmul.
 A ratio is the median over rounds of peer_time / our_time (> 1: we are faster).
 Run: python bench/accelerate.py [--rounds 15]
 """
@@ -169,19 +169,19 @@ def bench_resample(rounds: int) -> None:
 
 
 def _bench_resample_pair(source: int, target: int, rounds: int) -> None:
-    import soxr
+    import scipy.signal
 
     x = _chirp(source, 10.0, 0.45 * target).astype(np.float32)
     reference = _chirp(target, 10.0, 0.45 * target)
-    contenders = {
+    contenders = {  # sensekit resamples with soxr HQ; scipy's polyphase is the usual peer
         "sensekit": lambda: dsp.resample(x, source, target),
-        "soxr HQ": lambda: soxr.resample(x, source, target, "HQ"),
+        "scipy resample_poly": lambda: scipy.signal.resample_poly(x, target, source),
     }
     snr = {name: _snr(fn(), reference) for name, fn in contenders.items()}
     report(
         f"resample 10 s {source} -> {target} Hz",
         interleaved(contenders, rounds),
-        f"chirp SNR ours {snr['sensekit']:.1f} dB, soxr HQ {snr['soxr HQ']:.1f} dB",
+        f"chirp SNR ours {snr['sensekit']:.1f} dB, scipy {snr['scipy resample_poly']:.1f} dB",
     )
 
 

@@ -21,12 +21,12 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
 import scipy.fft
 import scipy.signal
+import soxr
 
 try:
     import ducc0
@@ -59,39 +59,22 @@ def to_mono_float(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(audio)
 
 
-RESAMPLE_PASSBAND = 0.90  # flat up to 90% of the lower Nyquist (soxr HQ: 91.3%)
-RESAMPLE_STOPBAND_DB = 90.0  # attenuation from the lower Nyquist up
+RESAMPLE_QUALITY = "HQ"  # soxr's preset: flat to 91.3 % of the lower Nyquist, 20-bit
 
 
 def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling with a Kaiser-windowed sinc designed like soxr's HQ preset:
-    flat to 90% of the lower Nyquist, >= 90 dB down from it (no aliasing below it).
+    """Resamples with libsoxr's HQ preset (python-soxr): a multi-stage linear-phase
+    filter flat to 91.3 % of the lower Nyquist, without aliasing below it.
 
-    A log chirp up to 0.9 x Nyquist comes out at >= 100 dB SNR (soxr HQ: 81-135 dB).
-    The sharp transition costs taps: ~10x slower than soxr (multi-stage), ~10 ms per
-    second of 44.1 kHz audio.
+    10 s of 44.1 kHz audio -> 16 kHz: 1.9 ms, against 45 ms for the polyphase Kaiser
+    filter it replaced (median of 20, AMD EPYC 2 cores). A stream pushed in blocks of any
+    size through :class:`sensekit.sound.resample.StreamResampler` gives the same samples.
+    The output has round(N * target / source) samples.
     """
     if source_rate == target_rate:
         return np.asarray(audio, np.float32)
-    ratio = Fraction(int(target_rate), int(source_rate))
-    out = scipy.signal.resample_poly(
-        np.asarray(audio, np.float32),
-        ratio.numerator,
-        ratio.denominator,
-        window=_resample_filter(ratio.numerator, ratio.denominator),
-    )
-    return out.astype(np.float32, copy=False)
-
-
-@lru_cache(maxsize=16)
-def _resample_filter(up: int, down: int) -> np.ndarray:
-    """Low-pass FIR at the up-sampled rate, cut off midway through the transition band."""
-    factor = max(up, down)
-    transition = (1.0 - RESAMPLE_PASSBAND) / factor  # in units of the up-rate Nyquist
-    taps, beta = scipy.signal.kaiserord(RESAMPLE_STOPBAND_DB, transition)
-    taps |= 1  # odd length: a whole-sample group delay, which resample_poly removes
-    cutoff = (1.0 + RESAMPLE_PASSBAND) / 2.0 / factor
-    return scipy.signal.firwin(taps, cutoff, window=("kaiser", beta)).astype(np.float32)
+    samples = np.ascontiguousarray(audio, np.float32)
+    return soxr.resample(samples, int(source_rate), int(target_rate), RESAMPLE_QUALITY)
 
 
 def frame_count(samples: int, length: int, hop: int) -> int:
@@ -583,13 +566,3 @@ def pad_for_windows(audio: np.ndarray, min_samples: int, hop_samples: int) -> np
     extra = max(0, count - min_samples)
     wanted = min_samples + -(-extra // hop_samples) * hop_samples
     return np.pad(audio, (0, wanted - count)) if wanted > count else audio
-
-
-def resample_half_width(source_rate: int, target_rate: int) -> int:
-    """Input samples on each side of an output sample that :func:`resample` reads (its
-    filter's half length), so a stream can be resampled in blocks with that much context."""
-    if source_rate == target_rate:
-        return 0
-    ratio = Fraction(int(target_rate), int(source_rate))
-    taps = len(_resample_filter(ratio.numerator, ratio.denominator))
-    return -(-(taps // 2) // ratio.numerator) + 1

@@ -4,13 +4,15 @@
 >>> sound.identify("doorbell.wav")          # [SoundEvent(label, score, start, end)]
 >>> sound.classify("doorbell.wav")          # [Category(label, score, index)]
 >>> sound.speech_activity("meeting.wav")    # [TimeRange(start, end)]
->>> for event in sound.Analyzer().stream(chunks, sample_rate=48000): ...
+>>> yamnet = sound.SoundClassifier.from_model("yamnet")
+>>> for event in sound.Analyzer(yamnet).stream(chunks, sample_rate=48000): ...
 """
 
 from sensekit.sound.identify import SoundClassifier, SoundOptions, classify, identify
-from sensekit.sound.stream import Analyzer, StreamResampler
+from sensekit.sound.resample import StreamResampler
+from sensekit.sound.stream import Analyzer
 from sensekit.sound.train import train_classifier
-from sensekit.sound.vad import SpeechActivity, speech_activity
+from sensekit.sound.vad import SpeechActivity, VadOptions, speech_activity
 
 __all__ = [
     "Analyzer",
@@ -18,6 +20,7 @@ __all__ = [
     "SoundOptions",
     "SpeechActivity",
     "StreamResampler",
+    "VadOptions",
     "classify",
     "identify",
     "speech_activity",

@@ -35,9 +35,10 @@ class _Open:
 
 
 def window_votes(
-    scores: np.ndarray, top_k: int, threshold: float, mask: np.ndarray | None = None
+    scores: np.ndarray, top_k: int, threshold: float, *, mask: np.ndarray | None = None
 ) -> list[np.ndarray]:
-    """Per window, the class indices among its ``top_k`` scoring >= ``threshold``."""
+    """Per window, the class indices among its ``top_k`` scoring >= ``threshold`` (and
+    allowed by ``mask`` [C], if given)."""
     scores = np.where(mask, scores, -1.0) if mask is not None else scores
     k = min(top_k, scores.shape[1])
     best = np.argpartition(-scores, k - 1, axis=1)[:, :k]
@@ -50,6 +51,7 @@ class EventMerger:
     def __init__(
         self,
         labels: Sequence[str],
+        *,
         window_s: float,
         hop_s: float,
         max_gap: float,
@@ -150,6 +152,7 @@ def merge_events(
     starts: np.ndarray,
     scores: np.ndarray,
     votes: list[np.ndarray],
+    *,
     labels: Sequence[str],
     window_s: float,
     hop_s: float,
@@ -158,8 +161,21 @@ def merge_events(
     energy_db: np.ndarray,
     no_trim: Sequence[int] = (),
 ) -> list[SoundEvent]:
-    """All events of a whole clip, sorted by start time (then score)."""
-    merger = EventMerger(labels, window_s, hop_s, max_gap, no_trim)
+    """All events of a whole clip, sorted by start time (then score).
+
+    Args:
+        starts: window start times [W] in seconds.
+        scores: window scores [W, C].
+        votes: per window, the class indices it votes for (:func:`window_votes`).
+        labels: the C class names.
+        window_s: window length in seconds.
+        hop_s: seconds between window starts.
+        max_gap: seconds between two runs of a label bridged into one event.
+        duration: seconds of audio (events end there at the latest).
+        energy_db: frame energies from the clip's start, 10 ms hop (for trimming).
+        no_trim: label indices whose events keep their window bounds.
+    """
+    merger = EventMerger(labels, window_s=window_s, hop_s=hop_s, max_gap=max_gap, no_trim=no_trim)
     merger.add_energy(0, energy_db)
     events = merger.push(starts, scores, votes) + merger.flush(duration)
     return sorted(events, key=lambda e: (e.start, -e.score))

@@ -28,6 +28,7 @@ from sensekit.core.model import ComputeUnits, Model
 from sensekit.core.tasks import cached_default, filter_labels, with_overrides
 from sensekit.core.types import Category, SoundEvent
 from sensekit.sound.events import merge_events, window_votes
+from sensekit.sound.stream import Analyzer
 
 DEFAULT_MODEL = "yamnet"
 MAX_BATCH = 512  # patches per graph run: bounds activation memory on very long clips
@@ -240,10 +241,8 @@ class SoundClassifier:
             return None
         return iter_audio_blocks(audio, FILE_BLOCK_S, target_rate=None), rate
 
-    def _analyzer(self, options: SoundOptions) -> Any:
+    def _analyzer(self, options: SoundOptions) -> Analyzer:
         """A streaming analyzer on this classifier: its results equal the whole-clip ones."""
-        from sensekit.sound.stream import Analyzer  # stream.py imports this module
-
         return Analyzer(self, options)
 
     def window_scores(
@@ -282,20 +281,19 @@ class SoundClassifier:
         padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
         scores = self.analyze_windows(padded, layout)
         votes = window_votes(
-            scores, options.top_k, options.score_threshold, self.label_mask(options)
+            scores, options.top_k, options.score_threshold, mask=self.label_mask(options)
         )
-        energy = dsp.frame_energy_db(padded, layout.frame_length, layout.frame_hop)
         return merge_events(
             layout.start_s(np.arange(len(scores))),
             scores,
             votes,
-            self.labels,
-            layout.window_s,
-            layout.hop_s,
-            options.max_gap,
-            len(samples) / self.sample_rate,
-            energy,
-            self.no_trim,
+            labels=self.labels,
+            window_s=layout.window_s,
+            hop_s=layout.hop_s,
+            max_gap=options.max_gap,
+            duration=len(samples) / self.sample_rate,
+            energy_db=dsp.frame_energy_db(padded, layout.frame_length, layout.frame_hop),
+            no_trim=self.no_trim,
         )
 
     def classify(

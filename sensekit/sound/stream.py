@@ -1,38 +1,55 @@
 """Streaming sound analysis (Apple's SNAudioStreamAnalyzer).
 
-:class:`Analyzer` takes audio as it arrives, in chunks of any size (down to one sample)
-and at any sample rate, re-blocks it into the model's windows and yields each
-:class:`SoundEvent` as soon as it is decided (when no later window can extend it).
-Results equal those of ``identify`` on the whole recording: resampling is done by
-:class:`StreamResampler` with enough context that blocks join without seams, and the
-tail is zero-padded the same way.
+:class:`Analyzer` runs a sound classifier it is given on audio as it arrives, in chunks
+of any size (down to one sample) and at any sample rate: it re-blocks the audio into the
+classifier's windows and yields each :class:`SoundEvent` as soon as it is decided (when
+no later window can extend it). Results equal those of the classifier's ``identify`` on
+the whole recording: resampling is done by
+:class:`~sensekit.sound.resample.StreamResampler`, whose blocks join without seams, and
+the tail is zero-padded the same way.
+
+This module does not import :mod:`sensekit.sound.identify` (identify uses it for long
+files); a classifier is anything with the members :class:`WindowClassifier` lists.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from fractions import Fraction
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from sensekit.accelerate import dsp
 from sensekit.core.audio import _check_rate
 from sensekit.core.errors import InvalidInput
+from sensekit.core.tasks import with_overrides
 from sensekit.core.types import SoundEvent
 from sensekit.sound.events import EventMerger, window_votes
-from sensekit.sound.identify import DEFAULT_MODEL, SoundClassifier, SoundOptions
+from sensekit.sound.resample import StreamResampler
 
-_BLOCK_S = 0.25  # resampler block length; the latency it adds
+
+class WindowClassifier(Protocol):
+    """What :class:`Analyzer` needs of a classifier (``sound.SoundClassifier`` has it)."""
+
+    labels: list[str]
+    sample_rate: int
+    no_trim: Sequence[int]  # label indices whose events are not trimmed by energy
+    options: Any  # the classifier's default SoundOptions
+
+    def layout(self, options: Any) -> Any: ...  # window geometry for these options
+
+    def analyze_windows(self, samples: np.ndarray, layout: Any) -> np.ndarray: ...
+
+    def label_mask(self, options: Any) -> np.ndarray | None: ...
 
 
 class _Buffer:
     """Appends arrays cheaply (a list) and joins them only when read."""
 
-    def __init__(self, initial: np.ndarray | None = None) -> None:
-        self._parts: list[np.ndarray] = [] if initial is None else [initial]
-        self.size = 0 if initial is None else len(initial)
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self.size = 0
 
     def append(self, part: np.ndarray) -> None:
         if len(part):
@@ -47,63 +64,6 @@ class _Buffer:
     def drop(self, count: int) -> None:
         rest = self.joined()[count:]
         self._parts, self.size = [rest], len(rest)
-
-
-class StreamResampler:
-    """Polyphase resampling of a stream, equal to ``dsp.resample`` of the whole signal.
-
-    Input is processed in blocks that are a multiple of the rate ratio's denominator,
-    each with ``context`` samples (the filter's half length) on both sides so the filter
-    sees what it would see offline; the stream's start and end are zero-padded like scipy's resample_poly.
-    """
-
-    def __init__(self, source_rate: int, target_rate: int) -> None:
-        ratio = Fraction(int(target_rate), int(source_rate))
-        self.up, self.down = ratio.numerator, ratio.denominator
-        self.rates = (int(source_rate), int(target_rate))
-        half = dsp.resample_half_width(*self.rates) + 1
-        self.context = self.down * math.ceil(half / self.down)
-        self.block = self.down * max(1, math.ceil(source_rate * _BLOCK_S / self.down))
-        self._buffer = _Buffer(np.zeros(self.context, np.float32))
-        self._seen = self._given = 0
-
-    @property
-    def identity(self) -> bool:
-        return self.up == self.down
-
-    def _resample(self, segment: np.ndarray, inputs: int) -> np.ndarray:
-        out = dsp.resample(segment, *self.rates)
-        first = self.context * self.up // self.down
-        return out[first : first + inputs * self.up // self.down].astype(np.float32)
-
-    def push(self, samples: np.ndarray) -> np.ndarray:
-        """Adds input samples; returns the output samples that are now final."""
-        self._seen += len(samples)
-        if self.identity:
-            self._given += len(samples)
-            return samples
-        self._buffer.append(samples)
-        count = (self._buffer.size - 2 * self.context) // self.block * self.block
-        if count <= 0:
-            return np.empty(0, np.float32)
-        data = self._buffer.joined()
-        out = self._resample(data[: count + 2 * self.context], count)
-        self._buffer.drop(count)
-        self._given += len(out)
-        return out
-
-    def flush(self) -> np.ndarray:
-        """The remaining output, with the input zero-padded at its end."""
-        total = math.ceil(self._seen * self.up / self.down)
-        if self.identity or total <= self._given:
-            return np.empty(0, np.float32)
-        data = self._buffer.joined()
-        pending = len(data) - self.context
-        padded = self.down * math.ceil(pending / self.down)
-        segment = np.concatenate([data, np.zeros(padded - pending + self.context, np.float32)])
-        out = self._resample(segment, padded)[: total - self._given]
-        self._given += len(out)
-        return out
 
 
 def _check_chunk(chunk: Any) -> np.ndarray:
@@ -161,28 +121,20 @@ class _Gather:
 
 
 class Analyzer:
-    """Identifies sounds in a stream of audio chunks.
+    """Identifies sounds in a stream of audio chunks with a classifier it is given.
 
     Example::
 
-        for event in sound.Analyzer().stream(microphone_chunks(), sample_rate=48000):
+        classifier = sound.SoundClassifier.from_model("yamnet")
+        for event in sound.Analyzer(classifier).stream(microphone_chunks(), sample_rate=48000):
             print(event.label, event.start, event.end)
     """
 
-    def __init__(
-        self,
-        model: str | SoundClassifier = DEFAULT_MODEL,
-        options: SoundOptions | None = None,
-        **overrides: Any,
-    ) -> None:
-        self.classifier = (
-            model if isinstance(model, SoundClassifier) else SoundClassifier.from_model(model)
-        )
-        base = options or self.classifier.options
-        from sensekit.core.tasks import with_overrides
-
-        self.options = with_overrides(base, overrides)
-        self.layout = self.classifier.layout(self.options)
+    def __init__(self, classifier: WindowClassifier, options: Any = None, **overrides: Any) -> None:
+        """``options`` (a SoundOptions; default: the classifier's) with ``overrides``."""
+        self.classifier = classifier
+        self.options = with_overrides(options or classifier.options, overrides)
+        self.layout = classifier.layout(self.options)
 
     def stream(self, chunks: Iterable[Any], sample_rate: int) -> Iterator[SoundEvent]:
         """Yields events as they are decided; the rest when ``chunks`` is exhausted.
@@ -220,10 +172,10 @@ class Analyzer:
         resampler = StreamResampler(rate, self.classifier.sample_rate)
         merger = EventMerger(
             self.classifier.labels,
-            self.layout.window_s,
-            self.layout.hop_s,
-            self.options.max_gap,
-            self.classifier.no_trim,
+            window_s=self.layout.window_s,
+            hop_s=self.layout.hop_s,
+            max_gap=self.options.max_gap,
+            no_trim=self.classifier.no_trim,
         )
         state = {"buffer": _Buffer(), "window": 0, "samples": 0, "sink": sink}
         gather = _Gather(max(1, rate // 50))  # 20 ms
@@ -264,7 +216,7 @@ class Analyzer:
             scores,
             self.options.top_k,
             self.options.score_threshold,
-            self.classifier.label_mask(self.options),
+            mask=self.classifier.label_mask(self.options),
         )
         closed = merger.push(layout.start_s(first + np.arange(count)), scores, votes)
         state["window"] = first + count

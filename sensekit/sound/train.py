@@ -18,8 +18,8 @@ import numpy as np
 from sensekit.core import registry
 from sensekit.core.audio import AudioInput
 from sensekit.core.errors import InvalidInput
-from sensekit.tools.update import UpdateResult, fit_head
 from sensekit.sound.identify import DEFAULT_MODEL, SoundClassifier
+from sensekit.tools.update import UpdateResult, fit_head
 
 
 def _examples(

@@ -1,10 +1,10 @@
 """Audio for speech: 16 kHz mono float32 blocks, streamed from files in bounded memory.
 
 Files that soundfile reads (wav, flac, ogg, ...) come in 30 s blocks from
-:func:`sensekit.core.audio.iter_audio_blocks` at their own rate and are resampled here
-with context from the neighbouring blocks, so they join seamlessly; files it cannot read
-(mp3, m4a) are decoded by the ``ffmpeg`` program through a pipe. Bytes and arrays go
-through :func:`sensekit.core.audio.load_audio`.
+:func:`sensekit.core.audio.iter_audio_blocks` at their own rate and go through one
+:class:`~sensekit.sound.resample.StreamResampler`, so they join seamlessly; files it
+cannot read (mp3, m4a) are decoded by the ``ffmpeg`` program through a pipe. Bytes and
+arrays go through :func:`sensekit.core.audio.load_audio`.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sensekit.accelerate import dsp
 from sensekit.core.errors import InvalidInput
+from sensekit.sound.resample import StreamResampler
 
 SAMPLE_RATE = 16_000
 BLOCK_SECONDS = 30
@@ -74,25 +73,23 @@ def _file_blocks(path: Path) -> Iterator[np.ndarray]:
 
 
 def _resampled_blocks(blocks: Iterator[np.ndarray], rate: int) -> Iterator[np.ndarray]:
-    """Resamples 30 s blocks with ``pad`` samples of context from each neighbour and keeps
-    the middle: the result equals resampling the whole file at once."""
-    ratio = Fraction(SAMPLE_RATE, rate)
-    up, down = ratio.numerator, ratio.denominator
-    # resample_poly's filter reaches 10 * max(up, down) samples of the upsampled signal.
-    reach = 40 * max(up, down) // up + 256  # 4x the filter, to be safe
-    pad = down * -(-reach // down) if rate != SAMPLE_RATE else 0
-    empty = np.zeros(0, np.float32)
-    previous, current = empty, next(blocks, empty)
-    while len(current):
-        following = next(blocks, empty)
-        if not pad:
-            yield check_samples(current)
-        else:
-            left = previous[max(0, len(previous) - pad) :]
-            out = dsp.resample(np.concatenate([left, current, following[:pad]]), rate, SAMPLE_RATE)
-            offset = len(left) * up // down
-            yield check_samples(out[offset : offset + -(-len(current) * up // down)])
-        previous, current = current, following
+    """Blocks at ``rate`` -> 16 kHz blocks of BLOCK_SECONDS (the last one shorter), through
+    one stream resampler: the result equals resampling the whole file at once, and the
+    blocks are cut where a 16 kHz file's would be (speech gating runs per block)."""
+    resampler = StreamResampler(rate, SAMPLE_RATE)
+    size = BLOCK_SECONDS * SAMPLE_RATE
+    parts: list[np.ndarray] = []
+    have = 0
+    for out in resampler.stream(blocks):
+        while len(out):  # fill the current block; only whole blocks are joined (memory)
+            parts.append(out[: size - have])
+            have += len(parts[-1])
+            out = out[len(parts[-1]) :]
+            if have == size:
+                yield check_samples(np.concatenate(parts) if len(parts) > 1 else parts[0])
+                parts, have = [], 0
+    if parts:
+        yield check_samples(np.concatenate(parts))
 
 
 def _ffmpeg_blocks(path: Path) -> Iterator[np.ndarray]:

@@ -1,4 +1,4 @@
-"""accelerate.dsp against librosa, openai-whisper, soxr and scipy on synthetic and real audio."""
+"""accelerate.dsp against librosa, openai-whisper and scipy on synthetic and real audio."""
 
 from __future__ import annotations
 
@@ -34,16 +34,14 @@ def jfk(media) -> np.ndarray:
 @pytest.mark.parametrize(
     "source,target", [(44100, 16000), (48000, 16000), (8000, 16000), (16000, 22050)]
 )
-def test_resample_chirp_snr_matches_soxr(source, target):
-    import soxr
-
+def test_resample_chirp_snr(source, target):
+    """Against the analytic chirp at the target rate (measured 84-135 dB with soxr HQ;
+    scipy's resample_poly gets 59-63 dB on the same chirps)."""
     top = 0.45 * min(source, target)  # 0.9 x the lower Nyquist
     x = _chirp(source, 1.0, top).astype(np.float32)
-    reference = _chirp(target, 1.0, top)
     ours = dsp.resample(x, source, target)
-    theirs = soxr.resample(x, source, target, "HQ")
-    assert ours.dtype == np.float32 and len(ours) == len(theirs)
-    assert _snr_db(ours, reference) >= min(90.0, _snr_db(theirs, reference) - 3.0)
+    assert ours.dtype == np.float32 and len(ours) == round(len(x) * target / source)
+    assert _snr_db(ours, _chirp(target, 1.0, top)) >= 80.0
 
 
 def test_resample_identity_and_rational_length():

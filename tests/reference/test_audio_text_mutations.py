@@ -34,7 +34,7 @@ import sensekit.language.qa as qa_module
 import sensekit.speech.whisper.windows as whisper_windows
 from sensekit.accelerate import dsp
 from sensekit.language import QuestionAnswerer
-from sensekit.sound import SoundClassifier
+from sensekit.sound import SoundClassifier, StreamResampler
 from sensekit.speech import Transcriber
 
 WHISPER = "whisper-tiny.en"
@@ -61,13 +61,21 @@ def caught(bug: str, problems: list[str]) -> None:
 
 
 def wrong_rate_resampler(monkeypatch) -> None:
-    """The resampler is told 44.1 kHz for 48 kHz audio and the reverse."""
-    resample = dsp.resample
+    """The resampler is told 44.1 kHz for 48 kHz audio and the reverse (whole arrays and
+    streams: speech reads files through the stream resampler)."""
+    resample, stream_init = dsp.resample, StreamResampler.__init__
     monkeypatch.setattr(
         dsp,
         "resample",
         lambda audio, source, target: resample(
             audio, SWAPPED_RATES.get(int(source), source), target
+        ),
+    )
+    monkeypatch.setattr(
+        StreamResampler,
+        "__init__",
+        lambda self, source, target: stream_init(
+            self, SWAPPED_RATES.get(int(source), source), target
         ),
     )
 

@@ -50,7 +50,7 @@ def test_window_votes_top_k_and_threshold():
     scores = np.array([[0.9, 0.5, 0.05], [0.2, 0.05, 0.6]], np.float32)
     votes = window_votes(scores, 2, 0.1)
     assert sorted(votes[0].tolist()) == [0, 1] and votes[1].tolist() in ([2, 0], [0, 2])
-    masked = window_votes(scores, 2, 0.1, np.array([False, True, True]))
+    masked = window_votes(scores, 2, 0.1, mask=np.array([False, True, True]))
     assert sorted(masked[0].tolist()) == [1] and masked[1].tolist() == [2]
 
 
@@ -61,15 +61,16 @@ def test_events_join_consecutive_windows_and_bridge_short_gaps():
     scores[7, 1] = 0.8
     votes = window_votes(scores, 1, 0.1)
     energy = np.zeros(500, np.float32)  # flat: no trimming
-    events = merge_events(starts, scores, votes, ["a", "b"], 0.96, 0.48, 0.5, 4.3, energy)
+    clip = {"labels": ["a", "b"], "window_s": 0.96, "hop_s": 0.48, "duration": 4.3}
+    events = merge_events(starts, scores, votes, max_gap=0.5, energy_db=energy, **clip)
     assert [(e.label, e.start, e.end) for e in events] == [("a", 0.0, 3.84), ("b", 3.36, 4.3)]
     assert events[0].score == pytest.approx(0.9)
-    split = merge_events(starts, scores, votes, ["a", "b"], 0.96, 0.48, 0.0, 4.3, energy)
+    split = merge_events(starts, scores, votes, max_gap=0.0, energy_db=energy, **clip)
     assert [(e.start, e.end) for e in split if e.label == "a"] == [(0.0, 1.92), (2.4, 3.84)]
 
 
 def test_event_ends_are_trimmed_to_the_loud_frames():
-    merger = EventMerger(["x"], 0.96, 0.48, 0.5)
+    merger = EventMerger(["x"], window_s=0.96, hop_s=0.48, max_gap=0.5)
     energy = np.full(300, -100.0, np.float32)
     energy[120:170] = -20.0  # loud from 1.2 s to 1.7 s (+ one 25 ms frame)
     merger.add_energy(0, energy)

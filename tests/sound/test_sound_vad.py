@@ -50,3 +50,43 @@ def test_bad_options(vad):
         vad.detect(np.zeros(RATE, np.float32), threshold=1.5)
     with pytest.raises(InvalidInput):
         vad.detect(np.zeros(0, np.float32))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"threshold": 0.0},
+        {"threshold": 1.0},
+        {"threshold": "0.5"},
+        {"min_speech": -0.1},
+        {"min_silence": -1},
+        {"speech_pad": -0.01},
+        {"neg_threshold_offset": True},
+    ],
+)
+def test_vad_options_reject_bad_values(bad):
+    with pytest.raises(ValueError):
+        sound.VadOptions(**bad)
+
+
+def test_options_come_from_the_manifest(vad):
+    post = vad.model.manifest.postprocess
+    assert vad.options == sound.VadOptions.from_manifest(post)
+    assert vad.options.min_speech == post["min_speech"] and vad.options.threshold == 0.5
+
+
+def test_per_call_overrides_leave_the_shared_options(vad, media):
+    samples = load_audio(media("jfk.wav"))
+    default = vad.options
+    joined = vad.detect(samples, min_silence=0.8)  # bridges the 0.5 s pause at 7.7 s
+    assert len(joined) < len(vad.detect(samples)) and vad.options is default
+    assert vad.speech_mask(samples, 0.05).sum() > vad.speech_mask(samples, 0.995).sum()
+
+
+def test_lanes_agree_with_one_pass(vad, media):
+    """The lane-batched probabilities (transcription gating) restart the state every 2 s:
+    their decisions agree with one sequential pass on nearly every chunk."""
+    samples = load_audio(media("jfk.wav"))
+    lanes, sequential = vad.lane_probabilities(samples), vad.probabilities(samples)
+    assert len(lanes) == len(samples) // 512 and len(sequential) == -(-len(samples) // 512)
+    assert np.mean((lanes > 0.5) == (sequential[: len(lanes)] > 0.5)) > 0.95

@@ -45,7 +45,9 @@ def test_low_scoring_endings_do_not_stop_the_search():
     # (-4) below both kept beams. Counting those as finished would stop the search with
     # the empty sequence as its best; the right answer is 0, 2 then the end.
     first = _row(t0=-0.1, t1=-0.2, eot=-3.0)[None]
-    options = DecodeOptions("transcribe", "en", 0.0, 2, 5, 20)
+    options = DecodeOptions(
+        task="transcribe", language="en", temperature=0.0, beam_size=2, best_of=5, sample_len=20
+    )
     tokens, logprobs = _scripted_runner()._beam_search(first, {}, {"k": np.zeros((1, 1))}, options)
     assert tokens == [0, 2]
     np.testing.assert_allclose(logprobs, [-0.1, -0.1, -0.01], rtol=1e-6)

@@ -159,7 +159,7 @@ def test_vad_threshold_is_per_call_on_the_shared_gate(transcriber, jfk, media) -
 
     audio, _ = jfk
     gate = transcriber._session(transcriber.options).gate
-    default = gate.threshold
+    default = gate.options
     assert gate.speech_mask(audio, 0.05).sum() > gate.speech_mask(audio, 0.995).sum()
 
     def run(threshold: float) -> str:
@@ -169,4 +169,4 @@ def test_vad_threshold_is_per_call_on_the_shared_gate(transcriber, jfk, media) -
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         mixed = list(pool.map(run, [0.5, 0.999, 0.5, 0.999]))
     assert mixed == [alone[0.5], alone[0.999], alone[0.5], alone[0.999]]
-    assert alone[0.5] != alone[0.999] and gate.threshold == default
+    assert alone[0.5] != alone[0.999] and gate.options is default

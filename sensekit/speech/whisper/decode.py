@@ -20,7 +20,7 @@ from sensekit.speech.whisper.tokenizer import WhisperTokenizer
 MAX_INITIAL_TIMESTAMP_S = 1.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DecodeOptions:
     """How to decode one window.
 

@@ -10,14 +10,16 @@ from typing import Any
 import numpy as np
 
 from sensekit.accelerate import dsp
+from sensekit.core.audio import _check_rate
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import ComputeUnits, Model
 from sensekit.core.tasks import cached_default, with_overrides
 from sensekit.core.types import Segment, Transcript
+from sensekit.sound.resample import StreamResampler
 from sensekit.speech.audio_input import SAMPLE_RATE, audio_blocks, check_samples
-from sensekit.speech.whisper.decode import WhisperRunner
+from sensekit.speech.whisper.decode import DecodeOptions, WhisperRunner
 from sensekit.speech.whisper.tokenizer import TASKS, SpecialTokens, WhisperTokenizer
-from sensekit.speech.whisper.windows import WindowSession
+from sensekit.speech.whisper.windows import WindowSession, window_mel
 
 DEFAULT_MODEL = "whisper-tiny.en"
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -157,10 +159,10 @@ class Transcriber:
             )
         gate = None
         if options.vad:
-            from sensekit.speech.vad import SpeechGate
+            from sensekit.sound.vad import speech_gate
 
             if self._gate is None:
-                self._gate = SpeechGate.load()
+                self._gate = speech_gate()
             gate = self._gate  # shared by threads: the threshold travels with the session
         return WindowSession(self.runner, options, gate)
 
@@ -229,11 +231,10 @@ class Transcriber:
         has filled, and at the end) and, every ``partial_interval`` seconds of new audio,
         a partial update with a greedy guess at the not yet final audio.
         """
-        options = with_overrides(self.options, overrides)
-        session = self._session(options)
+        session = self._session(with_overrides(self.options, overrides))
+        resampler = StreamResampler(_check_rate(sample_rate, "sample_rate"), SAMPLE_RATE)
         since_partial = 0
-        for chunk in chunks:
-            block = _stream_block(chunk, sample_rate)
+        for block in resampler.stream(_stream_block(chunk) for chunk in chunks):
             session.feed(block)
             since_partial += len(block)
             for segment in session.ready(final=False):
@@ -246,16 +247,19 @@ class Transcriber:
             yield _final(segment)
 
     def _partial(self, session: WindowSession) -> TranscriptUpdate:
-        from sensekit.speech.whisper.decode import DecodeOptions
-        from sensekit.speech.whisper.windows import window_mel
-
         begin = session.seek - session.offset
         audio = session.buffer[begin:]
         cross = self.runner.encode(window_mel(audio[-30 * SAMPLE_RATE :], self.runner.n_mels))
         language = session.language if self.multilingual else "en"
-        result = self.runner.decode(
-            cross, DecodeOptions(session.options.task, language, 0.0, 1, 1, without_timestamps=True)
+        greedy = DecodeOptions(
+            task=session.options.task,
+            language=language,
+            temperature=0.0,
+            beam_size=1,
+            best_of=1,
+            without_timestamps=True,
         )
+        result = self.runner.decode(cross, greedy)
         quiet = result.no_speech_prob > session.options.no_speech_threshold
         return TranscriptUpdate(
             False,
@@ -270,12 +274,13 @@ def _final(segment: Segment) -> TranscriptUpdate:
     return TranscriptUpdate(True, (segment,), segment.text.strip(), segment.start, segment.end)
 
 
-def _stream_block(chunk: Any, sample_rate: int) -> np.ndarray:
+def _stream_block(chunk: Any) -> np.ndarray:
+    """A chunk of a live stream as mono float32 at its own rate."""
     try:
         mono = dsp.to_mono_float(np.asarray(chunk))
     except (ValueError, TypeError) as e:
         raise InvalidInput(f"A stream chunk is not audio: {e}") from e
-    return check_samples(dsp.resample(mono, int(sample_rate), SAMPLE_RATE))
+    return check_samples(mono)
 
 
 def _progress_bar(audio: Any) -> Any:

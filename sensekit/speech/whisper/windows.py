@@ -170,7 +170,12 @@ class WindowSession:
         candidates: list[DecodeResult] = []
         for temperature in o.temperature:
             decode = DecodeOptions(
-                o.task, self.language, temperature, o.beam_size, o.best_of, sample_len
+                task=o.task,
+                language=self.language,
+                temperature=temperature,
+                beam_size=o.beam_size,
+                best_of=o.best_of,
+                sample_len=sample_len,
             )
             result = self.runner.decode(cross, decode, prompt)
             candidates.append(result)
