@@ -89,13 +89,6 @@ class LabelFilter:
         return keep
 
 
-def filter_labels(allow: Any, deny: Any) -> tuple[frozenset[str] | None, frozenset[str]]:
-    """(allowed, denied) sets: the form sound.identify still reads until it moves to the
-    Task base and LabelFilter (issue 16); nothing else may use it."""
-    labels = LabelFilter(allow, deny)
-    return labels.allowed, labels.denied
-
-
 def _label_set(value: Any, name: str) -> frozenset[str] | None:
     if value is None:
         return None

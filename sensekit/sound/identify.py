@@ -16,7 +16,7 @@ output quantization, activation) is read from the package manifest.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,8 @@ import numpy as np
 from sensekit.accelerate import dsp, nn
 from sensekit.core.audio import AudioInput, audio_info, iter_audio_blocks, load_audio
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, filter_labels, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import LabelFilter, Task, cached_default
 from sensekit.core.types import Category, SoundEvent
 from sensekit.sound.events import merge_events, window_votes
 from sensekit.sound.stream import Analyzer
@@ -57,7 +57,6 @@ class SoundOptions:
     max_gap: float = 0.5
     allow: tuple[str, ...] | None = None
     deny: tuple[str, ...] | None = None
-    _filters: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, (int, float)) or not 0.0 < self.window <= 60.0:
@@ -73,7 +72,7 @@ class SoundOptions:
             raise InvalidInput(f"score_threshold must be in [0, 1], not {self.score_threshold!r}")
         if not isinstance(self.max_gap, (int, float)) or self.max_gap < 0:
             raise InvalidInput(f"max_gap must be >= 0 seconds, not {self.max_gap!r}")
-        object.__setattr__(self, "_filters", filter_labels(self.allow, self.deny))
+        LabelFilter(self.allow, self.deny)  # validated when made, not at the first call
 
 
 @dataclass(frozen=True)
@@ -108,15 +107,18 @@ class Layout:
         return index * self.hop_samples / self.sample_rate
 
 
-class SoundClassifier:
+class SoundClassifier(Task):
     """Identifies sounds with a model package whose task is sound-classification."""
 
+    MANIFEST_TASKS = ("sound-classification",)
+    Options = SoundOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: SoundOptions | None = None) -> None:
+        super().__init__(model, options)
         spec = model.manifest.preprocess
         if spec.get("kind") != "audio" or "patch_frames" not in spec:
             raise InvalidInput(f"Model {model.name!r} is not a patch-based sound classifier")
-        self.model = model
-        self.options = options or SoundOptions()
         self.spec = spec
         self.post = model.manifest.postprocess
         self.sample_rate = int(spec["sample_rate"])
@@ -124,16 +126,6 @@ class SoundClassifier:
         self._lower = np.char.lower(np.array(self.labels, dtype=str))
         silence = self.post.get("silence_label")
         self.no_trim = [self.labels.index(silence)] if silence in self.labels else []
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: SoundOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> SoundClassifier:
-        """Loads (building if needed) a sound classifier by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     # -- geometry and front end ---------------------------------------------------------
     def layout(self, options: SoundOptions) -> Layout:
@@ -249,7 +241,7 @@ class SoundClassifier:
         self, audio: AudioInput, sample_rate: int | None = None, **overrides: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         """(window start times [W] in seconds, scores [W, C]) of a clip (zero-padded tail)."""
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         samples = self._load(audio, sample_rate)
         layout = self.layout(options)
         padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
@@ -257,21 +249,16 @@ class SoundClassifier:
         return layout.start_s(np.arange(len(scores))), scores
 
     def label_mask(self, options: SoundOptions) -> np.ndarray | None:
-        allowed, denied = options._filters
-        if allowed is None and not denied:
+        labels = LabelFilter.of(options)
+        if labels.allowed is None and not labels.denied:
             return None
-        mask = np.ones(len(self.labels), bool)
-        if allowed is not None:
-            mask &= np.isin(self._lower, list(allowed))
-        if denied:
-            mask &= ~np.isin(self._lower, list(denied))
-        return mask
+        return labels.mask(self._lower)
 
     def identify(
         self, audio: AudioInput, sample_rate: int | None = None, **overrides: Any
     ) -> list[SoundEvent]:
         """Sound events of a clip, sorted by start time; overrides replace options."""
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         long_file = self._long_file(audio)
         if long_file is not None:  # bounded memory: the streaming analyzer over file blocks
             events = self._analyzer(options).stream(*long_file)
@@ -300,7 +287,7 @@ class SoundClassifier:
         self, audio: AudioInput, sample_rate: int | None = None, **overrides: Any
     ) -> list[Category]:
         """Clip-level categories (window scores averaged over the clip), best first."""
-        options = with_overrides(self.options, overrides)
+        options = self.resolve(overrides)
         long_file = self._long_file(audio)
         if long_file is not None:  # bounded memory: window scores summed block by block
             clip = self._analyzer(options).clip_scores(*long_file)

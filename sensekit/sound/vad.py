@@ -33,7 +33,7 @@ from sensekit.accelerate import dsp
 from sensekit.core.audio import AudioInput, load_audio
 from sensekit.core.errors import InvalidInput, ModelIntegrityError, ModelNotFound, SourceUnavailable
 from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.tasks import Task, cached_default
 from sensekit.core.types import TimeRange
 
 VAD_MODEL = "silero-vad"
@@ -73,15 +73,20 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class SpeechActivity:
+class SpeechActivity(Task):
     """Speech probabilities, speech ranges and a speech mask of 16 kHz audio."""
 
+    MANIFEST_TASKS = ("speech-activity",)
+    Options = VadOptions
+    DEFAULT_MODEL = VAD_MODEL
+
     def __init__(self, model: Model, options: VadOptions | None = None) -> None:
+        super().__init__(model, options)
         spec, post = model.manifest.preprocess, model.manifest.postprocess
         if post.get("kind") != "speech-activity":
             raise InvalidInput(f"Model {model.name!r} is not a speech-activity model")
-        self.model = model
-        self.options = options or VadOptions.from_manifest(post)
+        if options is None:  # the package's own thresholds, where it sets them
+            self.options = VadOptions.from_manifest(post)
         self.sample_rate = int(spec["sample_rate"])
         self.chunk, self.context = int(spec["chunk"]), int(spec["context"])
         self._state_shape = tuple(spec["state_shape"])
@@ -98,14 +103,16 @@ class SpeechActivity:
     @classmethod
     def from_model(
         cls,
-        name_or_path: str | os.PathLike[str] = VAD_MODEL,
+        name_or_path: str | os.PathLike[str] | None = None,
         options: VadOptions | None = None,
         *,
         compute_units: ComputeUnits = "cpu",
         progress: bool = True,
     ) -> SpeechActivity:
-        """Loads the VAD (one thread: each chunk is tiny, thread hand-offs would dominate)."""
-        model = Model.load(name_or_path, compute_units=compute_units, threads=1, progress=progress)
+        """Loads the VAD (one thread: each chunk is tiny, thread hand-offs would dominate;
+        so this overrides :meth:`Task.from_model`)."""
+        name = VAD_MODEL if name_or_path is None else name_or_path
+        model = Model.load(name, compute_units=compute_units, threads=1, progress=progress)
         return cls(model, options)
 
     @property
@@ -209,9 +216,7 @@ class SpeechActivity:
         """Speech ranges of a clip; arrays without ``sample_rate`` are taken as 16 kHz.
         ``overrides`` are :class:`VadOptions` fields for this call (None keeps the default).
         """
-        options = with_overrides(
-            self.options, {k: v for k, v in overrides.items() if v is not None}
-        )
+        options = self.resolve({k: v for k, v in overrides.items() if v is not None})
         rate = (
             self.sample_rate
             if sample_rate is None and isinstance(audio, np.ndarray)

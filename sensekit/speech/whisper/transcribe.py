@@ -12,8 +12,8 @@ import numpy as np
 from sensekit.accelerate import dsp
 from sensekit.core.audio import _check_rate
 from sensekit.core.errors import InvalidInput
-from sensekit.core.model import ComputeUnits, Model
-from sensekit.core.tasks import cached_default, with_overrides
+from sensekit.core.model import Model
+from sensekit.core.tasks import Task, cached_default
 from sensekit.core.types import Segment, Transcript
 from sensekit.sound.resample import StreamResampler
 from sensekit.speech.audio_input import SAMPLE_RATE, audio_blocks, check_samples
@@ -118,31 +118,24 @@ class TranscriptUpdate:
         }
 
 
-class Transcriber:
+class Transcriber(Task):
     """Transcribes speech with a Whisper model package (task speech-recognition)."""
 
+    MANIFEST_TASKS = ("speech-recognition",)
+    Options = TranscribeOptions
+    DEFAULT_MODEL = DEFAULT_MODEL
+
     def __init__(self, model: Model, options: TranscribeOptions | None = None) -> None:
+        super().__init__(model, options)
         post = model.manifest.postprocess
         if post.get("kind") != "whisper":
             raise InvalidInput(f"Model {model.name!r} is not a Whisper speech model")
-        self.model = model
-        self.options = options or TranscribeOptions()
         special = SpecialTokens.from_manifest(post["tokens"])
         tokenizer = WhisperTokenizer(
             model.package.path(post.get("tokenizer", "tokenizer.json")), special
         )
         self.runner = WhisperRunner(model, tokenizer)
         self._gate: Any = None
-
-    @classmethod
-    def from_model(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        options: TranscribeOptions | None = None,
-        compute_units: ComputeUnits = "auto",
-    ) -> Transcriber:
-        """Loads (building if needed) a Whisper model by zoo name or package path."""
-        return cls(Model.load(name_or_path, compute_units=compute_units), options)
 
     @property
     def multilingual(self) -> bool:
@@ -170,7 +163,7 @@ class Transcriber:
         self, audio: Any, sample_rate: int | None = None, progress: bool = False, **overrides: Any
     ) -> Iterator[Segment]:
         """Final segments as soon as each window is decoded (files are streamed from disk)."""
-        session = self._session(with_overrides(self.options, overrides))
+        session = self._session(self.resolve(overrides))
         yield from self._run(session, audio, sample_rate, progress)
 
     def _run(
@@ -205,7 +198,7 @@ class Transcriber:
         Raises:
             InvalidInput: unreadable, empty or non-finite audio; bad options.
         """
-        session = self._session(with_overrides(self.options, overrides))
+        session = self._session(self.resolve(overrides))
         segments = tuple(self._run(session, audio, sample_rate, progress))
         text = "".join(s.text for s in segments).strip()
         return Transcript(
@@ -231,7 +224,7 @@ class Transcriber:
         has filled, and at the end) and, every ``partial_interval`` seconds of new audio,
         a partial update with a greedy guess at the not yet final audio.
         """
-        session = self._session(with_overrides(self.options, overrides))
+        session = self._session(self.resolve(overrides))
         resampler = StreamResampler(_check_rate(sample_rate, "sample_rate"), SAMPLE_RATE)
         since_partial = 0
         for block in resampler.stream(_stream_block(chunk) for chunk in chunks):
