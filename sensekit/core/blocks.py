@@ -7,6 +7,8 @@ one copy of every default: task code reads fields, never string keys with fallba
 
     image: ImagePreprocess (pose packages: one per graph, "detector" and "landmarks")
     text:  TextPreprocess
+    audio: LogMelPatches (YAMNet), WhisperLogMel (Whisper), AudioChunks (Silero VAD),
+           by the block's ``features``
 """
 
 from __future__ import annotations
@@ -167,13 +169,157 @@ class TextPreprocess:
         )
 
 
+def _int(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ModelIntegrityError(f"{where} must be an integer in [{low}, {high}], not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class LogMelPatches:
+    """Audio -> log-mel frames -> fixed patches of frames (YAMNet).
+
+    Attributes:
+        sample_rate: Hz the model hears.
+        window: STFT frame length, seconds.
+        hop: seconds between frames.
+        mels: mel bands; fmin / fmax: their range in Hz.
+        log_offset: added before the log.
+        patch_frames: frames per patch the graph takes; patch_hop_frames: between patches.
+        input: the graph input; layout: the patch tensor's axes (N1TF).
+        quantization: {scale, zero_point, dtype} of a quantized input, or None.
+    """
+
+    sample_rate: int
+    window: float
+    hop: float
+    mels: int
+    fmin: float
+    fmax: float
+    log_offset: float
+    patch_frames: int
+    patch_hop_frames: int
+    input: str = "audio"
+    layout: str = "N1TF"
+    quantization: dict[str, Any] | None = None
+    features: str = "log_mel_frames"
+
+    @classmethod
+    def parse(cls, block: dict[str, Any], where: str = "preprocess") -> LogMelPatches:
+        _unknown(block, cls, where)
+        rate = _int(block.get("sample_rate"), f"{where}.sample_rate", 1000, 384000)
+        quant = block.get("quantization")
+        if quant is not None and (
+            not isinstance(quant, dict) or not {"scale", "zero_point", "dtype"} <= set(quant)
+        ):
+            raise ModelIntegrityError(f"{where}.quantization needs scale, zero_point and dtype")
+        window = _number(block.get("window"), f"{where}.window", 1e-4, 1.0)
+        hop = _number(block.get("hop"), f"{where}.hop", 1e-4, window)
+        fmin = _number(block.get("fmin"), f"{where}.fmin", 0.0, rate / 2)
+        return cls(
+            sample_rate=rate,
+            window=window,
+            hop=hop,
+            mels=_int(block.get("mels"), f"{where}.mels", 1, 1024),
+            fmin=fmin,
+            fmax=_number(block.get("fmax"), f"{where}.fmax", fmin, rate / 2),
+            log_offset=_number(block.get("log_offset"), f"{where}.log_offset", 0.0, 1.0),
+            patch_frames=_int(block.get("patch_frames"), f"{where}.patch_frames", 1, 100000),
+            patch_hop_frames=_int(
+                block.get("patch_hop_frames"), f"{where}.patch_hop_frames", 1, 100000
+            ),
+            input=_name(block.get("input", cls.input), f"{where}.input"),
+            layout=_choice(block.get("layout", cls.layout), f"{where}.layout", ("N1TF",)),
+            quantization=quant,
+        )
+
+
+@dataclass(frozen=True)
+class WhisperLogMel:
+    """Audio -> Whisper's log-mel spectrogram of fixed windows.
+
+    Attributes:
+        sample_rate: Hz; n_fft: STFT size, samples; hop: samples between frames;
+        window_seconds: seconds per window; frames: frames per window.
+    """
+
+    sample_rate: int
+    n_fft: int
+    hop: int
+    window_seconds: int
+    frames: int
+    features: str = "log_mel_whisper"
+
+    @classmethod
+    def parse(cls, block: dict[str, Any], where: str = "preprocess") -> WhisperLogMel:
+        _unknown(block, cls, where)
+        rate = _int(block.get("sample_rate"), f"{where}.sample_rate", 1000, 384000)
+        hop = _int(block.get("hop"), f"{where}.hop", 1, 1 << 16)
+        seconds = _int(block.get("window_seconds"), f"{where}.window_seconds", 1, 3600)
+        frames = _int(block.get("frames"), f"{where}.frames", 1, 1 << 24)
+        if frames * hop != seconds * rate:
+            raise ModelIntegrityError(
+                f"{where}: frames x hop must equal window_seconds x sample_rate"
+            )
+        return cls(
+            sample_rate=rate,
+            n_fft=_int(block.get("n_fft"), f"{where}.n_fft", 2, 1 << 16),
+            hop=hop,
+            window_seconds=seconds,
+            frames=frames,
+        )
+
+
+@dataclass(frozen=True)
+class AudioChunks:
+    """Raw samples in fixed chunks through a recurrent graph (Silero VAD).
+
+    Attributes:
+        sample_rate: Hz; chunk: new samples per step; context: samples of the previous
+        chunk fed again; state_shape: the recurrent state's shape; input / state / rate:
+        graph input names (rate: the sample-rate input, absent once fixed in the graph).
+    """
+
+    sample_rate: int
+    chunk: int
+    context: int
+    state_shape: tuple[int, ...]
+    input: str
+    state: str
+    rate: str | None = None
+    features: None = None
+
+    @classmethod
+    def parse(cls, block: dict[str, Any], where: str = "preprocess") -> AudioChunks:
+        _unknown(block, cls, where)
+        shape = block.get("state_shape")
+        if not isinstance(shape, (list, tuple)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape
+        ):
+            raise ModelIntegrityError(f"{where}.state_shape must be a list of positive integers")
+        chunk = _int(block.get("chunk"), f"{where}.chunk", 1, 1 << 20)
+        rate = block.get("rate")
+        return cls(
+            sample_rate=_int(block.get("sample_rate"), f"{where}.sample_rate", 1000, 384000),
+            chunk=chunk,
+            context=_int(block.get("context", 0), f"{where}.context", 0, chunk),
+            state_shape=tuple(shape),
+            input=_name(block.get("input"), f"{where}.input"),
+            state=_name(block.get("state"), f"{where}.state"),
+            rate=None if rate is None else _name(rate, f"{where}.rate"),
+        )
+
+
+AudioFrontEnd = LogMelPatches | WhisperLogMel | AudioChunks
+_AUDIO = {"log_mel_frames": LogMelPatches, "log_mel_whisper": WhisperLogMel, None: AudioChunks}
+
 POSE_GRAPHS = ("detector", "landmarks")
 
 
 def parse_preprocess(block: dict[str, Any]) -> dict[str, Any]:
     """The typed blocks of a ``preprocess`` object by kind: {"": block} for one graph,
-    {"detector": ..., "landmarks": ...} for two-stage image packages; {} for kinds
-    checked elsewhere (audio front ends). Raises ModelIntegrityError."""
+    {"detector": ..., "landmarks": ...} for two-stage image packages; {} for kinds sensekit
+    has no block for (a converted model's own). Raises ModelIntegrityError."""
     kind = block.get("kind")
     if kind == "image":
         if any(part in block for part in POSE_GRAPHS):
@@ -186,4 +332,12 @@ def parse_preprocess(block: dict[str, Any]) -> dict[str, Any]:
         return {"": ImagePreprocess.parse(block)}
     if kind == "text":
         return {"": TextPreprocess.parse(block)}
+    if kind == "audio":
+        features = block.get("features")
+        if features not in _AUDIO:
+            raise ModelIntegrityError(
+                f"preprocess.features {features!r} is not one this sensekit reads "
+                f"({sorted(k for k in _AUDIO if k)})"
+            )
+        return {"": _AUDIO[features].parse(block)}
     return {}

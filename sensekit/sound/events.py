@@ -20,8 +20,6 @@ import numpy as np
 
 from sensekit.core.types import SoundEvent
 
-FRAME_HOP_S = 0.010  # energy frames: 10 ms hop ...
-FRAME_LEN_S = 0.025  # ... of 25 ms, YAMNet's STFT frames
 TRIM_DB = 35.0  # frames this far below the event's loudest frame are not the event
 
 
@@ -55,17 +53,20 @@ class EventMerger:
         window_s: float,
         hop_s: float,
         max_gap: float,
+        frame_s: float,
+        frame_hop_s: float,
         no_trim: Sequence[int] = (),
         trim_db: float = TRIM_DB,
     ) -> None:
         self.labels = list(labels)
+        self.frame_s, self.frame_hop_s = frame_s, frame_hop_s  # the energy frames (model's STFT)
         self.window_s = window_s
         self.hop_s = hop_s
         self.max_gap = max_gap
         self.no_trim = set(no_trim)
         self.trim_db = trim_db
         self._open: dict[int, _Open] = {}
-        self._energy = np.empty(0, np.float32)  # dB per 10 ms frame, from frame _offset on
+        self._energy = np.empty(0, np.float32)  # dB per energy frame, from frame _offset on
         self._offset = 0
 
     def add_energy(self, first_frame: int, energy_db: np.ndarray) -> None:
@@ -117,18 +118,17 @@ class EventMerger:
 
     def _trim(self, start: float, end: float) -> tuple[float, float]:
         """Narrows [start, end] to the frames within ``trim_db`` of the loudest one."""
-        first = int(round(start / FRAME_HOP_S)) - self._offset
-        last = int(round((end - FRAME_LEN_S) / FRAME_HOP_S)) - self._offset
+        hop, length = self.frame_hop_s, self.frame_s
+        first = int(round(start / hop)) - self._offset
+        last = int(round((end - length) / hop)) - self._offset
         first, last = max(first, 0), min(last, len(self._energy) - 1)
         if last < first:
             return start, end
         energy = self._energy[first : last + 1]
         loud = np.flatnonzero(energy >= energy.max() - self.trim_db)
-        new_start = (self._offset + first + loud[0]) * FRAME_HOP_S if loud[0] > 0 else start
+        new_start = (self._offset + first + loud[0]) * hop if loud[0] > 0 else start
         new_end = (
-            (self._offset + first + loud[-1]) * FRAME_HOP_S + FRAME_LEN_S
-            if loud[-1] < len(energy) - 1
-            else end
+            (self._offset + first + loud[-1]) * hop + length if loud[-1] < len(energy) - 1 else end
         )
         return max(start, float(new_start)), min(end, float(new_end))
 
@@ -137,12 +137,12 @@ class EventMerger:
         keep_from = min((e.start for e in self._open.values()), default=None)
         if keep_from is None:
             keep_from = (
-                self._offset * FRAME_HOP_S
-                + len(self._energy) * FRAME_HOP_S
+                self._offset * self.frame_hop_s
+                + len(self._energy) * self.frame_hop_s
                 - self.window_s
                 - self.max_gap
             )
-        drop = int(keep_from / FRAME_HOP_S) - self._offset
+        drop = int(keep_from / self.frame_hop_s) - self._offset
         if drop > 0:
             self._energy = self._energy[drop:]
             self._offset += drop
@@ -159,6 +159,8 @@ def merge_events(
     max_gap: float,
     duration: float,
     energy_db: np.ndarray,
+    frame_s: float,
+    frame_hop_s: float,
     no_trim: Sequence[int] = (),
 ) -> list[SoundEvent]:
     """All events of a whole clip, sorted by start time (then score).
@@ -172,10 +174,19 @@ def merge_events(
         hop_s: seconds between window starts.
         max_gap: seconds between two runs of a label bridged into one event.
         duration: seconds of audio (events end there at the latest).
-        energy_db: frame energies from the clip's start, 10 ms hop (for trimming).
+        energy_db: frame energies from the clip's start (for trimming), one per
+            ``frame_hop_s`` seconds over ``frame_s`` seconds: the model's STFT frames.
         no_trim: label indices whose events keep their window bounds.
     """
-    merger = EventMerger(labels, window_s=window_s, hop_s=hop_s, max_gap=max_gap, no_trim=no_trim)
+    merger = EventMerger(
+        labels,
+        window_s=window_s,
+        hop_s=hop_s,
+        max_gap=max_gap,
+        frame_s=frame_s,
+        frame_hop_s=frame_hop_s,
+        no_trim=no_trim,
+    )
     merger.add_energy(0, energy_db)
     events = merger.push(starts, scores, votes) + merger.flush(duration)
     return sorted(events, key=lambda e: (e.start, -e.score))

@@ -23,6 +23,7 @@ import numpy as np
 
 from sensekit.accelerate import dsp, nn
 from sensekit.core.audio import AudioInput, audio_info, iter_audio_blocks, load_audio
+from sensekit.core.blocks import LogMelPatches
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import LabelFilter, Task, cached_default
@@ -116,12 +117,12 @@ class SoundClassifier(Task):
 
     def __init__(self, model: Model, options: SoundOptions | None = None) -> None:
         super().__init__(model, options)
-        spec = model.manifest.preprocess
-        if spec.get("kind") != "audio" or "patch_frames" not in spec:
+        spec = model.manifest.inputs.get("")
+        if not isinstance(spec, LogMelPatches):
             raise InvalidInput(f"Model {model.name!r} is not a patch-based sound classifier")
         self.spec = spec
         self.post = model.manifest.postprocess
-        self.sample_rate = int(spec["sample_rate"])
+        self.sample_rate = spec.sample_rate
         self.labels = list(model.labels)
         self._lower = np.char.lower(np.array(self.labels, dtype=str))
         silence = self.post.get("silence_label")
@@ -130,7 +131,7 @@ class SoundClassifier(Task):
     # -- geometry and front end ---------------------------------------------------------
     def layout(self, options: SoundOptions) -> Layout:
         """Frames per window/hop and patch offsets; InvalidInput if the window is too short."""
-        hop_s, patch = float(self.spec["hop"]), int(self.spec["patch_frames"])
+        hop_s, patch = self.spec.hop, self.spec.patch_frames
         frames = int(round(options.window / hop_s))
         if frames < patch:
             raise InvalidInput(
@@ -139,15 +140,13 @@ class SoundClassifier(Task):
             )
         hop = max(1, int(round(frames * (1.0 - options.overlap))))
         offsets = np.unique(
-            np.append(
-                np.arange(0, frames - patch + 1, int(self.spec["patch_hop_frames"])), frames - patch
-            )
+            np.append(np.arange(0, frames - patch + 1, self.spec.patch_hop_frames), frames - patch)
         )
         return Layout(
             frames,
             hop,
             offsets,
-            int(round(float(self.spec["window"]) * self.sample_rate)),
+            int(round(self.spec.window * self.sample_rate)),
             int(round(hop_s * self.sample_rate)),
             self.sample_rate,
         )
@@ -156,14 +155,7 @@ class SoundClassifier(Task):
         """Log-mel frames [frames, mels] of 16 kHz samples, as the manifest describes."""
         s = self.spec
         return dsp.log_mel_frames(
-            samples,
-            self.sample_rate,
-            float(s["window"]),
-            float(s["hop"]),
-            int(s["mels"]),
-            float(s["fmin"]),
-            float(s["fmax"]),
-            float(s["log_offset"]),
+            samples, s.sample_rate, s.window, s.hop, s.mels, s.fmin, s.fmax, s.log_offset
         )
 
     def _preprocess(
@@ -174,9 +166,9 @@ class SoundClassifier(Task):
         windows = 1 + (len(frames) - layout.window_frames) // layout.hop_frames
         starts = np.arange(windows)[:, None] * layout.hop_frames + layout.offsets[None, :]
         unique, inverse = np.unique(starts, return_inverse=True)
-        patch = int(self.spec["patch_frames"])
+        patch = self.spec.patch_frames
         batch = frames[unique[:, None] + np.arange(patch)[None, :]]
-        quant = self.spec.get("quantization")
+        quant = self.spec.quantization
         if quant:
             batch = nn.quantize(batch, quant["scale"], quant["zero_point"], quant["dtype"])
         return batch[:, None], inverse.reshape(starts.shape), windows
@@ -184,7 +176,7 @@ class SoundClassifier(Task):
     def _forward(self, batch: np.ndarray, output: str | None = None) -> np.ndarray:
         """Runs the graph on [P, 1, T, F] patches (in runs of MAX_BATCH); returns one output."""
         name = output or self.post.get("output", "class_scores")
-        feed = self.spec.get("input", "audio")
+        feed = self.spec.input
         parts = [
             self.model.predict({feed: batch[i : i + MAX_BATCH]}, outputs=[name])[name]
             for i in range(0, len(batch), MAX_BATCH)
@@ -280,6 +272,8 @@ class SoundClassifier(Task):
             max_gap=options.max_gap,
             duration=len(samples) / self.sample_rate,
             energy_db=dsp.frame_energy_db(padded, layout.frame_length, layout.frame_hop),
+            frame_s=layout.frame_length / layout.sample_rate,
+            frame_hop_s=layout.frame_hop / layout.sample_rate,
             no_trim=self.no_trim,
         )
 
@@ -311,9 +305,7 @@ class SoundClassifier(Task):
         if not name:
             raise InvalidInput(f"Model {self.model.name!r} exposes no feature output")
         samples = self._load(audio, sample_rate)
-        layout = self.layout(
-            SoundOptions(window=float(self.spec["patch_frames"]) * float(self.spec["hop"]))
-        )
+        layout = self.layout(SoundOptions(window=self.spec.patch_frames * self.spec.hop))
         padded = dsp.pad_for_windows(samples, layout.min_samples, layout.hop_samples)
         batch, _, _ = self._preprocess(padded, layout)
         return self._forward(batch, name).astype(np.float32)

@@ -175,6 +175,8 @@ class Analyzer:
             window_s=self.layout.window_s,
             hop_s=self.layout.hop_s,
             max_gap=self.options.max_gap,
+            frame_s=self.layout.frame_length / self.layout.sample_rate,
+            frame_hop_s=self.layout.frame_hop / self.layout.sample_rate,
             no_trim=self.classifier.no_trim,
         )
         state = {"buffer": _Buffer(), "window": 0, "samples": 0, "sink": sink}

@@ -31,6 +31,7 @@ import numpy as np
 
 from sensekit.accelerate import dsp
 from sensekit.core.audio import AudioInput, load_audio
+from sensekit.core.blocks import AudioChunks
 from sensekit.core.errors import InvalidInput, ModelIntegrityError, ModelNotFound, SourceUnavailable
 from sensekit.core.model import ComputeUnits, Model
 from sensekit.core.tasks import Task, cached_default
@@ -82,23 +83,26 @@ class SpeechActivity(Task):
 
     def __init__(self, model: Model, options: VadOptions | None = None) -> None:
         super().__init__(model, options)
-        spec, post = model.manifest.preprocess, model.manifest.postprocess
+        post = model.manifest.postprocess
         if post.get("kind") != "speech-activity":
             raise InvalidInput(f"Model {model.name!r} is not a speech-activity model")
         if options is None:  # the package's own thresholds, where it sets them
             self.options = VadOptions.from_manifest(post)
-        self.sample_rate = int(spec["sample_rate"])
-        self.chunk, self.context = int(spec["chunk"]), int(spec["context"])
-        self._state_shape = tuple(spec["state_shape"])
+        front = model.manifest.inputs.get("")
+        if not isinstance(front, AudioChunks):
+            raise InvalidInput(f"Model {model.name!r} does not read audio in fixed chunks")
+        self.sample_rate = front.sample_rate
+        self.chunk, self.context = front.chunk, front.context
+        self._state_shape = front.state_shape
         session = model.session()
         inputs = {i.name for i in session.get_inputs()}
         outputs = {o.name for o in session.get_outputs()}
-        self._audio, self._state = (_in_graph(model, spec[k], inputs) for k in ("input", "state"))
+        self._audio, self._state = (_in_graph(model, n, inputs) for n in (front.input, front.state))
         self._output, self._next_state = (
             _in_graph(model, post[k], outputs) for k in ("output", "state")
         )
         # a package compressed with fixed_inputs={"sr": 16000} no longer takes the rate
-        self._rate = spec["rate"] if spec.get("rate") in inputs else None
+        self._rate = front.rate if front.rate in inputs else None
 
     @classmethod
     def from_model(

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from sensekit.accelerate import dsp
 from sensekit.core.errors import InvalidInput
 from sensekit.sound.resample import StreamResampler
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = dsp.WHISPER_SAMPLE_RATE  # Hz; Transcriber checks the package says the same
 BLOCK_SECONDS = 30
 
 

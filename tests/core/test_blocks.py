@@ -45,7 +45,7 @@ def test_two_graph_image_packages_hold_both_blocks():
     }
     with pytest.raises(ModelIntegrityError, match="'detector' and 'landmarks' only"):
         parse_preprocess({"kind": "image", "detector": one})
-    assert parse_preprocess({"kind": "audio"}) == {}  # audio front ends: checked by the task
+    assert parse_preprocess({"kind": "tabular"}) == {}  # a kind sensekit has no block for
 
 
 def test_a_package_with_a_bad_block_fails_when_it_opens(tmp_path):
@@ -65,3 +65,52 @@ def test_shipped_packages_parse():
     assert Model.load("efficientnet-lite0").manifest.inputs[""].resize == "center_crop"
     assert set(Model.load("blazepose").manifest.inputs) == {"detector", "landmarks"}
     assert isinstance(Model.load("minilm-qa").manifest.inputs[""], TextPreprocess)
+
+
+def test_audio_front_ends_by_features():
+    from sensekit.core.blocks import AudioChunks, LogMelPatches, WhisperLogMel
+
+    yamnet = Model.load("yamnet").manifest.inputs[""]
+    assert isinstance(yamnet, LogMelPatches) and (yamnet.window, yamnet.hop) == (0.025, 0.01)
+    assert isinstance(Model.load("whisper-tiny.en").manifest.inputs[""], WhisperLogMel)
+    assert isinstance(Model.load("silero-vad").manifest.inputs[""], AudioChunks)
+    whisper = {
+        "kind": "audio",
+        "features": "log_mel_whisper",
+        "sample_rate": 16000,
+        "n_fft": 400,
+        "hop": 160,
+        "window_seconds": 30,
+        "frames": 3000,
+    }
+    with pytest.raises(ModelIntegrityError, match="frames x hop must equal"):
+        parse_preprocess({**whisper, "frames": 2999})
+    with pytest.raises(ModelIntegrityError, match="'mfcc' is not one this sensekit reads"):
+        parse_preprocess({"kind": "audio", "features": "mfcc"})
+    with pytest.raises(ModelIntegrityError, match=r"state_shape must be a list"):
+        parse_preprocess(
+            {
+                "kind": "audio",
+                "sample_rate": 16000,
+                "chunk": 512,
+                "state_shape": "2x128",
+                "input": "x",
+                "state": "s",
+            }
+        )
+
+
+def test_a_whisper_package_with_another_front_end_is_refused(tmp_path):
+    import shutil
+
+    from sensekit.core.errors import InvalidInput
+    from sensekit.speech import Transcriber
+
+    source = Model.load("whisper-tiny.en", compute_units="cpu").package.root
+    other = tmp_path / "other.skmodel"
+    shutil.copytree(source, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["preprocess"].update(sample_rate=8000, frames=1500)  # 30 s at 8 kHz, hop 160
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInput, match="is not Whisper's"):
+        Transcriber(Model.load(other, compute_units="cpu", verify=False))

@@ -54,6 +54,9 @@ def test_window_votes_top_k_and_threshold():
     assert sorted(masked[0].tolist()) == [1] and masked[1].tolist() == [2]
 
 
+YAMNET_FRAMES = {"frame_s": 0.025, "frame_hop_s": 0.010}  # its STFT: 25 ms frames, 10 ms hop
+
+
 def test_events_join_consecutive_windows_and_bridge_short_gaps():
     starts = np.arange(8) * 0.48
     scores = np.zeros((8, 2), np.float32)
@@ -61,7 +64,7 @@ def test_events_join_consecutive_windows_and_bridge_short_gaps():
     scores[7, 1] = 0.8
     votes = window_votes(scores, 1, 0.1)
     energy = np.zeros(500, np.float32)  # flat: no trimming
-    clip = {"labels": ["a", "b"], "window_s": 0.96, "hop_s": 0.48, "duration": 4.3}
+    clip = {"labels": ["a", "b"], "window_s": 0.96, "hop_s": 0.48, "duration": 4.3, **YAMNET_FRAMES}
     events = merge_events(starts, scores, votes, max_gap=0.5, energy_db=energy, **clip)
     assert [(e.label, e.start, e.end) for e in events] == [("a", 0.0, 3.84), ("b", 3.36, 4.3)]
     assert events[0].score == pytest.approx(0.9)
@@ -70,7 +73,7 @@ def test_events_join_consecutive_windows_and_bridge_short_gaps():
 
 
 def test_event_ends_are_trimmed_to_the_loud_frames():
-    merger = EventMerger(["x"], window_s=0.96, hop_s=0.48, max_gap=0.5)
+    merger = EventMerger(["x"], window_s=0.96, hop_s=0.48, max_gap=0.5, **YAMNET_FRAMES)
     energy = np.full(300, -100.0, np.float32)
     energy[120:170] = -20.0  # loud from 1.2 s to 1.7 s (+ one 25 ms frame)
     merger.add_energy(0, energy)

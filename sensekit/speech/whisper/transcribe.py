@@ -11,6 +11,7 @@ import numpy as np
 
 from sensekit.accelerate import dsp
 from sensekit.core.audio import _check_rate
+from sensekit.core.blocks import WhisperLogMel
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
 from sensekit.core.tasks import Task, cached_default
@@ -23,6 +24,15 @@ from sensekit.speech.whisper.windows import WindowSession, window_mel
 
 DEFAULT_MODEL = "whisper-tiny.en"
 DEFAULT_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+# The front end the decoder and windowing are built for; a package must declare the same.
+WHISPER_FRONT_END = WhisperLogMel(
+    sample_rate=dsp.WHISPER_SAMPLE_RATE,
+    n_fft=dsp.WHISPER_N_FFT,
+    hop=dsp.WHISPER_HOP,
+    window_seconds=dsp.WHISPER_FRAMES * dsp.WHISPER_HOP // dsp.WHISPER_SAMPLE_RATE,
+    frames=dsp.WHISPER_FRAMES,
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,12 @@ class Transcriber(Task):
         post = model.manifest.postprocess
         if post.get("kind") != "whisper":
             raise InvalidInput(f"Model {model.name!r} is not a Whisper speech model")
+        front = model.manifest.inputs.get("")
+        if front != WHISPER_FRONT_END:
+            raise InvalidInput(
+                f"Model {model.name!r}: its audio front end {front} is not Whisper's "
+                f"{WHISPER_FRONT_END}, which this decoder is built for"
+            )
         special = SpecialTokens.from_manifest(post["tokens"])
         tokenizer = WhisperTokenizer(
             model.package.path(post.get("tokenizer", "tokenizer.json")), special

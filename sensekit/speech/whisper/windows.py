@@ -18,10 +18,11 @@ from sensekit.accelerate import dsp
 from sensekit.core.types import Segment, Word
 from sensekit.speech.whisper.decode import DecodeOptions, DecodeResult, WhisperRunner
 
-SAMPLE_RATE = 16_000
-WINDOW = 30 * SAMPLE_RATE  # samples per window
-FRAMES = 3000  # mel frames per window (10 ms hop)
-HOP = 160  # samples per mel frame
+# Whisper's front end (accelerate.dsp holds it once; packages must match, see Transcriber)
+SAMPLE_RATE = dsp.WHISPER_SAMPLE_RATE
+FRAMES = dsp.WHISPER_FRAMES  # mel frames per window (10 ms hop)
+HOP = dsp.WHISPER_HOP  # samples per mel frame
+WINDOW = FRAMES * HOP  # samples per window (30 s)
 SAMPLES_PER_TIMESTAMP = 320  # 20 ms: the encoder halves the frame rate
 MIN_SPEECH_S = 0.25  # less VAD speech than this in a window: skip it
 HALLUCINATION_NO_SPEECH = 0.8  # with <= 3 words, a window this sure of silence is dropped
