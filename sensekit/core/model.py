@@ -147,6 +147,7 @@ class Model:
     def load(
         cls,
         name_or_path: str | os.PathLike[str],
+        *,
         compute_units: ComputeUnits = "auto",
         threads: int | None = None,
         verify: bool = True,

@@ -260,6 +260,7 @@ def _word_spans(tokens: Tokens) -> np.ndarray:
 def answer(
     question: str | bytes,
     document: str | bytes,
+    *,
     top_k: int = 1,
     max_answer_len: int = 30,
     doc_stride: int = 128,

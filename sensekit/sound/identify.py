@@ -319,6 +319,7 @@ def _classifier(model: str) -> SoundClassifier:
 
 def identify(
     audio: AudioInput,
+    *,
     window: float = 0.96,
     overlap: float = 0.5,
     top_k: int = 3,
@@ -355,6 +356,7 @@ def identify(
 
 def classify(
     audio: AudioInput,
+    *,
     top_k: int = 5,
     score_threshold: float = 0.0,
     model: str = DEFAULT_MODEL,

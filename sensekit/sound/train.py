@@ -44,6 +44,7 @@ def _examples(
 
 def train_classifier(
     clips: Mapping[str, Sequence[AudioInput]],
+    *,
     name: str = "custom-sound",
     destination: str | os.PathLike[str] | None = None,
     base: str | SoundClassifier = DEFAULT_MODEL,

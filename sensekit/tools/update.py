@@ -398,6 +398,7 @@ def fit_head(
     feature_output: str,
     destination: str | os.PathLike[str],
     name: str,
+    *,
     holdout: float = 0.2,
     epochs: int = 300,
     progress: Progress | None = None,

@@ -143,6 +143,7 @@ class ImageClassifier(Task):
 
 def classify(
     image: ImageInput,
+    *,
     top_k: int = 5,
     score_threshold: float = 0.0,
     allow: list[str] | None = None,

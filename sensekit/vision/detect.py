@@ -196,6 +196,7 @@ class ObjectDetector(Task):
 
 def detect(
     image: ImageInput,
+    *,
     score_threshold: float = 0.35,
     iou_threshold: float = 0.5,
     max_results: int = 100,

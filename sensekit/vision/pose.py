@@ -220,6 +220,7 @@ class PoseDetector(Task):
 
 def pose(
     image: ImageInput,
+    *,
     max_people: int = 5,
     min_confidence: float = 0.5,
     model: str = DEFAULT_MODEL,

@@ -42,6 +42,7 @@ def _examples(examples: Any) -> tuple[list[ImageInput], list[str]]:
 
 def train_classifier(
     examples: Mapping[str, Sequence[ImageInput]],
+    *,
     base: str | os.PathLike[str] = DEFAULT_MODEL,
     holdout: float = 0.2,
     name: str | None = None,

@@ -148,7 +148,7 @@ def _frames(source: Any) -> Iterator[tuple[np.ndarray, float | None, bool]]:
 
 
 def track(
-    source: Any, task: Any, iou_threshold: float = 0.3, max_missed: int = 5, every: int = 1
+    source: Any, task: Any, *, iou_threshold: float = 0.3, max_missed: int = 5, every: int = 1
 ) -> Iterator[VideoFrame]:
     """Runs ``task`` on the frames of a video and tracks what it finds.
 

@@ -308,6 +308,7 @@ def _progress_bar(audio: Any) -> Any:
 
 def transcribe(
     audio: Any,
+    *,
     language: str | None = None,
     task: str = "transcribe",
     beam_size: int = 5,

@@ -375,6 +375,7 @@ def _manifest(
 
 def convert(
     source: Any,
+    *,
     kind: str | None = None,
     destination: str | os.PathLike[str] | None = None,
     name: str | None = None,
