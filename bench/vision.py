@@ -300,7 +300,7 @@ def bench_dice(repeats: int) -> None:
         f"dice training: {info['seconds'] / 60:.0f} min for {epochs} epochs of "
         f"{info['train_images']} rendered {info['settings']['size']} px images = "
         f"{info['seconds'] / 60 / epochs:.0f} min per epoch (wall time, from the record; "
-        f"CPU {info.get('train_cpu', 'not recorded')})"
+        f"{info.get('train_cpu', 'CPU not recorded')})"
     )
     for epoch in info.get("history", []):
         print(f"  epoch {epoch['epoch']}: loss {epoch['loss']}, val mAP@0.5 {epoch['val_map50']}")

@@ -346,6 +346,17 @@ TASKS: dict[str, TaskSpec] = {
             manifest_tasks=("pose-estimation",),
         ),
         TaskSpec(
+            "dice",
+            "vision",
+            ("image",),
+            "sensekit.vision.dice:DiceReader",
+            "read",
+            "sensekit.vision.dice:DiceOptions",
+            "dice",
+            "read dice left to right (Core ML's dice sample)",
+            manifest_tasks=("object-detection",),
+        ),
+        TaskSpec(
             "answer",
             "language",
             ("question", "document"),

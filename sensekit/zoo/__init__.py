@@ -22,6 +22,7 @@ _RECIPE_MODULES = (
     "silero_vad",
     "nanodet",
     "blazepose",
+    "dice",
 )
 
 for _module in _RECIPE_MODULES:
