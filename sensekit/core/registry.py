@@ -248,8 +248,8 @@ _QUIET = threading.Lock()  # file descriptor 2 is one per process: one quiet bui
 
 @contextlib.contextmanager
 def _quiet(log: Path) -> Iterator[Any]:
-    """Sends what converters print (TensorFlow/absl/PyTorch warnings, C++ logs on file
-    descriptor 2, Python warnings) to ``log`` for the length of a build; yields a stream
+    """Sends what converters print (TensorFlow/absl/PyTorch warnings, C++ logs and prints
+    on file descriptors 1 and 2, Python warnings) to ``log`` for the length of a build; yields a stream
     on the real terminal for the progress bar. On failure the error names the log.
 
     Set SENSEKIT_BUILD_VERBOSE=1 to see everything on the terminal instead.
@@ -263,26 +263,29 @@ def _quiet(log: Path) -> Iterator[Any]:
     log.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # read when TensorFlow first loads
     with _QUIET, open(log, "w", encoding="utf-8") as sink:
+        sys.stdout.flush()
         sys.stderr.flush()
-        saved = os.dup(2)
-        terminal = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
-        old_stderr, old_showwarning = sys.stderr, warnings.showwarning
+        saved = {fd: os.dup(fd) for fd in (1, 2)}
+        terminal = os.fdopen(os.dup(saved[2]), "w", buffering=1, encoding="utf-8", errors="replace")
+        old = sys.stdout, sys.stderr, warnings.showwarning
 
         def to_log(message, category, filename, lineno, file=None, line=None) -> None:
             sink.write(warnings.formatwarning(message, category, filename, lineno, line))
 
         try:
-            os.dup2(sink.fileno(), 2)
-            sys.stderr, warnings.showwarning = sink, to_log
+            for fd in saved:  # converters print to both ("Loaded pretrained weights ...")
+                os.dup2(sink.fileno(), fd)
+            sys.stdout, sys.stderr, warnings.showwarning = sink, sink, to_log
             yield terminal
         except BaseException as e:
             e.add_note(f"the build's log: {log}")
             raise
         finally:
             sink.flush()
-            sys.stderr, warnings.showwarning = old_stderr, old_showwarning
-            os.dup2(saved, 2)
-            os.close(saved)
+            sys.stdout, sys.stderr, warnings.showwarning = old
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
             terminal.close()
 
 

@@ -17,6 +17,7 @@ SCRIPT = textwrap.dedent(
     def build(ctx):
         os.write(2, b"I tensorflow/core/platform/cpu_feature_guard.cc: noise on fd 2\\n")
         print("absl-style noise on sys.stderr", file=sys.stderr)
+        print("Loaded pretrained weights for a converter")  # efficientnet_lite_pytorch does
         warnings.warn("a converter's UserWarning")
         logging.getLogger("tf2onnx").warning("a library's log line")
         ctx.progress("converting")
@@ -56,6 +57,7 @@ def test_a_build_prints_its_progress_and_logs_the_rest(tmp_path):
     assert "building noisy" in run.stderr and "done" in run.stderr
     for noise in ("noise on fd 2", "absl-style noise", "UserWarning", "a library's log line"):
         assert noise not in run.stderr
+    assert "Loaded pretrained" not in run.stdout
     assert "after the build" in run.stderr  # the terminal is back afterwards
     log = (tmp_path / "logs" / "build-noisy.log").read_text()
     for noise in (
