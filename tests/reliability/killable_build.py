@@ -54,8 +54,12 @@ def recipe(graph: Path) -> registry.Recipe:
 
 
 def main(graph: Path, stop_at: str) -> None:
+    # the test reads the stages on this process's stdout; a build sends file descriptor 1
+    # to its log (quiet builds), so the stages go to a copy of the original made first
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+
     def report(stage: str) -> None:
-        print("stage", stage, flush=True)
+        print("stage", stage, file=out, flush=True)
         if stage == stop_at:
             sys.stdin.read()  # blocks until killed (or until the test goes away)
 
