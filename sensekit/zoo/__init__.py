@@ -21,7 +21,9 @@ _RECIPE_MODULES = (
     "yamnet",
     "silero_vad",
     "nanodet",
+    "centernet_coco",
     "blazepose",
+    "movenet",
     "dice",
 )
 

