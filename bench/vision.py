@@ -21,7 +21,13 @@ from sensekit.accelerate import cpu
 from sensekit.core.model import ORT_SPIN_WAIT
 from sensekit.core.registry import home
 from sensekit.samples import media_path
-from sensekit.vision import ImageClassifier, ObjectDetector, PoseDetector, load_image
+from sensekit.vision import (
+    DetectorOptions,
+    ImageClassifier,
+    ObjectDetector,
+    PoseDetector,
+    load_image,
+)
 from sensekit.vision.image_input import preprocess
 
 IMAGES = ["dog.jpg", "person.jpg", "chelsea.png", "coffee.png", "astronaut.png", "giraffe.jpg"]
@@ -147,7 +153,7 @@ def raw_pose(model_dir: str, anchors: np.ndarray) -> Callable[[np.ndarray], floa
 def bench_tasks(images: list[np.ndarray], repeats: int) -> None:
     classifier = ImageClassifier.from_model("efficientnet-lite0", compute_units="cpu")
     detector = ObjectDetector.from_model("nanodet-m", compute_units="cpu")
-    poser = PoseDetector.from_model("blazepose", compute_units="cpu")
+    poser = PoseDetector.from_model("blazepose", compute_units="cpu", people="own")
     pairs = {
         "classify": (classifier, raw_classifier(str(classifier.model.package.root))),
         "detect": (detector, raw_detector(str(detector.model.package.root))),
@@ -261,6 +267,148 @@ def bench_preprocess(images: list[np.ndarray], repeats: int) -> None:
     )
 
 
+def raw_centernet(model_dir: str) -> Callable[[np.ndarray], list[int]]:
+    """What a user would write for the COCO CenterNet: letterbox, run, threshold."""
+    sess = session(f"{model_dir}/model.onnx")
+
+    def run(image: np.ndarray) -> list[int]:
+        h, w = image.shape[:2]
+        scale = 512 / max(h, w)
+        nw, nh = round(w * scale), round(h * scale)
+        boxed = np.zeros((512, 512, 3), np.float32)
+        x0, y0 = (512 - nw) // 2, (512 - nh) // 2
+        boxed[y0 : y0 + nh, x0 : x0 + nw] = cv2.resize(image, (nw, nh))
+        rows = sess.run(["tower_0/detections"], {"tower_0/images": boxed[None]})[0][0]
+        return sorted({int(c) for c in rows[rows[:, 4] >= 0.35, 5]})
+
+    return run
+
+
+def _dev_detections(detector: ObjectDetector, dev: list, repeats: int) -> tuple[list, float]:
+    """Predictions on the dev set (score >= 0.05, ignore regions applied) and the median
+    milliseconds per image of the whole ``detect`` call at its default threshold."""
+    from sensekit.vision import metrics
+
+    images = [load_image(str(item.path)) for item in dev]
+    seconds = interleaved({"d": lambda: [detector.detect(i) for i in images]}, repeats)["d"]
+    predictions = []
+    for image, item in zip(images, dev):
+        found = detector.detect(image, score_threshold=0.05)
+        pred = metrics.Prediction(
+            np.array([d.pixels for d in found], np.float64).reshape(-1, 4),
+            np.array([d.score for d in found]),
+            np.array([d.index for d in found], np.int64),
+        )
+        predictions.append(metrics.drop_ignored(pred, item.truth, item.ignore))
+    return predictions, seconds * 1000 / len(images)
+
+
+def bench_devset(repeats: int) -> None:
+    """The table that chose the defaults: every detector and combination on the
+    hand-labelled dev set (tests/vision/detect_dev: 22 photos, 55 objects), and every pose
+    pipeline on its 17 labelled people; latency beside raw ONNX Runtime."""
+    import json
+    from pathlib import Path
+
+    from sensekit.vision import metrics
+    from sensekit.zoo import data_file
+
+    folder = Path(__file__).resolve().parents[1] / "tests" / "vision" / "detect_dev"
+    names = [n for n in data_file("coco_labels.txt").read_text().splitlines() if n]
+    dev = metrics.read_box_labels(folder / "labels.json", names)
+    truths = [item.truth for item in dev]
+    print(
+        f"detection dev set: {len(dev)} photos, {sum(len(t.labels) for t in truths)} objects; "
+        "recall/precision at each model's default threshold, IoU 0.5"
+    )
+    print(
+        f"{'detector':<28} {'recall':>6} {'prec.':>6} {'mAP50':>6} {'ms/img':>7} {'x nanodet':>9}"
+    )
+    base = None
+    for model, flip in [
+        ("nanodet-m", False),
+        ("centernet", False),
+        ("nanodet-m", True),
+        ("centernet", True),
+        ("nanodet-m+centernet", False),
+        ("nanodet-m+centernet", True),
+    ]:
+        detector = ObjectDetector.from_model(model, DetectorOptions(flip=flip), compute_units="cpu")
+        predictions, ms = _dev_detections(detector, dev, repeats)
+        table = metrics.detection_table(
+            predictions, truths, names, detector.options.score_threshold
+        )
+        base = ms if base is None else base
+        label = model + (" + flip" if flip else "")
+        print(
+            f"{label:<28} {table['recall']:6.3f} {table['precision']:6.3f} "
+            f"{table['map50']:6.3f} {ms:7.1f} {ms / base:9.2f}"
+        )
+    images = [load_image(str(item.path)) for item in dev]
+    for name, raw in (
+        ("nanodet-m", raw_detector(str(home() / "models" / "nanodet-m.skmodel"))),
+        ("centernet", raw_centernet(str(home() / "models" / "centernet.skmodel"))),
+    ):
+        task = ObjectDetector.from_model(name, compute_units="cpu")
+        medians = interleaved(
+            {
+                "sk": lambda t=task: [t(i) for i in images],
+                "raw": lambda r=raw: [r(i) for i in images],
+            },
+            repeats,
+        )
+        print(
+            f"  {name}: sensekit {medians['sk'] * 1000 / len(images):.1f} ms/img, raw ORT "
+            f"{medians['raw'] * 1000 / len(images):.1f} -> overhead {medians['sk'] / medians['raw']:.3f}"
+        )
+
+    labels = json.loads((folder / "pose_labels.json").read_text())
+    items = []
+    for name, record in labels.items():
+        path = folder / name if (folder / name).is_file() else media_path(name)
+        truth = [
+            (
+                {k: (v[0], v[1]) for k, v in p["keypoints"].items()},
+                (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]),
+            )
+            for p in record["people"]
+        ]
+        ignore = np.array([r["box"] for r in record.get("ignore", [])], float).reshape(-1, 4)
+        items.append((load_image(str(path)), truth, ignore))
+    print(
+        f"pose dev set: {len(items)} photos, {sum(len(t) for _, t, _ in items)} labelled people; "
+        "found = OKS >= 0.5"
+    )
+    print(f"{'pose pipeline':<40} {'found':>6} {'prec.':>6} {'OKS':>6} {'ms/img':>7}")
+    for model, people in [
+        ("blazepose", "own"),
+        ("movenet-multipose", None),
+        ("blazepose", "nanodet-m"),
+        ("blazepose", "centernet"),
+        ("blazepose", "nanodet-m+centernet"),
+    ]:
+        poser = PoseDetector.from_model(model, compute_units="cpu", people=people)
+        seconds = interleaved({"p": lambda p=poser: [p(i) for i, _, _ in items]}, repeats)["p"]
+        predictions = []
+        for image, truth, ignore in items:
+            h, w = image.shape[:2]
+            kept = []
+            for person in poser(image):
+                points = {k.name: (k.x * w, k.y * h) for k in person.keypoints}
+                b = person.box
+                box = np.array([[b.x_min * w, b.y_min * h, b.x_max * w, b.y_max * h]])
+                hit = any(metrics.keypoint_similarity(points, t, a) >= 0.5 for t, a in truth)
+                if hit or metrics.inside_share(box, ignore)[0] < 0.5:
+                    kept.append(points)
+            predictions.append(kept)
+        table = metrics.pose_table(predictions, [t for _, t, _ in items])
+        label = f"{model} (people: {people or 'itself'})"
+        print(
+            f"{label:<40} {table['found']:>3}/{table['people']:<2} {table['precision']:6.3f} "
+            f"{table['mean_oks']:6.3f} {seconds * 1000 / len(items):7.1f}"
+        )
+
+
 def bench_dice(repeats: int) -> None:
     """The dice detector on rendered 640x480 frames: sensekit's whole ``vision.dice`` call
     and its graph alone, against the same CenterNet in PyTorch eager (what it was trained
@@ -309,15 +457,18 @@ def bench_dice(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--only", choices=("dice",), help="run one section")
+    parser.add_argument("--only", choices=("dice", "devset"), help="run one section")
     args = parser.parse_args()
     print(cpu.describe())  # every figure says which CPU it came from
-    if args.only != "dice":
+    if args.only is None:
         images = [load_image(media_path(name)) for name in IMAGES]
         bench_preprocess(images, args.repeats)
         bench_tasks(images, args.repeats)
         bench_pytorch(images, args.repeats)
-    bench_dice(args.repeats)
+    if args.only in (None, "devset"):
+        bench_devset(max(3, args.repeats // 5))
+    if args.only in (None, "dice"):
+        bench_dice(args.repeats)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,12 @@ Run ``python -m sensekit.samples`` to fetch everything (the test suite calls it 
 Sources (licenses as the packages state them):
 * scikit-image wheel ``skimage/data`` (BSD-3 / CC0 photos): chelsea.png, coffee.png,
   astronaut.png, rocket.jpg, motorcycle_left.png, motorcycle_right.png (the same motorcycle
-  seen by the other camera of a stereo pair: a second photo for trained heads)
-* Debian ``darknet`` (public domain / MIT): dog.jpg, person.jpg, horses.jpg, giraffe.jpg
+  seen by the other camera of a stereo pair: a second photo for trained heads), camera.png
+* Debian ``darknet`` (public domain / MIT): dog.jpg, person.jpg, horses.jpg, giraffe.jpg,
+  eagle.jpg, kite.jpg
 * Debian ``alsa-utils`` (GPL-2): a human voice naming speaker channels, Front_Center.wav ...
 * Debian ``sound-theme-freedesktop`` (GPL-2 / CC-BY-SA): phone-incoming-call.oga ...
+* matplotlib's ``mpl-data/sample_data`` (matplotlib licence): grace_hopper.jpg
 * PyPI ``pywhispercpp`` sdist (MIT): whisper.cpp/samples/jfk.wav (JFK, public domain)
 """
 
@@ -23,7 +25,10 @@ import tempfile
 from pathlib import Path
 
 DEBIAN = {
-    "darknet": ("usr/share/darknet/data", ["dog.jpg", "person.jpg", "horses.jpg", "giraffe.jpg"]),
+    "darknet": (
+        "usr/share/darknet/data",
+        ["dog.jpg", "person.jpg", "horses.jpg", "giraffe.jpg", "eagle.jpg", "kite.jpg"],
+    ),
     "alsa-utils": (
         "usr/share/sounds/alsa",
         ["Front_Center.wav", "Front_Left.wav", "Noise.wav", "Rear_Right.wav", "Side_Left.wav"],
@@ -47,7 +52,9 @@ SKIMAGE = [
     "rocket.jpg",
     "motorcycle_left.png",
     "motorcycle_right.png",
+    "camera.png",
 ]
+MATPLOTLIB = ["grace_hopper.jpg"]  # matplotlib's mpl-data/sample_data (a dependency)
 JFK = ("pywhispercpp==1.5.1", "pywhispercpp-1.5.1/whisper.cpp/samples/jfk.wav")
 
 
@@ -129,6 +136,11 @@ def media_path(name: str) -> Path:
         staged = Path(staging)
         if name in SKIMAGE:
             _fetch_skimage(name, staged)
+        elif name in MATPLOTLIB:
+            import matplotlib
+
+            sample = Path(matplotlib.get_data_path()) / "sample_data" / name
+            shutil.copyfile(sample, staged / name)
         elif name == "jfk.wav":
             _fetch_jfk(staged)
         else:
@@ -144,7 +156,7 @@ def media_path(name: str) -> Path:
 
 
 def fetch_all() -> list[Path]:
-    names = SKIMAGE + ["jfk.wav"] + [n for _, names in DEBIAN.values() for n in names]
+    names = SKIMAGE + MATPLOTLIB + ["jfk.wav"] + [n for _, names in DEBIAN.values() for n in names]
     return [media_path(n) for n in names]
 
 

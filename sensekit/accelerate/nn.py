@@ -395,6 +395,66 @@ def weighted_nms(
     return clusters
 
 
+def box_fusion(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    sources: np.ndarray,
+    source_count: int,
+    iou_threshold: float = 0.55,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted box fusion (Solovyev et al., 2019) of detections from several sources
+    (models, or one model on flipped copies of the image).
+
+    Per class, boxes are taken best first; each joins the first cluster whose fused box it
+    overlaps by more than ``iou_threshold``, otherwise it starts one. A cluster's box is
+    the score-weighted mean of its members; its score is the sum over sources of each
+    source's best member score, divided by ``source_count``: a box every source agrees on
+    keeps its score, one that only one of two sources found is halved.
+
+    Args:
+        boxes: [N, 4] (x0, y0, x1, y1). scores: [N]. classes: [N] class indices.
+        sources: [N] which source (0 .. source_count - 1) gave each box.
+
+    Returns:
+        fused boxes [K, 4], scores [K], classes [K], best score first.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    classes = np.asarray(classes).reshape(-1)
+    sources = np.asarray(sources).reshape(-1)
+    out_boxes, out_scores, out_classes = [], [], []
+    for c in np.unique(classes):
+        index = np.flatnonzero(classes == c)
+        index = index[np.argsort(-scores[index], kind="stable")]
+        members: list[list[int]] = []
+        fused: list[np.ndarray] = []
+        for i in index:
+            if fused:
+                overlap = box_iou(boxes[i : i + 1], np.array(fused))[0]
+                best = int(overlap.argmax())
+                if overlap[best] > iou_threshold:
+                    members[best].append(i)
+                    w = scores[members[best]]
+                    fused[best] = (boxes[members[best]] * w[:, None]).sum(0) / w.sum()
+                    continue
+            members.append([i])
+            fused.append(boxes[i].copy())
+        for group, box in zip(members, fused):
+            best_per_source = {}
+            for i in group:
+                best_per_source[sources[i]] = max(best_per_source.get(sources[i], 0.0), scores[i])
+            out_boxes.append(box)
+            out_scores.append(sum(best_per_source.values()) / source_count)
+            out_classes.append(c)
+    order = np.argsort(-np.asarray(out_scores), kind="stable")
+    return (
+        np.asarray(out_boxes, np.float64).reshape(-1, 4)[order],
+        np.asarray(out_scores, np.float64)[order],
+        np.asarray(out_classes, classes.dtype)[order],
+    )
+
+
 def ssd_anchor_centers(
     input_size: tuple[int, int],
     strides: list[int],

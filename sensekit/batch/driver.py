@@ -257,8 +257,10 @@ def _resolve_model(name: str, engine: str) -> str:
         return os.path.abspath(name)
     if engine == "local":
         registry.ensure(name)  # ModelNotFound lists the available names
-    elif name not in registry.available():
-        raise ModelNotFound(name, registry.available())
+    else:
+        for part in registry.members(name):
+            if part not in registry.available():
+                raise ModelNotFound(part, registry.available())
     return name
 
 

@@ -157,8 +157,14 @@ def available() -> list[str]:
     return sorted(set(recipes()) | cached)
 
 
+def members(name: str) -> list[str]:
+    """The packages a name stands for: ``"nanodet-m+centernet"`` (an ensemble, fused by
+    the task) stands for both; a plain name for itself."""
+    return name.split("+") if "+" in name and not Path(name).exists() else [name]
+
+
 def is_built(name: str) -> bool:
-    return (package_path(name) / "manifest.json").is_file()
+    return all((package_path(part) / "manifest.json").is_file() for part in members(name))
 
 
 def is_current(name: str) -> bool:
@@ -300,7 +306,12 @@ def _remove_stale_builds(destination: Path) -> None:
 
 def ensure(name: str, progress: bool = True) -> Path:
     """Path of a verified cached package, built from its recipe if missing or built by
-    an older revision of the recipe."""
+    an older revision of the recipe. An ensemble name (``a+b``) ensures each member
+    and returns the first one's path."""
+    parts = members(name)
+    if len(parts) > 1:
+        paths = [ensure(part, progress) for part in parts]
+        return paths[0]
     path = package_path(name)
     if is_current(name):
         return path

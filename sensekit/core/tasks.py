@@ -330,7 +330,7 @@ TASKS: dict[str, TaskSpec] = {
             "sensekit.vision.detect:ObjectDetector",
             "detect",
             "sensekit.vision.detect:DetectorOptions",
-            "nanodet-m",
+            "nanodet-m+centernet",
             "find objects with boxes",
             manifest_tasks=("object-detection",),
         ),

@@ -1,12 +1,14 @@
 """Object detection: labelled boxes (Apple Vision's VNRecognizeObjectsRequest).
 
-Decoding is resolved from the manifest's ``postprocess`` block; the default model is
-NanoDet-m, whose heads give per-stride class scores and generalized-focal-loss box
-distributions (see sensekit/zoo/nanodet.py).
+Decoding is resolved from the manifest's ``postprocess`` block: NanoDet-m's heads give
+per-stride class scores and generalized-focal-loss box distributions
+(sensekit/zoo/nanodet.py); the COCO CenterNet gives its best boxes as rows
+(sensekit/zoo/centernet_coco.py). The default runs both and fuses their boxes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,12 +21,17 @@ from sensekit.core.model import Model
 from sensekit.core.tasks import LabelFilter, Task, cached_default
 from sensekit.core.types import Box, Detection
 from sensekit.vision.classify import _labels_tuple
-from sensekit.vision.image_input import ImageInput, Prepared, check_roi, prepare
+from sensekit.vision.image_input import ImageInput, Prepared, check_roi, load_image, prepare
 
-DEFAULT_MODEL = "nanodet-m"
+# NanoDet-m and CenterNet fused (weighted box fusion): on the hand-labelled dev set
+# (tests/vision/detect_dev) it keeps NanoDet's recall with far fewer false boxes; see
+# bench/vision.py --only devset for the table that chose it.
+DEFAULT_MODEL = "nanodet-m+centernet"
 # Box decoders a package's postprocess block may name: NanoDet's generalized focal loss
-# heads, or a graph that already outputs decoded boxes and scores per cell (CenterNet).
-DECODERS = ("gfl", "dense")
+# heads; a graph that already outputs decoded boxes and scores per cell (sensekit's own
+# CenterNet); or one that outputs its best detections as (x0, y0, x1, y1, score, class)
+# rows (the COCO CenterNet).
+DECODERS = ("gfl", "dense", "rows")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class DetectorOptions:
         region_of_interest: normalized (x, y, width, height) to search instead of the
             whole image; boxes are still relative to the whole image.
         bgr: numpy inputs are in OpenCV's BGR order.
+        flip: also run the image mirrored left-right and fuse both passes' boxes
+            (test-time augmentation: about twice the time).
     """
 
     score_threshold: float = 0.35
@@ -50,8 +59,11 @@ class DetectorOptions:
     deny: tuple[str, ...] | None = None
     region_of_interest: tuple[float, float, float, float] | None = None
     bgr: bool = False
+    flip: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.flip, bool):
+            raise InvalidInput(f"flip must be True or False, not {self.flip!r}")
         if (
             not isinstance(self.score_threshold, (int, float))
             or not 0.0 <= self.score_threshold <= 1.0
@@ -71,15 +83,56 @@ def _cell_centers(width: int, height: int, stride: int, offset: float) -> np.nda
     return ((np.stack([xs.ravel(), ys.ravel()], axis=1) + offset) * stride).astype(np.float32)
 
 
+# Boxes of several passes (models, or the mirrored image) that overlap this much are one
+# object in weighted box fusion; each pass keeps boxes down to this score before fusing.
+_FUSION_IOU = 0.55
+_FUSION_FLOOR = 0.1
+
+
 class ObjectDetector(Task):
-    """Detects objects with a model package whose task is object-detection."""
+    """Detects objects with a model package whose task is object-detection.
+
+    ``partners`` are further detection packages with the same labels: every image goes
+    through each, and their boxes are fused with the main model's (weighted box fusion).
+    ``from_model("nanodet-m+centernet")`` makes such an ensemble by name.
+    """
 
     MANIFEST_TASKS = ("object-detection",)
     Options = DetectorOptions
     DEFAULT_MODEL = DEFAULT_MODEL
 
-    def __init__(self, model: Model, options: DetectorOptions | None = None) -> None:
+    @classmethod
+    def from_model(
+        cls,
+        name_or_path: Any = None,
+        options: DetectorOptions | None = None,
+        *,
+        compute_units: Any = "auto",
+    ) -> ObjectDetector:
+        """Loads a model by zoo name or package path; ``"a+b"`` fuses several (the first
+        one's options and labels lead)."""
+        from sensekit.core.model import Model
+
+        name = cls.DEFAULT_MODEL if name_or_path is None else name_or_path
+        from sensekit.core import registry
+
+        parts = registry.members(name) if isinstance(name, str) else [name]
+        if any(not part for part in parts):
+            raise InvalidInput(f"model {name!r}: empty name in a '+' ensemble")
+        models = [Model.load(part, compute_units=compute_units) for part in parts]
+        return cls(models[0], options, partners=models[1:])
+
+    def __init__(
+        self, model: Model, options: DetectorOptions | None = None, partners: Any = ()
+    ) -> None:
         super().__init__(model, options)
+        self._partners = [ObjectDetector(partner) for partner in partners]
+        for partner in self._partners:
+            if list(partner.model.labels) != list(model.labels):
+                raise InvalidInput(
+                    f"Models {model.name!r} and {partner.model.name!r} have different labels; "
+                    "only detectors of the same classes can be fused"
+                )
         post = model.manifest.postprocess
         image = model.manifest.inputs.get("")
         if not isinstance(image, ImagePreprocess) or post.get("kind") != "detection":
@@ -120,6 +173,14 @@ class ObjectDetector(Task):
     def _decode(self, outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """All cells -> boxes [N, 4] (x0, y0, x1, y1 in input pixels), scores [N, classes]."""
         limit = np.tile(np.float32(self._size), 2)
+        if self._post["decoder"] == "rows":
+            rows = outputs[self._post["detections"]].reshape(-1, 6)
+            classes = rows[:, 5]
+            known = np.isfinite(classes) & (classes >= 0) & (classes < len(self._labels))
+            rows = rows[known]
+            scores = np.zeros((len(rows), len(self._labels)), np.float32)
+            scores[np.arange(len(rows)), rows[:, 5].astype(np.int64)] = rows[:, 4]
+            return np.clip(rows[:, :4], 0, limit), scores
         if self._post["decoder"] == "dense":  # the graph decodes: boxes and scores per cell
             boxes = outputs[self._post["boxes"]].reshape(-1, 4)
             return np.clip(boxes, 0, limit), outputs[self._post["scores"]].reshape(
@@ -181,17 +242,95 @@ class ObjectDetector(Task):
         """
         return self.detect_batch([image], **overrides)[0]
 
+    def _single_pass(
+        self, images: list[ImageInput], options: DetectorOptions
+    ) -> list[list[Detection]]:
+        frames = [self._preprocess(image, options) for image in images]
+        outputs = self._forward([frame.tensor for frame in frames])
+        return [self._postprocess(out, frame, options) for out, frame in zip(outputs, frames)]
+
+    def _fused(self, images: list[ImageInput], options: DetectorOptions) -> list[list[Detection]]:
+        """Every model on every view (the image, and its mirror with ``flip``), fused."""
+        pixels = [load_image(image, bgr=options.bgr) for image in images]
+        views: list[tuple[list[np.ndarray], bool]] = [(pixels, False)]
+        pass_options = dataclasses.replace(
+            options,
+            score_threshold=min(options.score_threshold, _FUSION_FLOOR),
+            max_results=max(options.max_results, 100),
+            bgr=False,
+            flip=False,
+        )
+        if options.flip:
+            views.append(([np.ascontiguousarray(p[:, ::-1]) for p in pixels], True))
+        passes = []  # per pass: detections per image, boxes in the image's own frame
+        for detector in [self, *self._partners]:
+            for view, mirrored in views:
+                roi = options.region_of_interest
+                if mirrored and roi is not None:
+                    roi = (1.0 - roi[0] - roi[2], roi[1], roi[2], roi[3])
+                found = detector._single_pass(
+                    view, dataclasses.replace(pass_options, region_of_interest=roi)
+                )
+                passes.append([_unmirror(d) if mirrored else d for d in found])
+        return [
+            _fuse([p[i] for p in passes], options, image.shape[1], image.shape[0])
+            for i, image in enumerate(pixels)
+        ]
+
     def detect_batch(self, images: list[ImageInput], **overrides: Any) -> list[list[Detection]]:
         """Detects objects in several images (one list of detections per image)."""
         if not isinstance(images, (list, tuple)):
             raise InvalidInput("detect_batch takes a list of images")
         options = self.resolve(overrides)
-        frames = [self._preprocess(image, options) for image in images]
-        outputs = self._forward([frame.tensor for frame in frames])
-        return [self._postprocess(out, frame, options) for out, frame in zip(outputs, frames)]
+        if options.flip or self._partners:
+            return self._fused(list(images), options)
+        return self._single_pass(list(images), options)
 
     predict_batch = detect_batch
     __call__ = detect
+
+
+def _unmirror(detections: list[Detection]) -> list[Detection]:
+    """Detections on the mirrored image -> the same boxes on the image itself."""
+    out = []
+    for d in detections:
+        box = Box(1.0 - d.box.x_max, d.box.y_min, 1.0 - d.box.x_min, d.box.y_max)
+        out.append(dataclasses.replace(d, box=box))
+    return out
+
+
+def _fuse(
+    passes: list[list[Detection]], options: DetectorOptions, width: int, height: int
+) -> list[Detection]:
+    """Weighted box fusion of one image's detections from several passes."""
+    found = [(i, d) for i, detections in enumerate(passes) for d in detections]
+    if not found:
+        return []
+    boxes = np.array([[d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max] for _, d in found])
+    labels = {d.index: d.label for _, d in found}
+    fused, scores, classes = nn.box_fusion(
+        boxes,
+        np.array([d.score for _, d in found]),
+        np.array([d.index for _, d in found]),
+        np.array([i for i, _ in found]),
+        len(passes),
+        _FUSION_IOU,
+    )
+    results = []
+    for box, score, index in zip(fused, scores, classes):
+        if score < options.score_threshold:
+            continue
+        normalized = Box(*(float(v) for v in np.clip(box, 0.0, 1.0)))
+        results.append(
+            Detection(
+                labels[int(index)],
+                float(score),
+                int(index),
+                normalized,
+                normalized.to_pixels(width, height),
+            )
+        )
+    return results[: options.max_results]
 
 
 def detect(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,3 +99,187 @@ def found_and_read(
         "objects": total,
         "predictions": predicted,
     }
+
+
+def inside_share(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """For each box [N, 4], the largest share of its area inside one of ``regions`` [M, 4]."""
+    if len(boxes) == 0 or len(regions) == 0:
+        return np.zeros(len(boxes))
+    lt = np.maximum(boxes[:, None, :2], regions[None, :, :2])
+    rb = np.minimum(boxes[:, None, 2:], regions[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 1e-9, None), axis=1)
+    return (inter / area[:, None]).max(axis=1)
+
+
+def drop_ignored(
+    pred: Prediction, truth: Truth, ignore: np.ndarray, iou: float = 0.5
+) -> Prediction:
+    """Removes predictions that match no true box of their class but lie mostly (>= half
+    their area) inside an ignore region (a crowd, a tiny or ambiguous object): they count
+    neither for nor against the detector, as COCO's ``iscrowd`` regions."""
+    ignore = np.asarray(ignore, np.float64).reshape(-1, 4)
+    if len(pred.scores) == 0 or len(ignore) == 0:
+        return pred
+    matched = _greedy_matches(pred, truth, iou, same_class=True)
+    keep = (matched >= 0) | (inside_share(np.asarray(pred.boxes, np.float64), ignore) < 0.5)
+    return Prediction(pred.boxes[keep], pred.scores[keep], pred.labels[keep])
+
+
+def detection_table(
+    predictions: list[Prediction],
+    truths: list[Truth],
+    class_names: list[str],
+    score_threshold: float,
+    iou: float = 0.5,
+) -> dict[str, Any]:
+    """Recall and precision at ``score_threshold`` (a prediction counts when it matches a
+    true box of its class at IoU >= ``iou``), overall and per class that occurs in the
+    truth or the predictions, and mAP at ``iou`` over the classes in the truth."""
+    ap = average_precision(predictions, truths, len(class_names), iou)
+    kept = []
+    for pred in predictions:
+        keep = pred.scores >= score_threshold
+        kept.append(Prediction(pred.boxes[keep], pred.scores[keep], pred.labels[keep]))
+    hits = np.zeros(len(class_names))
+    predicted = np.zeros(len(class_names))
+    total = np.zeros(len(class_names))
+    for pred, truth in zip(kept, truths):
+        matched = _greedy_matches(pred, truth, iou, same_class=True)
+        np.add.at(hits, pred.labels[matched >= 0], 1)
+        np.add.at(predicted, pred.labels, 1)
+        np.add.at(total, truth.labels, 1)
+    per_class = {}
+    for c in np.flatnonzero((total > 0) | (predicted > 0)):
+        per_class[class_names[c]] = {
+            "objects": int(total[c]),
+            "predicted": int(predicted[c]),
+            "recall": float(hits[c] / total[c]) if total[c] else None,
+            "precision": float(hits[c] / predicted[c]) if predicted[c] else None,
+            "ap50": None if np.isnan(ap["per_class"][c]) else float(ap["per_class"][c]),
+        }
+    return {
+        "recall": float(hits.sum() / max(total.sum(), 1)),
+        "precision": float(hits.sum() / max(predicted.sum(), 1)),
+        "map50": ap["map"],
+        "objects": int(total.sum()),
+        "predicted": int(predicted.sum()),
+        "found": int(hits.sum()),
+        "per_class": per_class,
+    }
+
+
+# COCO's per-keypoint falloffs (sigmas) for object keypoint similarity, by COCO name.
+COCO_KEYPOINT_SIGMAS = {
+    "nose": 0.026,
+    "left_eye": 0.025,
+    "right_eye": 0.025,
+    "left_ear": 0.035,
+    "right_ear": 0.035,
+    "left_shoulder": 0.079,
+    "right_shoulder": 0.079,
+    "left_elbow": 0.072,
+    "right_elbow": 0.072,
+    "left_wrist": 0.062,
+    "right_wrist": 0.062,
+    "left_hip": 0.107,
+    "right_hip": 0.107,
+    "left_knee": 0.087,
+    "right_knee": 0.087,
+    "left_ankle": 0.089,
+    "right_ankle": 0.089,
+}
+
+
+def keypoint_similarity(
+    predicted: dict[str, tuple[float, float]],
+    truth: dict[str, tuple[float, float]],
+    area: float,
+) -> float:
+    """COCO's object keypoint similarity (OKS) of one predicted person to one labelled
+    person, over the labelled COCO keypoints; pixels in, 0..1 out. A keypoint the
+    prediction lacks scores 0. ``area`` is the person's area in pixels (COCO uses the
+    segment area; the box area here)."""
+    names = [n for n in truth if n in COCO_KEYPOINT_SIGMAS]
+    if not names:
+        return 0.0
+    total = 0.0
+    for name in names:
+        if name not in predicted:
+            continue
+        dx = predicted[name][0] - truth[name][0]
+        dy = predicted[name][1] - truth[name][1]
+        k = 2 * COCO_KEYPOINT_SIGMAS[name]
+        total += float(np.exp(-(dx * dx + dy * dy) / (2 * max(area, 1.0) * k * k)))
+    return total / len(names)
+
+
+def pose_table(
+    predictions: list[list[dict[str, tuple[float, float]]]],
+    truths: list[list[tuple[dict[str, tuple[float, float]], float]]],
+    threshold: float = 0.5,
+) -> dict[str, float]:
+    """People found and keypoint accuracy over a set of images.
+
+    ``predictions[i]`` holds the poses found in image i (keypoint name -> pixel (x, y), best
+    first); ``truths[i]`` the labelled people as (keypoints, box area). Each labelled person
+    takes the best unmatched prediction by OKS; it counts as found at OKS >= ``threshold``.
+    Returns recall, precision, mean OKS of the labelled people (0 for one not found),
+    and the counts."""
+    found = people = predicted = 0
+    similarity = 0.0
+    for preds, truth in zip(predictions, truths):
+        taken: set[int] = set()
+        predicted += len(preds)
+        for keypoints, area in truth:
+            people += 1
+            scores = [
+                (keypoint_similarity(p, keypoints, area), j)
+                for j, p in enumerate(preds)
+                if j not in taken
+            ]
+            best, j = max(scores, default=(0.0, -1))
+            if best >= threshold:
+                found += 1
+                taken.add(j)
+            similarity += best if best >= threshold else 0.0
+    return {
+        "recall": found / max(people, 1),
+        "precision": found / max(predicted, 1),
+        "mean_oks": similarity / max(people, 1),
+        "people": people,
+        "predicted": predicted,
+        "found": found,
+    }
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One image of a hand-labelled set: its file, true boxes and ignore regions (pixels)."""
+
+    path: Path
+    truth: Truth
+    ignore: np.ndarray
+
+
+def read_box_labels(labels_json: str | Path, class_names: list[str]) -> list[LabelledImage]:
+    """A box-labelled image set (``tests/vision/detect_dev/labels.json``'s format): images
+    marked ``local`` lie next to the file, the others are sensekit sample media."""
+    import json
+
+    from sensekit.samples import media_path
+
+    labels_json = Path(labels_json)
+    index = {name: i for i, name in enumerate(class_names)}
+    images = json.loads(labels_json.read_text(encoding="utf-8"))["images"]
+    out = []
+    for name, record in images.items():
+        path = labels_json.parent / name if record["file"] == "local" else media_path(name)
+        objects = record["objects"]
+        truth = Truth(
+            np.array([o["box"] for o in objects], np.float64).reshape(-1, 4),
+            np.array([index[o["label"]] for o in objects], np.int64),
+        )
+        ignore = np.array([r["box"] for r in record.get("ignore", [])], np.float64)
+        out.append(LabelledImage(path, truth, ignore.reshape(-1, 4)))
+    return out

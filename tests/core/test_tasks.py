@@ -103,8 +103,9 @@ def test_task_classes_share_the_base(name):
     assert TASKS[name].default_model == cls.DEFAULT_MODEL
     assert TASKS[name].manifest_tasks == cls.MANIFEST_TASKS
     assert "__enter__" not in vars(cls) and "__exit__" not in vars(cls)
-    # only the VAD loads its own way (one thread); the rest use the base's from_model
-    assert ("from_model" in vars(cls)) == (name == "speech-activity")
+    # only the VAD (one thread), the detector (a "+" ensemble) and pose (a person
+    # detector for the landmark model) load their own way; the rest use the base's
+    assert ("from_model" in vars(cls)) == (name in ("speech-activity", "detect", "pose"))
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,7 @@ def compare_pose(poser: PoseDetector, photo: Path, with_landmarks: bool) -> Pose
     alignment_error = float(np.max(np.hypot(*(ours - reference).T)))
     if not with_landmarks:
         return PoseComparison(photo.name, alignment_error, None)
-    poses = poser._postprocess(frame, people[:1], options)  # the landmark stage
+    poses = poser._postprocess(frame, [poser._roi(a) for a, _ in people[:1]], options)  # landmarks
     if not poses:
         return PoseComparison(photo.name, alignment_error, float("inf"))
     width, height = frame.image_size

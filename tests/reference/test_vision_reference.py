@@ -32,7 +32,7 @@ def detector() -> ObjectDetector:
 
 @pytest.fixture(scope="module")
 def poser() -> PoseDetector:
-    return PoseDetector.from_model("blazepose", compute_units="cpu")
+    return PoseDetector.from_model("blazepose", compute_units="cpu", people="own")
 
 
 @pytest.mark.parametrize("photo", CLASSIFIER_PHOTOS)

@@ -16,7 +16,7 @@ def detector():
 def poser():
     from sensekit.vision import PoseDetector
 
-    return PoseDetector.from_model("blazepose", compute_units="cpu")
+    return PoseDetector.from_model("blazepose", compute_units="cpu", people="own")
 
 
 @pytest.fixture(scope="session")
