@@ -247,6 +247,9 @@ def describe_models(config: ServeConfig, pool: TaskPool) -> dict[str, Any]:
         for name, spec in pool.specs.items()
     }
     models: dict[str, Any] = {}
+    for model in config.models.values():  # an ensemble ("a+b") is listed with its members
+        if len(registry.members(model)) > 1:
+            models[model] = {"built": registry.is_built(model), "members": registry.members(model)}
     for name in registry.available():
         built = registry.is_built(name)
         models[name] = {"built": built}

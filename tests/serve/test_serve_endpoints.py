@@ -159,7 +159,10 @@ def test_models_lists_the_served_tasks_and_built_manifests(client):
         assert task["inputs"] == list(spec.inputs) and task["model"] == spec.default_model
         assert set(task["options"]) == set(spec.option_fields())
         assert info["models"][spec.default_model]["built"] is True
-        assert info["models"][spec.default_model]["manifest"]["name"] == spec.default_model
+        for member in registry.members(spec.default_model):  # "a+b": fused by the task
+            assert info["models"][member]["manifest"]["name"] == member
+        if "+" in spec.default_model:
+            assert info["models"][spec.default_model]["members"] == spec.default_model.split("+")
     top_k = info["tasks"]["classify"]["options"]["top_k"]
     assert top_k["type"] == "integer"
     assert top_k["default"] == TASKS["classify"].option_fields()["top_k"].default
