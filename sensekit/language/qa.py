@@ -116,6 +116,9 @@ class QuestionAnswerer(Task):
         self._outputs = [post.get("start", "start_logits"), post.get("end", "end_logits")]
         default_cls = 0 if self.template.prefix else None
         self._cls = post.get("cls_index", default_cls)
+        # log(best span score / null score) below which the answer is "none": 0 is the
+        # plain comparison; trained packages carry the value calibrated on dev data.
+        self._null_offset = float(post.get("null_offset", 0.0))
         self._last: Document | None = None
 
     # -- preprocessing --------------------------------------------------------------
@@ -185,9 +188,11 @@ class QuestionAnswerer(Task):
         ranked = sorted(best.items(), key=lambda item: -item[1])[: options.top_k]
         return [Answer(document.text[s:e], float(score), s, e) for (s, e), score in ranked]
 
-    def _answer(
+    def scored(
         self, question: str | bytes, document: Document, options: AnswerOptions
-    ) -> Answer | list[Answer] | None:
+    ) -> tuple[list[Answer], float]:
+        """The best spans (no "no answer" decision) and the null score they compete with:
+        what calibrating the no-answer threshold needs."""
         windows = self._preprocess(question, document, options)
         candidates: list[tuple[float, int, int]] = []
         null = 1.0
@@ -197,11 +202,16 @@ class QuestionAnswerer(Task):
             found, window_null = self._window_spans(windows, rows, start, end, options)
             null = min(null, window_null)
             candidates = sorted(candidates + found, reverse=True)[: options.top_k * 4]
-        answers = self._answers(candidates, document, options)
+        return self._answers(candidates, document, options), null
+
+    def _answer(
+        self, question: str | bytes, document: Document, options: AnswerOptions
+    ) -> Answer | list[Answer] | None:
+        answers, null = self.scored(question, document, options)
         if (
             options.handle_impossible
             and self._cls is not None
-            and (not answers or answers[0].score < null)
+            and (not answers or answers[0].score < null * np.exp(self._null_offset))
         ):
             answers = []
         if options.top_k == 1:

@@ -293,6 +293,7 @@ def train_qa(
     init: str | Path | None = None,
     frozen_layers: int = FROZEN_LAYERS,
     decay: bool = False,
+    one_window: bool = True,
 ) -> dict[str, Any]:
     """Fine-tunes ``base`` for extractive QA on a SQuAD-v2 style directory or file.
 
@@ -316,6 +317,9 @@ def train_qa(
         frozen_layers: encoder layers below this index keep the base encoder's weights.
         decay: decay the rate linearly to zero after the warm-up (a final run) instead of
             holding it constant (the data-size study).
+        one_window: one window per question (the one holding its answer); False trains on
+            every window of every question, those without the answer pointing at CLS, so
+            the model learns to rank the windows of long documents.
 
     Returns:
         {"train_questions", "dev_questions", "dev": {"exact", "f1", ...}, "seconds",
@@ -330,7 +334,9 @@ def train_qa(
     train, dev = split_examples(load_examples(data or DATA_DIR))
     if fraction < 1.0:
         train = random.Random(seed).sample(train, max(1, round(len(train) * fraction)))
-    windows = training_windows(tokenizer, train, max_seq_len, max_seq_len // 2, one_window=True)
+    windows = training_windows(
+        tokenizer, train, max_seq_len, max_seq_len // 2, one_window=one_window
+    )
     log.info(
         "%d train questions -> %d windows; %d dev questions",
         len(train),
@@ -355,6 +361,7 @@ def train_qa(
         "train_seq_len": max_seq_len,
         "frozen_layers": frozen_layers,
         "decay": decay,
+        "one_window": one_window,
         "checkpoints": {f"{s:g}": str(p) for s, p in checkpoints.items()},
     }
     if out is not None:

@@ -130,9 +130,13 @@ def _build(ctx: BuildContext) -> None:
                 "tokenizer": "tokenizer.json",
                 "default_max_seq_len": MAX_SEQ_LEN,
             },
-            postprocess={**result["postprocess"], "cls_index": 0},
+            postprocess={
+                **result["postprocess"],
+                "cls_index": 0,
+                "null_offset": info.get("null_offset", 0.0),
+            },
             conversion=conversion,
-            training={k: info[k] for k in ("dev", "data") if k in info},
+            training={k: info[k] for k in ("dev", "squad_dev", "data") if k in info},
         )
 
 
