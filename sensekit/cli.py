@@ -96,6 +96,10 @@ def _doctor(args: argparse.Namespace) -> int:
         "python": platform.python_version(),
         "onnxruntime": f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})",
         "cpu": cpu.describe().removeprefix("CPU: "),
+        "int8 weights": (
+            f"{cpu.int8_weights()} (built packages fit this {cpu.info().kind} CPU; "
+            f"{'VNNI: int8 is exact and fastest' if cpu.info().vnni else 'no VNNI: uint8 does not saturate'})"
+        ),
         "log-mel kernel": (
             f"C ({dsp._melkernel.isa()})"
             if dsp.native_kernels()

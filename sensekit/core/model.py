@@ -128,6 +128,21 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, np.dtype(dtype).name, shape)
 
 
+def _warn_if_unfitted(model: Model) -> None:
+    """Warns once per load when a package's int8 weights were chosen for another kind of
+    CPU (see ``accelerate.cpu.int8_mismatch``), with the command that fixes it."""
+    from sensekit.accelerate import cpu
+
+    record = (model.manifest.conversion or {}).get("int8")
+    why = cpu.int8_mismatch(record) if isinstance(record, dict) else None
+    if why:
+        warnings.warn(
+            f"{model.name}: {why}; rebuild it here: sensekit models build {model.name} --force",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 class Model:
     """A loaded model package with lazily created ONNX Runtime sessions.
 
@@ -176,7 +191,9 @@ class Model:
         path = Path(name_or_path)
         if not (path / "manifest.json").is_file():
             path = registry.ensure(str(name_or_path), progress=progress)
-        return cls(ModelPackage.open(path, verify=verify), configuration)
+        model = cls(ModelPackage.open(path, verify=verify), configuration)
+        _warn_if_unfitted(model)
+        return model
 
     # -- metadata -------------------------------------------------------------------
     @property

@@ -62,16 +62,17 @@ def overlay(directory: Path, trained: Path) -> None:
     model.eval().save_pretrained(str(directory))
 
 
-def quantize_int8(fp32: Path, out: Path, inputs: list[str]) -> float:
-    """Dynamic int8 quantization; returns the max abs logit difference to fp32."""
+def quantize_int8(fp32: Path, out: Path, inputs: list[str], weights: str = "uint8") -> float:
+    """Dynamic int8 quantization with ``weights`` ("int8" or "uint8", see
+    ``accelerate.cpu.int8_weights``); returns the max abs logit difference to fp32."""
     import numpy as np
 
     from sensekit.tools.compress import graph as compress_graph
     from sensekit.tools.convert.verify import run_onnx
 
-    # uint8 weights: with int8 weights ONNX Runtime's u8s8 MatMulInteger can saturate on
-    # CPUs without VNNI, which cost 9 dev F1 points here; uint8 costs 0.5.
-    compress_graph.int8_dynamic(fp32, out, weight_type="uint8")
+    # Without VNNI, int8 weights make ONNX Runtime's u8s8 MatMulInteger saturate, which
+    # cost 9 dev F1 points here (uint8: 0.5); with VNNI they are exact and 2.2x faster.
+    compress_graph.int8_dynamic(fp32, out, weight_type=weights)
     rng = np.random.default_rng(0)
     feeds = {
         "input_ids": rng.integers(1000, 30000, (2, 64)),
@@ -109,9 +110,16 @@ def _build(ctx: BuildContext) -> None:
             "architecture": result["architecture"],
         }
         if info.get("quantize") == "int8":
-            ctx.progress("quantizing int8")
-            diff = quantize_int8(fp32, writer.dir / "model.onnx", result["inputs"])
-            conversion.update(quantization="int8-dynamic", int8_max_abs_diff=diff)
+            from sensekit.accelerate import cpu
+
+            weights = cpu.int8_weights()
+            ctx.progress(f"quantizing int8 ({weights} weights for this {cpu.info().kind} CPU)")
+            diff = quantize_int8(fp32, writer.dir / "model.onnx", result["inputs"], weights)
+            conversion.update(
+                quantization="int8-dynamic",
+                int8_max_abs_diff=diff,
+                int8=cpu.int8_record(weights),
+            )
         else:
             writer.add_file("model.onnx", fp32)
         writer.add_file("tokenizer.json", paths["tokenizer"])
@@ -149,5 +157,6 @@ RECIPE = register(
         sources=ENCODER_SOURCES,
         build=_build,
         requires=("torch", "transformers", "safetensors", "onnxruntime"),
+        revision=2,  # 2: int8 weights fitted to the building CPU, recorded
     )
 )

@@ -65,3 +65,27 @@ def test_numpy_table_agrees_with_proc_on_x86():
     info = cpu.info()
     if info.machine == "x86_64":
         assert ("avx2" in cpu._from_numpy()) == ("avx2" in info.features)
+
+
+# -- int8 weights fitted to the CPU -----------------------------------------------------------
+def test_int8_weights_follow_the_cpu_kind(monkeypatch):
+    monkeypatch.delenv(cpu.INT8_WEIGHTS_ENV, raising=False)
+    assert cpu.int8_weights(_info(AVX2_EPYC)) == "uint8"  # no VNNI: u8 x s8 would saturate
+    assert cpu.int8_weights(_info(SAPPHIRE_RAPIDS)) == "int8"
+    assert cpu.int8_weights(_info(GRAVITON)) == "int8"
+    monkeypatch.setenv(cpu.INT8_WEIGHTS_ENV, "int8")
+    assert cpu.int8_weights(_info(AVX2_EPYC)) == "int8"  # forced, for tests and benches
+    monkeypatch.setenv(cpu.INT8_WEIGHTS_ENV, "uint8")
+    assert cpu.int8_weights(_info(SAPPHIRE_RAPIDS)) == "uint8"
+
+
+def test_a_package_built_for_the_other_kind_says_why_and_how_to_fix():
+    avx2, vnni = _info(AVX2_EPYC), _info(SAPPHIRE_RAPIDS)
+    from_vnni = cpu.int8_record("int8", vnni)
+    assert from_vnni["cpu_kind"] == "amx" and "avx512_vnni" in from_vnni["cpu_features"]
+    assert cpu.int8_mismatch(from_vnni, vnni) is None
+    assert "saturate" in cpu.int8_mismatch(from_vnni, avx2)
+    from_avx2 = cpu.int8_record("uint8", avx2)
+    assert cpu.int8_mismatch(from_avx2, avx2) is None
+    assert "twice as fast" in cpu.int8_mismatch(from_avx2, vnni)
+    assert cpu.int8_mismatch({}, avx2) is None  # float packages: nothing to fit

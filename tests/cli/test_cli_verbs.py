@@ -442,6 +442,7 @@ def test_doctor_names_the_cpu_and_the_kernels() -> None:
     assert report["cpu"] == cpu.describe().removeprefix("CPU: ")
     assert report["sensekit"] and "CPUExecutionProvider" in report["onnxruntime"]
     assert report["log-mel kernel"].startswith(("C (", "numpy"))
+    assert report["int8 weights"].startswith(cpu.int8_weights() + " (")
     assert "cpu:" in succeeded(sensekit("doctor"))
 
 

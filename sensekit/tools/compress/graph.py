@@ -335,7 +335,7 @@ def _prequantized(source: Path, out: Path) -> list[str] | None:
 def int8_dynamic(
     source: Path,
     out: Path,
-    weight_type: str = "uint8",
+    weight_type: str = "auto",
     per_channel: bool = False,
     reduce_range: bool = False,
     op_types: Sequence[str] | None = None,
@@ -343,28 +343,40 @@ def int8_dynamic(
 ) -> list[str]:
     """int8 weights, activations quantized on the fly (ONNX Runtime's quantize_dynamic).
 
-    ``uint8`` weights are the default because ONNX Runtime's ConvInteger kernel takes
-    only uint8 weights.
+    ``weight_type="auto"`` fits the weights to this CPU (``accelerate.cpu.int8_weights``:
+    int8 with VNNI/AMX/dot product, uint8 without), except that a graph with convolutions
+    to quantize takes uint8: ONNX Runtime's ConvInteger kernel takes only uint8 weights.
     """
     from onnxruntime.quantization import quantize_dynamic
+
+    from sensekit.accelerate import cpu
 
     notes = _prequantized(source, out)
     if notes is not None:
         return notes
-    excluded = sorted(resolve_exclude(_load(source), exclude))
+    graph = _load(source)
+    if weight_type == "auto":
+        convs = any(n.op_type == "Conv" for n in graph.graph.node)
+        if convs and (op_types is None or "Conv" in op_types):
+            weight_type = "uint8"
+        else:
+            weight_type = cpu.int8_weights()
+    excluded = sorted(resolve_exclude(graph, exclude))
     try:
-        quantize_dynamic(
-            str(source),
-            str(out),
-            per_channel=per_channel,
-            reduce_range=reduce_range,
-            weight_type=_quant_type(weight_type),
-            op_types_to_quantize=list(op_types) if op_types else None,
-            nodes_to_exclude=excluded or None,
-        )
+        with _quiet_root_logger():
+            quantize_dynamic(
+                str(source),
+                str(out),
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                weight_type=_quant_type(weight_type),
+                op_types_to_quantize=list(op_types) if op_types else None,
+                nodes_to_exclude=excluded or None,
+            )
     except Exception as e:
         raise ConversionError(f"dynamic int8 quantization failed: {e}") from e
-    return [f"{len(excluded)} node(s) kept in float32"] if excluded else []
+    notes = [f"{weight_type} weights ({cpu.info().kind} CPU)"]
+    return notes + ([f"{len(excluded)} node(s) kept in float32"] if excluded else [])
 
 
 @contextlib.contextmanager
