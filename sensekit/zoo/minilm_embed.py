@@ -87,5 +87,6 @@ RECIPE = register(
         sources=ENCODER_SOURCES,
         build=_build,
         requires=("torch", "transformers", "safetensors"),
+        revision=2,  # 2: eager attention export (ORT fuses it)
     )
 )

@@ -48,16 +48,23 @@ def is_transformers_dir(path: Path) -> bool:
 
 
 def _load(directory: Path) -> tuple[Any, str]:
-    """Loads the model in eval mode; returns (model, "question-answering" | "text-embedding")."""
+    """Loads the model in eval mode; returns (model, "question-answering" | "text-embedding").
+
+    Attention is the eager (matmul + softmax) implementation: exported from PyTorch's
+    scaled_dot_product_attention, the graph carries NaN guards (IsNaN + Where) that keep
+    ONNX Runtime from fusing attention; the eager export computes the same values (MiniLM
+    QA at 384 tokens on an AVX2 EPYC: fp32 91 -> 75 ms with ORT's fusions, int8 79 -> 62 ms).
+    """
     from transformers import AutoConfig, AutoModel, AutoModelForQuestionAnswering
 
     try:
         config = AutoConfig.from_pretrained(directory, local_files_only=True)
         architectures = getattr(config, "architectures", None) or []
+        load = {"local_files_only": True, "attn_implementation": "eager"}
         if any(a.endswith("ForQuestionAnswering") for a in architectures):
-            model = AutoModelForQuestionAnswering.from_pretrained(directory, local_files_only=True)
+            model = AutoModelForQuestionAnswering.from_pretrained(directory, **load)
             return model.eval(), "question-answering"
-        return AutoModel.from_pretrained(directory, local_files_only=True).eval(), "text-embedding"
+        return AutoModel.from_pretrained(directory, **load).eval(), "text-embedding"
     except Exception as e:
         raise ConversionError(f"transformers cannot load the model in {directory}: {e}") from e
 
