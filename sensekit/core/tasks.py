@@ -89,6 +89,20 @@ class LabelFilter:
         return keep
 
 
+def label_option(labels: Any) -> tuple[str, ...] | None:
+    """An ``allow``/``deny`` argument of a module-level verb as the options field wants it:
+    a hashable tuple (a single string is one label), None unchanged. Checked by
+    ``LabelFilter`` when the options are made."""
+    if labels is None:
+        return None
+    if isinstance(labels, str):
+        return (labels,)
+    try:
+        return tuple(labels)
+    except TypeError:
+        raise InvalidInput(f"labels must be a list of label strings, not {labels!r}") from None
+
+
 def _label_set(value: Any, name: str) -> frozenset[str] | None:
     if value is None:
         return None

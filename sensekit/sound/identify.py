@@ -26,7 +26,7 @@ from sensekit.core.audio import AudioInput, audio_info, iter_audio_blocks, load_
 from sensekit.core.blocks import LogMelPatches
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
-from sensekit.core.tasks import LabelFilter, Task, cached_default
+from sensekit.core.tasks import LabelFilter, Task, cached_default, label_option
 from sensekit.core.types import Category, SoundEvent
 from sensekit.sound.events import merge_events, window_votes
 from sensekit.sound.stream import Analyzer
@@ -350,7 +350,7 @@ def identify(
         overlap=overlap,
         top_k=top_k,
         score_threshold=score_threshold,
-        **_label_filters(options),
+        **_with_label_options(options),
     )
 
 
@@ -365,13 +365,13 @@ def classify(
 ) -> list[Category]:
     """Clip-level categories of ``audio``, best first (same type as ``vision.classify``)."""
     return _classifier(model).classify(
-        audio, sample_rate, top_k=top_k, score_threshold=score_threshold, **_label_filters(options)
+        audio,
+        sample_rate,
+        top_k=top_k,
+        score_threshold=score_threshold,
+        **_with_label_options(options),
     )
 
 
-def _label_filters(options: dict[str, Any]) -> dict[str, Any]:
-    for key in ("allow", "deny"):
-        value = options.get(key)
-        if value is not None and not isinstance(value, str):
-            options[key] = tuple(value)
-    return options
+def _with_label_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: label_option(v) if k in ("allow", "deny") else v for k, v in options.items()}

@@ -11,7 +11,7 @@ from sensekit.accelerate import nn
 from sensekit.core.blocks import ImagePreprocess
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
-from sensekit.core.tasks import LabelFilter, Task, cached_default
+from sensekit.core.tasks import LabelFilter, Task, cached_default, label_option
 from sensekit.core.types import Category
 from sensekit.vision.image_input import ImageInput, check_roi, load_image, preprocess, region
 
@@ -169,14 +169,7 @@ def classify(
         image,
         top_k=top_k,
         score_threshold=score_threshold,
-        allow=_labels_tuple(allow),
-        deny=_labels_tuple(deny),
+        allow=label_option(allow),
+        deny=label_option(deny),
         **options,
     )
-
-
-def _labels_tuple(labels: Any) -> tuple[str, ...] | None:
-    """A label filter as a hashable tuple; a single string is one label."""
-    if labels is None:
-        return None
-    return (labels,) if isinstance(labels, str) else tuple(labels)

@@ -18,9 +18,8 @@ from sensekit.accelerate import nn
 from sensekit.core.blocks import ImagePreprocess
 from sensekit.core.errors import InvalidInput
 from sensekit.core.model import Model
-from sensekit.core.tasks import LabelFilter, Task, cached_default
+from sensekit.core.tasks import LabelFilter, Task, cached_default, label_option
 from sensekit.core.types import Box, Detection
-from sensekit.vision.classify import _labels_tuple
 from sensekit.vision.image_input import ImageInput, Prepared, check_roi, load_image, prepare
 
 # NanoDet-m and CenterNet fused (weighted box fusion): on the hand-labelled dev set
@@ -364,7 +363,7 @@ def detect(
         score_threshold=score_threshold,
         iou_threshold=iou_threshold,
         max_results=max_results,
-        allow=_labels_tuple(allow),
-        deny=_labels_tuple(deny),
+        allow=label_option(allow),
+        deny=label_option(deny),
         **options,
     )
