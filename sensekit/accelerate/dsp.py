@@ -24,8 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 import soxr
 
 try:
@@ -106,8 +104,12 @@ def hann(length: int, periodic: bool = True) -> np.ndarray:
 @lru_cache(maxsize=16)
 def hann64(length: int, periodic: bool = True) -> np.ndarray:
     """:func:`hann` in float64 (float32 coefficients are 3e-8 off: too coarse for
-    :func:`log_mel_frames`' precise path)."""
-    return scipy.signal.get_window("hann", length, fftbins=periodic)
+    :func:`log_mel_frames`' precise path). Computed here, as scipy.signal.get_window
+    does: importing scipy.signal cost every sensekit process 0.6 s at start."""
+    if length == 1:
+        return np.ones(1)
+    n = np.arange(length, dtype=np.float64)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / (length if periodic else length - 1))
 
 
 def stft(
@@ -128,6 +130,8 @@ def stft(
     if center:
         audio = _center_pad(audio, n_fft, pad_mode)
     frames = frame(audio, n_fft, hop)
+    import scipy.fft  # imported on use: scipy's start-up cost is paid only by who needs it
+
     return scipy.fft.rfft(frames * window, n=n_fft, axis=-1, workers=-1)
 
 
@@ -406,6 +410,8 @@ def _rfft_rows(block: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Real FFT of each row of a C-contiguous float block (rows already n_fft long)."""
     if fft_backend() == "ducc0":
         return ducc0.fft.r2c(block, axes=(block.ndim - 1,), out=out)
+    import scipy.fft
+
     return scipy.fft.rfft(block, axis=-1)
 
 

@@ -13,6 +13,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +68,33 @@ def _worker_main(conn: Connection, job: Job) -> None:
             return
 
 
+@contextlib.contextmanager
+def _main_left_out() -> Iterator[None]:
+    """Starts workers without re-running the caller's main module in them.
+
+    A spawned process normally imports ``__main__`` again, so a plain script that calls
+    ``sensekit.batch.run`` at top level (no ``if __name__ == "__main__":``) would start the
+    whole run again in every worker, which multiprocessing refuses. Workers need only
+    sensekit (their target and the job are sensekit objects), so the main module's file
+    and spec are hidden while a worker starts.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    for key in saved:
+        delattr(main, key)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        if "__spec__" not in saved:
+            del main.__spec__
+        for key, value in saved.items():
+            setattr(main, key, value)
+
+
 @dataclass
 class _Worker:
     process: Any
@@ -109,7 +137,8 @@ class LocalEngine:
         process = self._context.Process(
             target=_worker_main, args=(child, self.job), daemon=True, name="sensekit-batch-worker"
         )
-        process.start()
+        with _main_left_out():
+            process.start()
         child.close()  # so the driver sees EOF when the worker dies
         return _Worker(process, parent)
 

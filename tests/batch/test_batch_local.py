@@ -139,3 +139,25 @@ def test_default_workers_and_threads_follow_the_cores(monkeypatch):
     assert local.plan_workers(2, 100) == (2, 2)
     assert local.plan_workers(1, 100) == (1, 4)
     assert local.plan_workers(8, 1) == (1, 4)  # no idle worker loading a model
+
+
+def test_a_plain_script_without_a_main_guard_runs(photo_folder, tmp_path):
+    """A user's script calling batch.run at top level: spawned workers must not run the
+    script again (multiprocessing refused to start them before)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "label_photos.py"
+    script.write_text(
+        "from sensekit import batch\n"
+        f"summary = batch.run('classify', [{str(photo_folder / 'dog.jpg')!r}, "
+        f"{str(photo_folder / 'chelsea.png')!r}], out={str(tmp_path / 'out.jsonl')!r}, "
+        "workers=2, progress=False)\n"
+        "print('RAN', summary.computed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("RAN") == 1 and "RAN 2" in done.stdout  # the script ran once
+    assert len(list(batch.read_rows(tmp_path / "out.jsonl"))) == 2
