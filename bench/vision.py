@@ -307,7 +307,6 @@ def bench_devset(repeats: int) -> None:
     """The table that chose the defaults: every detector and combination on the
     hand-labelled dev set (tests/vision/detect_dev: 22 photos, 55 objects), and every pose
     pipeline on its 17 labelled people; latency beside raw ONNX Runtime."""
-    import json
     from pathlib import Path
 
     from sensekit.vision import metrics
@@ -362,21 +361,10 @@ def bench_devset(repeats: int) -> None:
             f"{medians['raw'] * 1000 / len(images):.1f} -> overhead {medians['sk'] / medians['raw']:.3f}"
         )
 
-    labels = json.loads((folder / "pose_labels.json").read_text())
-    items = []
-    for name, record in labels.items():
-        path = folder / name if (folder / name).is_file() else media_path(name)
-        truth = [
-            (
-                {k: (v[0], v[1]) for k, v in p["keypoints"].items()},
-                (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]),
-            )
-            for p in record["people"]
-        ]
-        ignore = np.array([r["box"] for r in record.get("ignore", [])], float).reshape(-1, 4)
-        items.append((load_image(str(path)), truth, ignore))
+    items = metrics.read_pose_labels(folder / "pose_labels.json")
+    images = [load_image(str(item.path)) for item in items]
     print(
-        f"pose dev set: {len(items)} photos, {sum(len(t) for _, t, _ in items)} labelled people; "
+        f"pose dev set: {len(items)} photos, {sum(len(i.people) for i in items)} labelled people; "
         "found = OKS >= 0.5"
     )
     print(f"{'pose pipeline':<40} {'found':>6} {'prec.':>6} {'OKS':>6} {'ms/img':>7}")
@@ -388,20 +376,9 @@ def bench_devset(repeats: int) -> None:
         ("blazepose", "nanodet-m+centernet"),
     ]:
         poser = PoseDetector.from_model(model, compute_units="cpu", people=people)
-        seconds = interleaved({"p": lambda p=poser: [p(i) for i, _, _ in items]}, repeats)["p"]
-        predictions = []
-        for image, truth, ignore in items:
-            h, w = image.shape[:2]
-            kept = []
-            for person in poser(image):
-                points = {k.name: (k.x * w, k.y * h) for k in person.keypoints}
-                b = person.box
-                box = np.array([[b.x_min * w, b.y_min * h, b.x_max * w, b.y_max * h]])
-                hit = any(metrics.keypoint_similarity(points, t, a) >= 0.5 for t, a in truth)
-                if hit or metrics.inside_share(box, ignore)[0] < 0.5:
-                    kept.append(points)
-            predictions.append(kept)
-        table = metrics.pose_table(predictions, [t for _, t, _ in items])
+        seconds = interleaved({"p": lambda p=poser: [p(i) for i in images]}, repeats)["p"]
+        predictions = [metrics.scored_poses(poser(i), item) for i, item in zip(images, items)]
+        table = metrics.pose_table(predictions, [i.people for i in items])
         label = f"{model} (people: {people or 'itself'})"
         print(
             f"{label:<40} {table['found']:>3}/{table['people']:<2} {table['precision']:6.3f} "

@@ -283,3 +283,63 @@ def read_box_labels(labels_json: str | Path, class_names: list[str]) -> list[Lab
         ignore = np.array([r["box"] for r in record.get("ignore", [])], np.float64)
         out.append(LabelledImage(path, truth, ignore.reshape(-1, 4)))
     return out
+
+
+@dataclass(frozen=True)
+class LabelledPeople:
+    """One image of a keypoint-labelled set: file, size, people, ignore regions (pixels).
+
+    ``people`` holds (keypoint name -> (x, y), box area) per labelled person."""
+
+    path: Path
+    width: int
+    height: int
+    people: list[tuple[dict[str, tuple[float, float]], float]]
+    ignore: np.ndarray
+
+
+def read_pose_labels(labels_json: str | Path) -> list[LabelledPeople]:
+    """A keypoint-labelled image set (``tests/vision/detect_dev/pose_labels.json``): images
+    next to the file when there, else sensekit sample media."""
+    import json
+
+    from sensekit.samples import media_path
+
+    labels_json = Path(labels_json)
+    out = []
+    for name, record in json.loads(labels_json.read_text(encoding="utf-8")).items():
+        local = labels_json.parent / name
+        people = [
+            (
+                {k: (float(v[0]), float(v[1])) for k, v in p["keypoints"].items()},
+                float((p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1])),
+            )
+            for p in record["people"]
+        ]
+        ignore = np.array([r["box"] for r in record.get("ignore", [])], np.float64)
+        out.append(
+            LabelledPeople(
+                local if local.is_file() else media_path(name),
+                int(record["width"]),
+                int(record["height"]),
+                people,
+                ignore.reshape(-1, 4),
+            )
+        )
+    return out
+
+
+def scored_poses(poses: list[Any], item: LabelledPeople) -> list[dict[str, tuple[float, float]]]:
+    """Predicted poses (``BodyPose``) of one labelled image as pixel keypoints for
+    :func:`pose_table`, without those that match no labelled person and lie mostly in an
+    ignore region (a crowd's people count neither for nor against the model)."""
+    kept = []
+    size = np.array([item.width, item.height, item.width, item.height], np.float64)
+    for pose in poses:
+        points = {k.name: (k.x * item.width, k.y * item.height) for k in pose.keypoints}
+        b = pose.box
+        box = np.array([[b.x_min, b.y_min, b.x_max, b.y_max]]) * size
+        hit = any(keypoint_similarity(points, t, a) >= 0.5 for t, a in item.people)
+        if hit or inside_share(box, item.ignore)[0] < 0.5:
+            kept.append(points)
+    return kept

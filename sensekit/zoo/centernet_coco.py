@@ -47,22 +47,19 @@ POSTPROCESS = {
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.core.package import write_package
     from sensekit.zoo import data_file
 
-    manifest = ctx.manifest(
-        graphs={"main": "model.onnx"},
-        labels="labels.txt",
-        preprocess=PREPROCESS,
-        postprocess=POSTPROCESS,
-    )
     rng = np.random.default_rng(0)
     sample = {INPUT: rng.integers(0, 256, (1, 512, 512, 3)).astype(np.float32)}
-    with write_package(ctx.destination, manifest) as writer:
-        manifest["conversion"] = human_models.convert(
-            ctx, "centernet", writer.dir / "model.onnx", sample, keep_outputs=(OUTPUT,)
-        )
-        writer.add_file("labels.txt", data_file("coco_labels.txt"))
+    human_models.build_package(
+        ctx,
+        "centernet",
+        sample,
+        preprocess=PREPROCESS,
+        postprocess=POSTPROCESS,
+        labels=data_file("coco_labels.txt"),
+        keep_outputs=(OUTPUT,),
+    )
 
 
 RECIPE = register(

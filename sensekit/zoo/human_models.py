@@ -61,6 +61,39 @@ def convert(
     }
 
 
+def build_package(
+    ctx: BuildContext,
+    stem: str,
+    sample: Mapping[str, np.ndarray],
+    *,
+    preprocess: dict[str, Any],
+    postprocess: dict[str, Any],
+    labels: Path | list[str],
+    keep_outputs: tuple[str, ...] = (),
+    finish: Any = None,
+) -> None:
+    """The whole build of a one-graph package from ``models/<stem>``: convert and verify
+    (``convert``), optionally ``finish(onnx_path)`` the graph, add the labels (a file, or
+    names written one per line) and write the package."""
+    from sensekit.core.package import write_package
+
+    manifest = ctx.manifest(
+        graphs={"main": "model.onnx"},
+        labels="labels.txt",
+        preprocess=preprocess,
+        postprocess=postprocess,
+    )
+    with write_package(ctx.destination, manifest) as writer:
+        onnx_path = writer.dir / "model.onnx"
+        manifest["conversion"] = convert(ctx, stem, onnx_path, sample, keep_outputs)
+        if finish is not None:
+            finish(onnx_path)
+        if isinstance(labels, list):
+            writer.add_text("labels.txt", "\n".join(labels) + "\n")
+        else:
+            writer.add_file("labels.txt", labels)
+
+
 def _keep_outputs(onnx_path: Path, names: tuple[str, ...]) -> None:
     """Removes graph outputs not in ``names`` (and the nodes only they needed)."""
     import onnx

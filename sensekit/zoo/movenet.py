@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sensekit.core.errors import ConversionError
 from sensekit.core.registry import BuildContext, Recipe, register
 from sensekit.zoo import human_models
 
@@ -89,31 +90,31 @@ def _float_input(onnx_path: Path) -> None:
     onnx.save(model, str(onnx_path))
 
 
-def _build(ctx: BuildContext) -> None:
+def _float_input_checked(onnx_path: Path, sample: dict[str, np.ndarray]) -> None:
+    """``_float_input``, checked: the outputs must not change at all."""
     import onnxruntime as ort
 
-    from sensekit.core.package import write_package
+    before = ort.InferenceSession(str(onnx_path)).run(None, sample)[0]
+    _float_input(onnx_path)
+    after = ort.InferenceSession(str(onnx_path)).run(
+        None, {INPUT: sample["input"].astype(np.float32)}
+    )[0]
+    if not np.array_equal(before, after):
+        raise ConversionError("the float32 input changed MoveNet's outputs")
 
-    manifest = ctx.manifest(
-        graphs={"main": "model.onnx"},
-        labels="labels.txt",
-        preprocess=PREPROCESS,
-        postprocess=POSTPROCESS,
-    )
+
+def _build(ctx: BuildContext) -> None:
     rng = np.random.default_rng(0)
     sample = {"input": rng.integers(0, 256, (1, SIZE, SIZE, 3)).astype(np.int32)}
-    with write_package(ctx.destination, manifest) as writer:
-        onnx_path = writer.dir / "model.onnx"
-        conversion = human_models.convert(ctx, "movenet-multipose", onnx_path, sample)
-        before = ort.InferenceSession(str(onnx_path)).run(None, sample)[0]
-        _float_input(onnx_path)
-        after = ort.InferenceSession(str(onnx_path)).run(
-            None, {INPUT: sample["input"].astype(np.float32)}
-        )[0]
-        if not np.array_equal(before, after):
-            raise RuntimeError("the float32 input changed MoveNet's outputs")
-        manifest["conversion"] = conversion
-        writer.add_text("labels.txt", "\n".join(KEYPOINTS) + "\n")
+    human_models.build_package(
+        ctx,
+        "movenet-multipose",
+        sample,
+        preprocess=PREPROCESS,
+        postprocess=POSTPROCESS,
+        labels=KEYPOINTS,
+        finish=lambda path: _float_input_checked(path, sample),
+    )
 
 
 RECIPE = register(

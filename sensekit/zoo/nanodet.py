@@ -60,21 +60,18 @@ POSTPROCESS = {
 
 
 def _build(ctx: BuildContext) -> None:
-    from sensekit.core.package import write_package
     from sensekit.zoo import data_file
 
-    manifest = ctx.manifest(
-        graphs={"main": "model.onnx"},
-        labels="labels.txt",
-        preprocess=PREPROCESS,
-        postprocess=POSTPROCESS,
-    )
     # Normalized photos are roughly standard normal: verify on that, not only on [0, 1).
     sample = {INPUT: np.random.default_rng(0).standard_normal((1, 3, 416, 416)).astype(np.float32)}
-    with write_package(ctx.destination, manifest) as writer:
-        conversion = human_models.convert(ctx, "nanodet", writer.dir / "model.onnx", sample)
-        manifest["conversion"] = conversion
-        writer.add_file("labels.txt", data_file("coco_labels.txt"))
+    human_models.build_package(
+        ctx,
+        "nanodet",
+        sample,
+        preprocess=PREPROCESS,
+        postprocess=POSTPROCESS,
+        labels=data_file("coco_labels.txt"),
+    )
 
 
 RECIPE = register(

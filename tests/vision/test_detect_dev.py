@@ -4,7 +4,6 @@ lost ensemble member) falls through."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -115,40 +114,10 @@ def test_ensemble_names_and_their_errors():
 
 
 # -- pose ---------------------------------------------------------------------------------
-def _pose_set():
-    labels = json.loads((DEV / "pose_labels.json").read_text())
-    from sensekit.samples import media_path
-
-    items = []
-    for name, record in labels.items():
-        path = DEV / name if (DEV / name).is_file() else media_path(name)
-        truth = [
-            (
-                {k: (v[0], v[1]) for k, v in p["keypoints"].items()},
-                (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]),
-            )
-            for p in record["people"]
-        ]
-        ignore = np.array([r["box"] for r in record.get("ignore", [])], float).reshape(-1, 4)
-        items.append((path, truth, ignore, record["width"], record["height"]))
-    return items
-
-
 def _pose_table(poser: PoseDetector, **options) -> dict:
-    predictions, truths = [], []
-    for path, truth, ignore, width, height in _pose_set():
-        kept = []
-        for p in poser.detect(str(path), **options):
-            points = {k.name: (k.x * width, k.y * height) for k in p.keypoints}
-            box = np.array([p.box.x_min, p.box.y_min, p.box.x_max, p.box.y_max]) * np.array(
-                [width, height, width, height]
-            )
-            matches = any(metrics.keypoint_similarity(points, t, a) >= 0.5 for t, a in truth)
-            if matches or metrics.inside_share(box[None], ignore)[0] < 0.5:  # not the crowd
-                kept.append(points)
-        predictions.append(kept)
-        truths.append(truth)
-    return metrics.pose_table(predictions, truths)
+    items = metrics.read_pose_labels(DEV / "pose_labels.json")
+    predictions = [metrics.scored_poses(poser.detect(str(i.path), **options), i) for i in items]
+    return metrics.pose_table(predictions, [i.people for i in items])
 
 
 def test_default_pose_finds_the_labelled_people():
