@@ -44,21 +44,23 @@ class PoseOptions:
 
     Attributes:
         max_people: at most this many poses, best first.
-        min_confidence: minimum person-detection score and landmark presence.
+        min_confidence: minimum person-detection score and landmark presence; None: the
+            model's own (its manifest's ``min_confidence``, else 0.5; MoveNet's scores
+            run lower and it ships 0.25).
         region_of_interest: normalized (x, y, width, height) to search instead of the
             whole image; keypoints are still relative to the whole image.
         bgr: numpy inputs are in OpenCV's BGR order.
     """
 
     max_people: int = 5
-    min_confidence: float = 0.5
+    min_confidence: float | None = None
     region_of_interest: tuple[float, float, float, float] | None = None
     bgr: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_people, int) or self.max_people < 1:
             raise InvalidInput(f"max_people must be a positive int, not {self.max_people!r}")
-        if (
+        if self.min_confidence is not None and (
             not isinstance(self.min_confidence, (int, float))
             or not 0.0 <= self.min_confidence <= 1.0
         ):
@@ -173,6 +175,12 @@ class PoseDetector(Task):
         )
         self._names = list(self._lmk.get("names") or model.labels)
 
+    def _threshold(self, options: PoseOptions) -> float:
+        """``min_confidence``, or the model's own when it is None."""
+        if options.min_confidence is not None:
+            return float(options.min_confidence)
+        return float(self.model.manifest.postprocess.get("min_confidence", 0.5))
+
     # -- stages -------------------------------------------------------------------------
     def _preprocess(self, image: ImageInput, options: PoseOptions) -> Prepared:
         return prepare(image, self._det_spec, options.region_of_interest, options.bgr)
@@ -190,7 +198,7 @@ class PoseDetector(Task):
         logits = outputs[names["scores"]].reshape(-1).astype(np.float64)
         clip = cfg.get("score_clipping", 100.0)
         scores = nn.sigmoid(np.clip(logits, -clip, clip))
-        keep = np.flatnonzero(scores >= max(options.min_confidence, cfg.get("min_score", 0.0)))
+        keep = np.flatnonzero(scores >= max(self._threshold(options), cfg.get("min_score", 0.0)))
         if keep.size == 0:
             return []
         size = np.asarray(cfg["coordinate_scale"], np.float64)  # raw units per input size
@@ -274,7 +282,7 @@ class PoseDetector(Task):
         poses, boxes = [], []
         for roi in rois:
             points, presence = self._landmarks(frame, roi, refine=self._people_detector is not None)
-            if presence < options.min_confidence:
+            if presence < self._threshold(options):
                 continue
             keypoints = tuple(
                 Keypoint(name, float(x), float(y), float(c), float(z))
@@ -297,7 +305,7 @@ class PoseDetector(Task):
         width, height = self._det_spec.size
         count = len(self._names)
         rows = outputs[self._post["output"]].reshape(-1, 3 * count + 5).astype(np.float64)
-        rows = rows[np.isfinite(rows).all(axis=1) & (rows[:, -1] >= options.min_confidence)]
+        rows = rows[np.isfinite(rows).all(axis=1) & (rows[:, -1] >= self._threshold(options))]
         poses = []
         for row in rows[np.argsort(-rows[:, -1], kind="stable")][: options.max_people]:
             points = row[: 3 * count].reshape(count, 3)
@@ -344,7 +352,7 @@ def pose(
     image: ImageInput,
     *,
     max_people: int = 5,
-    min_confidence: float = 0.5,
+    min_confidence: float | None = None,
     model: str = DEFAULT_MODEL,
     people: str | None = None,
     **options: Any,
@@ -354,7 +362,7 @@ def pose(
     Args:
         image: a path, bytes, PIL image or numpy array.
         max_people: at most this many people.
-        min_confidence: minimum detection score and landmark presence.
+        min_confidence: minimum detection score and landmark presence (None: the model's).
         model: zoo name or package path.
         people: the object-detection model whose person boxes are posed one by one
             (detector + landmarks pose models; default ``DEFAULT_PEOPLE``), or ``"own"``

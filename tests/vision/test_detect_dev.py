@@ -128,8 +128,9 @@ def test_default_pose_finds_the_labelled_people():
 
 
 def test_movenet_multipose_poses_both_basketball_players():
-    people = pose(DEV / "basketball1.png", model="movenet-multipose", min_confidence=0.25)
+    people = pose(DEV / "basketball1.png", model="movenet-multipose")  # its own 0.25
     assert len(people) == 2
+    assert len(pose(DEV / "basketball1.png", model="movenet-multipose", min_confidence=0.5)) == 1
     for person in people:
         assert len(person.keypoints) == 17
         assert person["left_wrist"].name == "left_wrist"  # COCO names, as BlazePose's
