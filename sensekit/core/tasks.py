@@ -274,7 +274,7 @@ class TaskSpec:
         """
         validated = self.make_options(**options)
         name = model or self.default_model
-        if validated is None:
+        if validated is None or not options:  # no options: the task's (or package's) own
             return self.task_class().from_model(name)
         try:
             return self.task_class().from_model(name, validated)
@@ -431,7 +431,7 @@ TASKS: dict[str, TaskSpec] = {
             ("audio",),
             "sensekit.sound.vad:SpeechActivity",
             "detect",
-            "",
+            "sensekit.sound.vad:VadOptions",
             "silero-vad",
             "time ranges that hold speech",
             manifest_tasks=("speech-activity",),

@@ -36,8 +36,8 @@ def test_unknown_task_and_options_are_clear_errors():
         task("classify").create(topk=3)
     with pytest.raises(InvalidInput, match="top_k must be a positive int"):
         task("classify").create(top_k=0)
-    with pytest.raises(InvalidInput, match="takes no options"):
-        task("speech-activity").create(threshold=0.5)
+    with pytest.raises(InvalidInput, match=r"threshold must be in \(0, 1\)"):
+        task("speech-activity").create(threshold=1.5)
     with pytest.raises(InvalidInput, match=r"takes 2 input\(s\)"):
         spec = task("answer")
         spec.run(object(), "only a question")
@@ -151,3 +151,17 @@ def test_label_filter():
         LabelFilter([3])
     with pytest.raises(InvalidInput, match="deny must be a list of label strings"):
         LabelFilter(deny=7)
+
+
+def test_speech_activity_takes_vad_options(media):
+    """The table entry carries VadOptions: batch, serve and the CLI read them from it."""
+    from sensekit.sound.vad import VadOptions
+
+    spec = task("speech-activity")
+    assert set(spec.option_fields()) >= {"threshold", "min_speech", "min_silence"}
+    default = spec.create()  # no options: the package's own thresholds
+    assert default.options == VadOptions.from_manifest(default.model.manifest.postprocess)
+    ranges = spec.run(default, str(media("jfk.wav")))
+    strict = spec.run(default, str(media("jfk.wav")), min_speech=5.0)
+    assert ranges and len(strict) < len(ranges)
+    assert all(r.duration >= 5.0 for r in strict)
