@@ -162,7 +162,11 @@ def int8_weights(cpu: CpuInfo | None = None) -> str:
     forced = os.environ.get(INT8_WEIGHTS_ENV, "").strip().lower()
     if forced in ("int8", "uint8"):
         return forced
-    cpu = cpu or info()
+    return _fitted_int8(cpu or info())
+
+
+def _fitted_int8(cpu: CpuInfo) -> str:
+    """The rule of :func:`int8_weights`, without the override."""
     return "int8" if cpu.vnni or "dotprod" in cpu.features else "uint8"
 
 
@@ -183,8 +187,7 @@ def int8_mismatch(record: dict, cpu: CpuInfo | None = None) -> str | None:
     if weights not in ("int8", "uint8"):
         return None
     cpu = cpu or info()
-    wanted = "int8" if cpu.vnni or "dotprod" in cpu.features else "uint8"
-    if weights == wanted:
+    if weights == _fitted_int8(cpu):
         return None
     built = record.get("cpu_kind", "another")
     if weights == "int8":

@@ -251,15 +251,19 @@ def _write(model: Model, workdir: Path, destination: Path, report: dict[str, Any
     manifest.pop("files", None)
     manifest.pop("schema", None)
     manifest.update(name=destination.name.removesuffix(SUFFIX), compression=report)
-    chosen = {n.split()[0] for n in report.get("notes", []) if n.endswith(" CPU)")}
-    if len(chosen) == 1 and chosen <= {"int8", "uint8"}:  # the load-time fit check reads it
+    graph_files = {model.manifest.graphs[g] for g in model.graphs}
+    chosen = {
+        graph_ops.fitted_int8_weights(workdir / relative)
+        for relative in graph_files
+        if (workdir / relative).is_file()
+    }
+    if len(chosen) == 1 and None not in chosen:  # the load-time fit check reads it
         from sensekit.accelerate import cpu
 
         manifest["conversion"] = {
             **manifest.get("conversion", {}),
             "int8": cpu.int8_record(chosen.pop()),
         }
-    graph_files = {model.manifest.graphs[g] for g in model.graphs}
     replaced = {
         p.relative_to(model.package.root).as_posix()
         for p in _graph_files(

@@ -379,6 +379,25 @@ def int8_dynamic(
     return notes + ([f"{len(excluded)} node(s) kept in float32"] if excluded else [])
 
 
+def fitted_int8_weights(path: Path) -> str | None:
+    """ "int8" or "uint8": the weight type a graph's int8 MatMuls were given, when that was
+    a choice fitted to the CPU; None for a graph with no MatMulInteger, with mixed types,
+    or with ConvInteger (whose kernel takes uint8 only, so nothing was chosen)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    if any(n.op_type == "ConvInteger" for n in graph.node):
+        return None
+    types = {t.name: t.data_type for t in graph.initializer}
+    found = {
+        types[n.input[1]]
+        for n in graph.node
+        if n.op_type == "MatMulInteger" and len(n.input) > 1 and n.input[1] in types
+    }
+    names = {onnx.TensorProto.INT8: "int8", onnx.TensorProto.UINT8: "uint8"}
+    return names.get(found.pop()) if len(found) == 1 else None
+
+
 @contextlib.contextmanager
 def _quiet_root_logger() -> Iterator[None]:
     """onnxruntime.quantization warns on the root logger once per call; silence it."""
