@@ -294,12 +294,7 @@ def _dev_detections(detector: ObjectDetector, dev: list, repeats: int) -> tuple[
     predictions = []
     for image, item in zip(images, dev):
         found = detector.detect(image, score_threshold=0.05)
-        pred = metrics.Prediction(
-            np.array([d.pixels for d in found], np.float64).reshape(-1, 4),
-            np.array([d.score for d in found]),
-            np.array([d.index for d in found], np.int64),
-        )
-        predictions.append(metrics.drop_ignored(pred, item.truth, item.ignore))
+        predictions.append(metrics.scored_detections(found, item))
     return predictions, seconds * 1000 / len(images)
 
 

@@ -110,11 +110,10 @@ class ObjectDetector(Task):
     ) -> ObjectDetector:
         """Loads a model by zoo name or package path; ``"a+b"`` fuses several (the first
         one's options and labels lead)."""
+        from sensekit.core import registry
         from sensekit.core.model import Model
 
         name = cls.DEFAULT_MODEL if name_or_path is None else name_or_path
-        from sensekit.core import registry
-
         parts = registry.members(name) if isinstance(name, str) else [name]
         if any(not part for part in parts):
             raise InvalidInput(f"model {name!r}: empty name in a '+' ensemble")

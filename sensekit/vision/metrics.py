@@ -126,6 +126,17 @@ def drop_ignored(
     return Prediction(pred.boxes[keep], pred.scores[keep], pred.labels[keep])
 
 
+def scored_detections(detections: list[Any], item: LabelledImage) -> Prediction:
+    """Detections (``Detection``) of one labelled image as a :class:`Prediction` in pixels,
+    ignore regions applied (:func:`drop_ignored`)."""
+    pred = Prediction(
+        np.array([d.pixels for d in detections], np.float64).reshape(-1, 4),
+        np.array([d.score for d in detections], np.float64),
+        np.array([d.index for d in detections], np.int64),
+    )
+    return drop_ignored(pred, item.truth, item.ignore)
+
+
 def detection_table(
     predictions: list[Prediction],
     truths: list[Truth],

@@ -140,7 +140,6 @@ class PoseDetector(Task):
     ) -> None:
         super().__init__(model, options)
         self._people_detector = people
-        self._people_threshold = _PEOPLE_THRESHOLD
         post = model.manifest.postprocess
         self._multipose = post.get("decoder") == "movenet-multipose"
         if self._multipose:
@@ -231,7 +230,7 @@ class PoseDetector(Task):
         people = self._people_detector.detect(
             frame.pixels,
             allow=("person",),
-            score_threshold=self._people_threshold,
+            score_threshold=_PEOPLE_THRESHOLD,
             max_results=options.max_people,
         )
         scale = float(np.max(self._det["roi"]["scale"]))

@@ -30,12 +30,7 @@ def _table(detector: ObjectDetector, dev_set, **options) -> dict:
     predictions = []
     for item in dev_set:
         found = detector.detect(str(item.path), score_threshold=0.05, **options)
-        pred = metrics.Prediction(
-            np.array([d.pixels for d in found], np.float64).reshape(-1, 4),
-            np.array([d.score for d in found]),
-            np.array([d.index for d in found], np.int64),
-        )
-        predictions.append(metrics.drop_ignored(pred, item.truth, item.ignore))
+        predictions.append(metrics.scored_detections(found, item))
     threshold = detector.options.score_threshold
     return metrics.detection_table(predictions, [i.truth for i in dev_set], NAMES, threshold)
 
