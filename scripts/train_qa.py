@@ -116,9 +116,9 @@ def fp32_package(weights: Path, work: Path) -> Path:
 def _scored(package: str | Path, examples: list) -> list[tuple[str, float, float]]:
     """(best span text, its score, the null score) of each question, no decision made."""
     answerer = QuestionAnswerer.from_model(package)
+    options = answerer.resolve({})
     out = []
     for e in examples:
-        options = answerer.resolve({})
         answers, null = answerer.scored(e.question, answerer.document(e.context), options)
         best = answers[0] if answers else None
         out.append(("" if best is None else best.text, 0.0 if best is None else best.score, null))
@@ -188,17 +188,15 @@ def finalize(training: dict | None = None) -> dict:
         "training": training,
     }
     write_info(**info)
-    registry.build("minilm-qa", force=True, progress=False)
+    registry.build("minilm-qa", force=True, progress=False)  # the int8 package, to score it
     int8_dev = own_dev("minilm-qa", offset)
     quantize = "int8" if int8_dev["f1"] >= fp32_dev["f1"] - MAX_F1_LOSS else "none"
     info.update(quantize=quantize, dev={"fp32": fp32_dev, "int8": int8_dev})
     info["squad_dev"] = {"fp32": fp32_squad}
-    write_info(**info)
-    registry.build("minilm-qa", force=True, progress=False)
     if quantize == "int8":
         info["squad_dev"]["int8"] = squad_dev("minilm-qa")
     write_info(**info)
-    registry.build("minilm-qa", force=True, progress=False)  # the record in the manifest
+    registry.build("minilm-qa", force=True, progress=False)  # the shipped choice + record
     return info
 
 
