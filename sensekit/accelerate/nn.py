@@ -286,15 +286,23 @@ def train_softmax_regression(
 
 
 def span_top_k(
-    start: np.ndarray, end: np.ndarray, valid: np.ndarray, k: int, max_len: int
+    start: np.ndarray,
+    end: np.ndarray,
+    valid: np.ndarray,
+    *,
+    k: int,
+    max_len: int,
+    length_decay: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The ``k`` best (start <= end < start + max_len) spans of each row, by start * end.
+    """The ``k`` best (start <= end < start + max_len) spans of each row, by
+    start * end * exp(-length_decay * (end - start)).
 
     Args:
         start, end: [R, L] non-negative span-boundary scores (e.g. probabilities).
         valid: [R, L] bool, positions a span may start or end at.
         k: spans kept per row.
         max_len: longest span, in positions.
+        length_decay: a prior against long spans, per position of length (0: none).
 
     Returns:
         (row, start, end, score) flat arrays, best first within each row; spans touching
@@ -305,6 +313,9 @@ def span_top_k(
     band = np.triu(np.ones((length, length), bool)) & ~np.triu(
         np.ones((length, length), bool), max_len
     )
+    if length_decay:
+        offset = np.arange(length)
+        pairs = pairs * np.exp(-length_decay * np.maximum(offset[None, :] - offset[:, None], 0))
     ok = band[None] & valid[:, :, None] & valid[:, None, :]
     pairs = np.where(ok, pairs, -1.0).reshape(rows, -1)
     k = min(k, pairs.shape[1])

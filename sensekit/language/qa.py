@@ -50,6 +50,8 @@ class AnswerOptions:
         align_to_words: widen answers to whole words.
         batch_size: windows per model run.
         max_document_chars: longer documents are rejected (bounds time and memory).
+        length_decay: prior against long answers, span score x exp(-length_decay x extra
+            tokens); None uses the value calibrated for the model (its manifest).
     """
 
     top_k: int = 1
@@ -61,6 +63,7 @@ class AnswerOptions:
     align_to_words: bool = True
     batch_size: int = 16
     max_document_chars: int = 1_000_000
+    length_decay: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -74,6 +77,11 @@ class AnswerOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidInput(f"{name} must be a positive int, not {value!r}")
+        decay = self.length_decay
+        if decay is not None and (
+            not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 <= decay < 10
+        ):
+            raise InvalidInput(f"length_decay must be a number in [0, 10) or None, not {decay!r}")
         if not isinstance(self.doc_stride, int) or self.doc_stride < 0:
             raise InvalidInput(f"doc_stride must be a non-negative int, not {self.doc_stride!r}")
         if self.doc_stride >= self.max_seq_len - self.max_question_len - 4:
@@ -119,6 +127,8 @@ class QuestionAnswerer(Task):
         # log(best span score / null score) below which the answer is "none": 0 is the
         # plain comparison; trained packages carry the value calibrated on dev data.
         self._null_offset = float(post.get("null_offset", 0.0))
+        # A prior against long spans (score x exp(-decay x extra tokens)), chosen on dev data.
+        self._length_decay = float(post.get("length_decay", 0.0))
         self._last: Document | None = None
 
     # -- preprocessing --------------------------------------------------------------
@@ -172,7 +182,14 @@ class QuestionAnswerer(Task):
             else 0.0
         )
         row, first, last, score = nn.span_top_k(
-            p_start, p_end, valid, options.top_k, options.max_answer_len
+            p_start,
+            p_end,
+            valid,
+            k=options.top_k,
+            max_len=options.max_answer_len,
+            length_decay=self._length_decay
+            if options.length_decay is None
+            else float(options.length_decay),
         )
         shift = windows.token_start[rows][row] - lo
         return list(zip(score.tolist(), (first + shift).tolist(), (last + shift).tolist())), null
@@ -183,7 +200,7 @@ class QuestionAnswerer(Task):
         spans = document.word_spans if options.align_to_words else document.tokens.offsets
         best: dict[tuple[int, int], float] = {}
         for score, first, last in candidates:
-            key = (int(spans[first, 0]), int(spans[last, 1]))
+            key = _trim(document.text, int(spans[first, 0]), int(spans[last, 1]))
             best[key] = max(score, best.get(key, -1.0))
         ranked = sorted(best.items(), key=lambda item: -item[1])[: options.top_k]
         return [Answer(document.text[s:e], float(score), s, e) for (s, e), score in ranked]
@@ -250,6 +267,38 @@ class QuestionAnswerer(Task):
     def close(self) -> None:
         """Forgets the cached document."""
         self._last = None
+
+
+_OPEN, _CLOSE = '([{"“', ')]}"”'
+_LOOSE = ",;:!?–—"
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span without loose punctuation at its edges: a trailing comma or colon, a
+    sentence's full stop (not an abbreviation's, "U.S."), a bracket or quote whose
+    partner is outside the span. Never trims a span to nothing."""
+    s, e = start, end
+    while e > s and _loose_end(text[s : e - 1], text[e - 1]):
+        e -= 1
+    while s < e and _loose_start(text[s], text[s + 1 : e]):
+        s += 1
+    return (s, e) if e > s else (start, end)
+
+
+def _loose_end(before: str, last: str) -> bool:
+    words = before.split()
+    word = words[-1] if words else ""
+    if last == ".":  # a full stop, unless it ends an abbreviation (U.S., Jr., Inc.)
+        return "." not in word and (len(word) > 3 or word.isdigit())
+    if last in _CLOSE:
+        return _OPEN[_CLOSE.index(last)] not in before
+    return last.isspace() or last in _LOOSE
+
+
+def _loose_start(first: str, after: str) -> bool:
+    if first in _OPEN:
+        return _CLOSE[_OPEN.index(first)] not in after
+    return first.isspace() or first in _LOOSE
 
 
 def _word_spans(tokens: Tokens) -> np.ndarray:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +62,25 @@ def split_examples(examples: list[QAExample]) -> tuple[list[QAExample], list[QAE
         [e for e in examples if e.passage not in dev_keys],
         [e for e in examples if e.passage in dev_keys],
     )
+
+
+def long_documents(examples: list[QAExample], passages: int = 4) -> list[QAExample]:
+    """The same questions asked of longer documents: each passage joined (blank line
+    between) with its neighbours in groups of ``passages``, in order of first appearance.
+    Answers keep their text; the split's long-document score uses these."""
+    contexts = list(dict.fromkeys(e.context for e in examples))
+    groups = [contexts[i : i + passages] for i in range(0, len(contexts), passages)]
+    joined = {c: "\n\n".join(g) for g in groups for c in g}
+    return [
+        replace(
+            e,
+            context=joined[e.context],
+            answers=tuple(
+                (text, joined[e.context].index(e.context) + at) for text, at in e.answers
+            ),
+        )
+        for e in examples
+    ]
 
 
 def _char_to_token(offsets: np.ndarray, start: int, end: int) -> tuple[int, int] | None:
@@ -146,7 +165,7 @@ def best_answers(
     p_start = softmax(np.where(allowed, start, -1e4))
     p_end = softmax(np.where(allowed, end, -1e4))
     null = p_start[:, 0] * p_end[:, 0]
-    rows, s, e, scores = span_top_k(p_start, p_end, valid, 1, max_answer_len)
+    rows, s, e, scores = span_top_k(p_start, p_end, valid, k=1, max_len=max_answer_len)
     best: dict[int, tuple[float, str]] = {}
     nulls: dict[int, float] = {}
     offsets_of: dict[str, np.ndarray] = {}

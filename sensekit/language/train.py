@@ -278,6 +278,20 @@ def save_weights(model: Any, path: Path) -> Path:
     return path
 
 
+def average_weights(paths: list[Path], out: Path) -> Path:
+    """The mean of fine-tuned weights that share one starting point ("model soup",
+    Wortsman et al. 2022): two runs that learned different things keep most of both."""
+    from safetensors.torch import load_file, save_file
+
+    states = [load_file(str(p)) for p in paths]
+    if any(s.keys() != states[0].keys() for s in states):
+        raise ValueError(f"{paths} do not hold the same parameters")
+    mean = {k: sum(s[k].float() for s in states).div(len(states)).half() for k in states[0]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(mean, str(out), metadata={"format": "pt", "base": "all-MiniLM-L6-v2"})
+    return out
+
+
 def train_qa(
     data: str | Path | None = None,
     base: str = "minilm",
@@ -294,6 +308,7 @@ def train_qa(
     frozen_layers: int = FROZEN_LAYERS,
     decay: bool = False,
     one_window: bool = True,
+    rehearse_squad: int = 0,
 ) -> dict[str, Any]:
     """Fine-tunes ``base`` for extractive QA on a SQuAD-v2 style directory or file.
 
@@ -320,6 +335,8 @@ def train_qa(
         one_window: one window per question (the one holding its answer); False trains on
             every window of every question, those without the answer pointing at CLS, so
             the model learns to rank the windows of long documents.
+        rehearse_squad: SQuAD v1.1 training questions (a seeded sample) mixed into the
+            training set, so a model trained on SQuAD first keeps what it learned there.
 
     Returns:
         {"train_questions", "dev_questions", "dev": {"exact", "f1", ...}, "seconds",
@@ -334,6 +351,11 @@ def train_qa(
     train, dev = split_examples(load_examples(data or DATA_DIR))
     if fraction < 1.0:
         train = random.Random(seed).sample(train, max(1, round(len(train) * fraction)))
+    if rehearse_squad:
+        from sensekit.language.squad import squad_file
+
+        squad = load_examples(squad_file("train"))
+        train = train + random.Random(seed).sample(squad, rehearse_squad)
     windows = training_windows(
         tokenizer, train, max_seq_len, max_seq_len // 2, one_window=one_window
     )
@@ -362,6 +384,7 @@ def train_qa(
         "frozen_layers": frozen_layers,
         "decay": decay,
         "one_window": one_window,
+        "rehearsed_squad_questions": rehearse_squad,
         "checkpoints": {f"{s:g}": str(p) for s, p in checkpoints.items()},
     }
     if out is not None:

@@ -99,6 +99,15 @@ UNANSWERABLE = [
     (ORCHESTRA, "What is the orchestra's favourite composer?"),
     (FERRY, "How much does a ticket cost?"),
 ]
+# The paragraph of issue 19: the model before SQuAD answered over-long and wrong spans.
+GOLDEN_GATE = (
+    "The Golden Gate Bridge is a suspension bridge spanning the Golden Gate, the "
+    "one-mile-wide strait connecting San Francisco Bay and the Pacific Ocean. The structure "
+    "links the U.S. city of San Francisco, California to Marin County, carrying both U.S. "
+    "Route 101 and California State Route 1 across the strait. The bridge was designed by "
+    "Joseph Strauss in 1917, with architect Irving Morrow. Construction began on January 5, "
+    "1933, and the bridge opened to traffic on May 28, 1937."
+)
 FILLER = [
     "The committee met on a Tuesday to discuss the budget for the coming year.",
     "Rain fell steadily over the valley while the farmers waited for the harvest.",
@@ -137,7 +146,7 @@ def test_fresh_paragraphs_are_not_in_the_data_set():
 
 def test_answers_fresh_paragraphs(answerer):
     """Exact match / F1 (SQuAD rules) on 20 questions about paragraphs written for this
-    test. The shipped model scores dev EM 53 / F1 67; these plain questions score higher,
+    test. The shipped model scores own-dev EM 65 / F1 82; these plain questions score higher,
     and a regression of the model or of the span search drops them well below the bar."""
     scored = []
     for document, question, golds in CASES:
@@ -154,6 +163,31 @@ def test_answers_fresh_paragraphs(answerer):
     wrong = [q for q, _, _, f in scored if f == 0.0]
     assert len(wrong) <= 2, f"answers with no overlap: {wrong}\n{report}"
     assert scored[1][2] == 1.0 and scored[0][2] == 1.0  # 1968, Harriet Calloway
+
+
+@pytest.mark.parametrize(
+    ("question", "accepted"),
+    [
+        ("Who designed the bridge?", {"Joseph Strauss"}),
+        ("When did construction begin?", {"January 5, 1933"}),
+        pytest.param(  # "San Francisco to Marin County" is not a span of the text
+            "What does the bridge link?",
+            {
+                "San Francisco",
+                "San Francisco, California to Marin County",
+                "the U.S. city of San Francisco, California to Marin County",
+            },
+            # The shipped 6-layer model answers "the Golden Gate, the one-mile-wide strait
+            # connecting San Francisco Bay and the Pacific Ocean" (it follows "bridge" to
+            # the first sentence); "What does the structure link?" it answers right. Strict:
+            # a model that gets it right makes this fail, so the marker is removed then.
+            marks=pytest.mark.xfail(strict=True, reason="issue 19: 6-layer model, see note"),
+        ),
+    ],
+)
+def test_golden_gate_answers_are_exact(answerer, question, accepted):
+    got = answerer.answer(question, GOLDEN_GATE)
+    assert got is not None and got.text in accepted, got
 
 
 def test_unanswerable_questions_give_none(answerer):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sensekit.accelerate.nn import span_top_k
+from sensekit.language.qa import _trim
 from sensekit.language.squad import (
     QAExample,
     exact_f1,
@@ -49,10 +50,40 @@ def test_span_top_k_respects_order_and_length():
     start = np.array([[0.0, 0.1, 0.7, 0.2]])
     end = np.array([[0.0, 0.6, 0.1, 0.3]])
     valid = np.array([[False, True, True, True]])
-    _rows, s, e, scores = span_top_k(start, end, valid, 2, max_len=2)
+    _rows, s, e, scores = span_top_k(start, end, valid, k=2, max_len=2)
     # (2, 1) is invalid (end before start); (2, 3) is the best allowed pair
     assert (s[0], e[0]) == (2, 3) and scores[0] == pytest.approx(0.21)
     assert np.all(e >= s) and np.all(e - s < 2)
+
+
+def test_span_top_k_length_decay_prefers_shorter_spans():
+    start = np.array([[0.9, 0.1, 0.0]])
+    end = np.array([[0.4, 0.0, 0.6]])
+    valid = np.ones((1, 3), bool)
+    plain = span_top_k(start, end, valid, k=1, max_len=3)
+    assert (plain[1][0], plain[2][0]) == (0, 2)  # 0.54 beats (0, 0)'s 0.36
+    decayed = span_top_k(start, end, valid, k=1, max_len=3, length_decay=0.5)
+    assert (decayed[1][0], decayed[2][0]) == (0, 0)  # 0.54 * e^-1 = 0.20 < 0.36
+    assert decayed[3][0] == pytest.approx(0.36)
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("Joseph Strauss,", "Joseph Strauss"),
+        ("in 1917.", "in 1917"),
+        ("the U.S.", "the U.S."),
+        ("Jr.", "Jr."),
+        ("(Marin County", "Marin County"),
+        ("(a) note", "(a) note"),
+        ('"Grey Heron"', '"Grey Heron"'),
+        ("-5 degrees", "-5 degrees"),
+        (",", ","),
+    ],
+)
+def test_trim_drops_loose_punctuation_only(text, want):
+    s, e = _trim(text, 0, len(text))
+    assert text[s:e] == want
 
 
 def test_split_is_by_passage_and_deterministic():
