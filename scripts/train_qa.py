@@ -4,6 +4,7 @@
     python scripts/train_qa.py --stage squad # stage 1 only (resumable: run it again)
     python scripts/train_qa.py --stage own   # stage 2 only (needs stage 1's weights)
     python scripts/train_qa.py --finalize    # only re-evaluate the shipped weights
+    python scripts/train_qa.py --stage squad2  # experiment: a second SQuAD epoch (resumable)
 
 1. ``sensekit.language.train.train_squad``: all six encoder layers + the span head on all
    87,599 questions of SQuAD v1.1's training set (every 192-token window, 64 shared, the
@@ -86,6 +87,28 @@ def squad_stage(threads: int) -> dict:
     _log_to(state_dir() / "train.log")
     result = train_squad(out=squad_weights(), state_dir=state_dir())
     (state_dir() / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def squad2_stage(threads: int) -> dict:
+    """Experiment (not yet in the shipped pipeline): a second SQuAD v1.1 epoch from stage
+    1's weights, lr 3e-5, another batch order; resumable like stage 1."""
+    import torch
+
+    if not squad_weights().is_file():
+        raise SystemExit(f"{squad_weights()} is missing: run --stage squad first")
+    torch.set_num_threads(threads)
+    _log_to(state_dir() / "train.log")
+    out = state_dir() / "minilm_qa.squad2.safetensors"
+    result = train_squad(
+        out=out,
+        state_dir=state_dir(),
+        lr=3e-5,
+        seed=1,
+        init=squad_weights(),
+        state_name="state-e2.pt",
+    )
+    (state_dir() / "result-e2.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -257,12 +280,15 @@ def finalize(training: dict | None = None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--finalize", action="store_true", help="skip training")
-    parser.add_argument("--stage", choices=("squad", "own"), help="run one stage only")
+    parser.add_argument("--stage", choices=("squad", "squad2", "own"), help="run one stage only")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.stage == "squad":
         print(json.dumps(squad_stage(args.threads), indent=1))
+        return
+    if args.stage == "squad2":
+        print(json.dumps(squad2_stage(args.threads), indent=1))
         return
     if args.stage == "own":
         print(json.dumps(own_stage(args.threads), indent=1))

@@ -406,6 +406,8 @@ def train_squad(
     overlap: int = 64,
     seed: int = 0,
     save_every: int = 200,
+    init: str | Path | None = None,
+    state_name: str = "state.pt",
 ) -> dict[str, Any]:
     """Fine-tunes all six encoder layers + the span head on SQuAD v1.1's training set.
 
@@ -413,7 +415,8 @@ def train_squad(
     CLS), so the model learns to rank windows of long documents, not only to place a span
     inside the right one. The embeddings stay frozen (they are not shipped). The run is
     resumable: ``state_dir`` holds the tokenized windows, the training state and the log;
-    run the same call again after a stop and it continues where it left off.
+    run the same call again after a stop and it continues where it left off. ``init``
+    starts from trained weights (a further epoch), with its own ``state_name``.
 
     Returns:
         The training record: data source, settings, steps, seconds of this call.
@@ -444,6 +447,8 @@ def train_squad(
         max_seq_len,
     )
     model = build_model(paths, frozen_layers=0)
+    if init is not None:
+        load_trained(model, Path(init))
     run = fit(
         model,
         windows,
@@ -452,7 +457,7 @@ def train_squad(
         batch_size,
         seed,
         decay=True,
-        state=state_dir / "state.pt",
+        state=state_dir / state_name,
         save_every=save_every,
     )
     weights = save_weights(model, Path(out))
@@ -467,6 +472,7 @@ def train_squad(
         "overlap": overlap,
         "seed": seed,
         "frozen": "embeddings",
+        "init": None if init is None else Path(init).name,
         "decay": True,
         "weights": str(weights),
         **run,
