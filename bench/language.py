@@ -49,7 +49,11 @@ def dev_items() -> tuple[list, list[dict]]:
     from sensekit.language.train import DATA_DIR
 
     _, dev = split_examples(load_examples(DATA_DIR))
-    return dev, [{"question": e.question, "context": e.context} for e in dev]
+    return dev, items_of(dev)
+
+
+def items_of(examples: list) -> list[dict]:
+    return [{"question": e.question, "context": e.context} for e in examples]
 
 
 def squad_items(count: int) -> tuple[list, list[dict]]:
@@ -61,7 +65,7 @@ def squad_items(count: int) -> tuple[list, list[dict]]:
     examples = load_examples(squad_file("dev"))
     random.Random(0).shuffle(examples)
     examples = examples[:count] if count else examples
-    return examples, [{"question": e.question, "context": e.context} for e in examples]
+    return examples, items_of(examples)
 
 
 def squad_report(systems: dict, peer, count: int) -> None:
@@ -102,7 +106,6 @@ def main() -> None:
     parser.add_argument("--squad-questions", type=int, default=1000, help="0: all 10,570")
     args = parser.parse_args()
     print(cpu.describe())  # every figure says which CPU it came from
-    from sensekit.core.model import Model
     from sensekit.language import QuestionAnswerer
     from sensekit.tools.compress import compress
 
@@ -113,7 +116,7 @@ def main() -> None:
         # time (scripts/train_qa.py); an int8-dynamic package of it shows what int8 buys
         # and costs, with the same calibrated no-answer threshold and length prior.
         systems = {"sensekit": QuestionAnswerer.from_model("minilm-qa")}
-        if "quantization" not in Model.load("minilm-qa").manifest.conversion:
+        if "quantization" not in systems["sensekit"].model.manifest.conversion:
             int8 = compress("minilm-qa", "int8-dynamic", Path(tmp) / "int8.skmodel")
             systems["sensekit-int8"] = QuestionAnswerer.from_model(int8.path)
         peer = Peer(hf)
@@ -132,7 +135,7 @@ def report(dev, items, systems, peer, args) -> None:
         print(f"  {name:14s} {scores(dev, got)}")
     long = long_documents(dev)
     print(f"own dev split asked of {len({e.context for e in long})} four-passage documents:")
-    long_items = [{"question": e.question, "context": e.context} for e in long]
+    long_items = items_of(long)
     for name, system in systems.items():
         print(f"  {name:14s} {scores(long, sensekit_run(system, long_items)[0])}")
     print(f"  {'hf-pipeline':14s} {scores(long, peer.run(long_items)[0])}")

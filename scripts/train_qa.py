@@ -207,15 +207,8 @@ def squad_dev(package: str | Path, offset: float, decay: float) -> dict:
     The package answers as shipped, "no answer" allowed (it counts as wrong here); and
     forced to answer, as SQuAD v1.1 models are scored."""
     examples = load_examples(squad_file("dev"))
-    answerer = QuestionAnswerer.from_model(package)
-    options = answerer.resolve({"length_decay": decay})
-    shipped, forced = [], []
-    for e in examples:
-        answers, null = answerer.scored(e.question, answerer.document(e.context), options)
-        best = answers[0] if answers else None
-        forced.append("" if best is None else best.text)
-        answered = best is not None and best.score >= null * math.exp(offset)
-        shipped.append(forced[-1] if answered else "")
+    scored = _scored(package, examples, decay)
+    shipped, forced = _decide(scored, offset), [text for text, _, _ in scored]
     scores, always = score_predictions(examples, shipped), score_predictions(examples, forced)
     return {
         "exact": scores["exact"],
