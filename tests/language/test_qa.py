@@ -258,8 +258,21 @@ def test_five_megabyte_document_is_bounded(answerer):
     assert peak < 50_000_000
 
 
+def test_length_decay_prefers_shorter_answers(answerer):
+    question = "Who designed the bridge?"
+    plain = answerer.answer(question, GOLDEN_GATE, length_decay=0.0, top_k=3)
+    strict = answerer.answer(question, GOLDEN_GATE, length_decay=2.0, top_k=3)
+    # without the prior the over-long "Joseph Strauss in 1917, with architect Irving
+    # Morrow" is a candidate; a steep prior ranks every long span below the short ones
+    assert max(len(a.text) for a in strict) < max(len(a.text) for a in plain)
+    assert strict[0].text == "Joseph Strauss"
+
+
 def test_bad_options():
     with pytest.raises(InvalidInput):
         answer("Why?", OBSERVATORY, top_k=0)
+    for decay in (-0.1, 10, "0.1", True):
+        with pytest.raises(InvalidInput):
+            answer("Why?", OBSERVATORY, length_decay=decay)
     with pytest.raises(InvalidInput):
         answer("Why?", OBSERVATORY, unknown_option=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -61,3 +62,26 @@ def test_train_qa_improves_a_fresh_head_on_held_back_passages(tmp_path: Path) ->
         n.startswith(("qa_outputs.", "bert.encoder.layer.4.", "bert.encoder.layer.5."))
         for n in stored
     )
+
+
+def test_average_weights_is_the_mean_and_rejects_other_parameters(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from sensekit.language.train import WEIGHTS_OUT, average_weights
+
+    shipped = load_file(str(WEIGHTS_OUT))
+    name = next(iter(shipped))
+    doubled = {k: (v.float() * 2).half() for k, v in shipped.items()}
+    save_file(doubled, str(tmp_path / "doubled.safetensors"))
+    mean = load_file(
+        str(
+            average_weights(
+                [WEIGHTS_OUT, tmp_path / "doubled.safetensors"], tmp_path / "mean.safetensors"
+            )
+        )
+    )
+    assert torch.allclose(mean[name].float(), shipped[name].float() * 1.5, rtol=1e-3, atol=1e-3)
+    save_file({name: shipped[name]}, str(tmp_path / "one.safetensors"))
+    with pytest.raises(ValueError, match="same parameters"):
+        average_weights([WEIGHTS_OUT, tmp_path / "one.safetensors"], tmp_path / "bad.safetensors")
+    assert not (tmp_path / "bad.safetensors").exists()
